@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import UserManager as DjangoUserManager
+from django.db import models
+from django.db.models import Q
+
+
+class UserManager(DjangoUserManager):
+    def get_by_natural_key(self, username):
+        """Natural keys (createsuperuser, fixtures) name platform staff, who have no tenant."""
+        return self.get(tenant__isnull=True, username=username)
+
+    def create_superuser(self, username, email=None, password=None, **extra_fields):
+        extra_fields.setdefault("role", User.Role.OPERATOR)
+        extra_fields.setdefault("tenant", None)
+        return super().create_superuser(username, email, password, **extra_fields)
+
+
+class User(AbstractUser):
+    """A person on the platform. Usernames are unique per tenant; operators have no tenant."""
+
+    class Role(models.TextChoices):
+        CUSTOMER = "customer", "Customer"
+        CONSULTANT = "consultant", "Consultant"
+        ADMIN = "admin", "Tenant admin"
+        OPERATOR = "operator", "Platform operator"
+
+    username = models.CharField(max_length=150)
+    tenant = models.ForeignKey("tenants.Tenant", null=True, blank=True, on_delete=models.CASCADE, related_name="users")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.CUSTOMER, db_index=True)
+    nickname = models.CharField(max_length=64, blank=True)
+    phone = models.CharField(max_length=32, blank=True)
+    source = models.CharField(max_length=32, default="web", help_text="web, or the IM platform the user came from")
+    platform_user_id = models.CharField(max_length=128, blank=True, help_text="the user's id on the IM platform")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    objects = UserManager()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "username"], name="user_username_unique_per_tenant"),
+            models.UniqueConstraint(
+                fields=["username"], condition=Q(tenant__isnull=True), name="user_username_unique_platform"
+            ),
+            models.UniqueConstraint(
+                fields=["tenant", "source", "platform_user_id"],
+                condition=~Q(platform_user_id=""),
+                name="user_platform_identity_unique",
+            ),
+            models.CheckConstraint(
+                condition=Q(role="operator") | Q(tenant__isnull=False), name="user_tenant_required_unless_operator"
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "role"])]
+
+    def __str__(self) -> str:
+        return f"{self.tenant.slug}/{self.username}" if self.tenant_id else self.username
+
+    @property
+    def display_name(self) -> str:
+        return self.nickname or self.username
+
+    @property
+    def is_operator(self) -> bool:
+        return self.role == self.Role.OPERATOR
+
+    @property
+    def is_staff_member(self) -> bool:
+        """Consultants and admins: the people who use the console."""
+        return self.role in (self.Role.CONSULTANT, self.Role.ADMIN)
+
+
+class AuthToken(models.Model):
+    """A bearer token for the REST API. Only its SHA-256 is stored; the token is shown once at login."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="auth_tokens")
+    key_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=12)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user})"

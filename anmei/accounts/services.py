@@ -1,0 +1,156 @@
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from anmei.accounts.models import AuthToken, User
+from anmei.common.crypto import hash_token, new_token
+from anmei.common.errors import ApplicationError
+from anmei.common.redis import get_redis, tenant_key
+from anmei.tenants.models import Tenant
+from anmei.tenants.selectors import tenant_get_active
+
+logger = logging.getLogger("anmei.accounts")
+
+# Callbacks run after a customer's registration commits (registration automation hooks in here).
+_after_register_hooks: list[Callable[[User], None]] = []
+
+
+def on_customer_registered(hook: Callable[[User], None]) -> Callable[[User], None]:
+    """Register `hook(user)` to run after a new customer's transaction commits."""
+    if hook not in _after_register_hooks:
+        _after_register_hooks.append(hook)
+    return hook
+
+
+def customer_registered_after_commit(user: User) -> None:
+    """Schedule the post-registration hooks (automation) to run once the current transaction commits.
+
+    Web sign-up and IM customers created by bots both call this inside their transaction.
+    """
+    for hook in _after_register_hooks:
+        transaction.on_commit(lambda hook=hook: hook(user))
+
+
+def user_create(
+    *,
+    tenant: Tenant | None,
+    username: str,
+    password: str | None,
+    role: str = User.Role.CUSTOMER,
+    email: str = "",
+    phone: str = "",
+    nickname: str = "",
+    source: str = "web",
+    platform_user_id: str = "",
+) -> User:
+    user = User(
+        tenant=tenant,
+        username=username,
+        role=role,
+        email=email or "",
+        phone=phone or "",
+        nickname=nickname or "",
+        source=source,
+        platform_user_id=platform_user_id,
+        is_staff=role in (User.Role.ADMIN, User.Role.OPERATOR),
+        is_superuser=role == User.Role.OPERATOR,
+    )
+    if password:
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError as exc:
+        raise ApplicationError(
+            "username_taken", f"username '{username}' is taken", status_code=409, details={"field": "username"}
+        ) from exc
+    return user
+
+
+def user_register(
+    *, tenant_slug: str, username: str, password: str, email: str = "", phone: str = "", nickname: str = ""
+) -> User:
+    """Create a customer of an approved tenant; automation starts only after the commit."""
+    tenant = tenant_get_active(tenant_slug)
+    with transaction.atomic():
+        user = user_create(
+            tenant=tenant, username=username, password=password, email=email, phone=phone, nickname=nickname
+        )
+        customer_registered_after_commit(user)
+    logger.info("customer registered", extra={"tenant_id": tenant.id, "user_id": user.id})
+    return user
+
+
+def user_login(*, tenant_slug: str | None, username: str, password: str) -> tuple[User, str]:
+    """Check credentials and issue a bearer token; the plain token is returned once and never stored."""
+    if tenant_slug:
+        tenant_get_active(tenant_slug)
+    user = authenticate(None, username=username, password=password, tenant=tenant_slug or None)
+    if user is None or (not tenant_slug and not user.is_operator):
+        raise ApplicationError("invalid_credentials", "invalid username or password", status_code=401)
+    token = auth_token_issue(user=user)
+    User.objects.filter(pk=user.pk).update(last_login=timezone.now())
+    logger.info("user logged in", extra={"tenant_id": user.tenant_id, "user_id": user.id})
+    return user, token
+
+
+def auth_token_issue(*, user: User) -> str:
+    token = new_token("anm_")
+    AuthToken.objects.create(
+        user=user,
+        key_hash=hash_token(token),
+        prefix=token[:12],
+        expires_at=timezone.now() + timedelta(seconds=settings.AUTH_TOKEN_TTL_SECONDS),
+    )
+    return token
+
+
+def auth_token_revoke_all(*, user: User) -> int:
+    deleted, _ = AuthToken.objects.filter(user=user).delete()
+    return deleted
+
+
+def ws_ticket_issue(*, user: User) -> str:
+    """Issue a single-use WebSocket ticket that expires after WS_TICKET_TTL_SECONDS.
+
+    The ticket carries the tenant id in clear so its Redis key can be tenant-scoped; the secret
+    part is stored only as a hash.
+    """
+    tenant_part = str(user.tenant_id) if user.tenant_id else "p"
+    ticket = f"{tenant_part}.{new_token('', 24)}"
+    get_redis().set(
+        tenant_key(user.tenant_id, "wsticket", hash_token(ticket)),
+        json.dumps({"user_id": user.id, "tenant_id": user.tenant_id}),
+        ex=settings.WS_TICKET_TTL_SECONDS,
+    )
+    return ticket
+
+
+def ws_ticket_consume(ticket: str) -> User | None:
+    """Redeem a ticket atomically (GETDEL): a second use, an expired or a forged ticket gives None."""
+    if not ticket or len(ticket) > 128 or "." not in ticket:
+        return None
+    tenant_part = ticket.split(".", 1)[0]
+    if tenant_part != "p" and not tenant_part.isdigit():
+        return None
+    tenant_id = None if tenant_part == "p" else int(tenant_part)
+    raw = get_redis().getdel(tenant_key(tenant_id, "wsticket", hash_token(ticket)))
+    if raw is None:
+        return None
+    data = json.loads(raw)
+    user = User.objects.select_related("tenant").filter(pk=data["user_id"], tenant_id=data["tenant_id"]).first()
+    if user is None or not user.is_active:
+        return None
+    if user.tenant_id and not user.tenant.is_active:
+        return None
+    return user

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from anmei.accounts import api
+
+urlpatterns = [
+    path("register", api.RegisterApi.as_view(), name="auth-register"),
+    path("login", api.LoginApi.as_view(), name="auth-login"),
+    path("ws-ticket", api.WsTicketApi.as_view(), name="auth-ws-ticket"),
+]

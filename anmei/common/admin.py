@@ -1,0 +1,61 @@
+"""Django admin scoped by tenant: tenant admins see and edit only their own tenant's rows."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+
+class TenantScopedAdmin(admin.ModelAdmin):
+    """Operators (superusers) see everything; a tenant admin sees rows of `tenant_field` == theirs."""
+
+    tenant_field = "tenant"
+
+    def _is_operator(self, request) -> bool:
+        return request.user.is_superuser
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        if self._is_operator(request):
+            return qs
+        return qs.filter(**{self.tenant_field: request.user.tenant_id})
+
+    def _allowed(self, request) -> bool:
+        return self._is_operator(request) or getattr(request.user, "role", None) == "admin"
+
+    def has_module_permission(self, request):
+        return self._allowed(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self._allowed(request)
+
+    def has_change_permission(self, request, obj=None):
+        return self._allowed(request)
+
+    def has_add_permission(self, request):
+        return self._allowed(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._allowed(request)
+
+    def save_model(self, request, obj, form, change):
+        if not self._is_operator(request) and self.tenant_field == "tenant" and hasattr(obj, "tenant_id"):
+            obj.tenant_id = request.user.tenant_id
+        super().save_model(request, obj, form, change)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        """Offer only the admin's own tenant (and its users) in foreign-key pickers."""
+        if not self._is_operator(request):
+            model = db_field.remote_field.model
+            if model._meta.label == "tenants.Tenant":
+                kwargs["queryset"] = model.objects.filter(pk=request.user.tenant_id)
+            elif any(f.name == "tenant" for f in model._meta.fields):
+                kwargs["queryset"] = model.objects.filter(tenant_id=request.user.tenant_id)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class ReadOnlyAdminMixin:
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from anmei.common.health import health_report
+
+
+class HealthApi(APIView):
+    """Platform health for monitoring: 200 when every check passes, 503 naming the failing ones."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        auth=[],
+        responses={
+            (200, "application/json"): inline_serializer(
+                "Health", {"status": serializers.CharField(), "checks": serializers.DictField()}
+            ),
+            (503, "application/json"): inline_serializer(
+                "HealthDown",
+                {
+                    "status": serializers.CharField(),
+                    "checks": serializers.DictField(),
+                    "failing": serializers.ListField(),
+                },
+            ),
+        },
+    )
+    def get(self, request):
+        healthy, checks = health_report()
+        if healthy:
+            return Response({"status": "ok", "checks": checks})
+        failing = [name for name, check in checks.items() if check["status"] != "ok"]
+        return Response({"status": "unavailable", "checks": checks, "failing": failing}, status=503)

@@ -1,0 +1,133 @@
+"""The one error shape of API.md and the handler that maps every failure onto it.
+
+`{"error": {"code": "...", "message": "...", "details": {...}}}` with a 4xx status for anything
+the client did wrong; unexpected exceptions become a 500 with no traceback in the body.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+logger = logging.getLogger("anmei.errors")
+
+
+class ApplicationError(Exception):
+    """A domain error with a stable machine-readable code.
+
+    Services raise it; the API layer turns it into the error JSON with `status_code`.
+    """
+
+    status_code = status.HTTP_400_BAD_REQUEST
+
+    def __init__(
+        self,
+        code: str,
+        message: str | None = None,
+        *,
+        status_code: int | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> None:
+        self.code = code
+        self.message = message or code.replace("_", " ")
+        self.details = details or {}
+        if status_code is not None:
+            self.status_code = status_code
+        super().__init__(self.message)
+
+
+class NotFoundError(ApplicationError):
+    status_code = status.HTTP_404_NOT_FOUND
+
+    def __init__(self, what: str = "resource") -> None:
+        super().__init__("not_found", f"{what} not found")
+
+
+class ConflictError(ApplicationError):
+    status_code = status.HTTP_409_CONFLICT
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def error_response(status_code: int, code: str, message: str, details: dict | None = None) -> JsonResponse:
+    return JsonResponse(error_body(code, message, details), status=status_code)
+
+
+_DRF_CODES = {
+    exceptions.ValidationError: "validation_error",
+    exceptions.ParseError: "malformed_request",
+    exceptions.NotAuthenticated: "not_authenticated",
+    exceptions.AuthenticationFailed: "authentication_failed",
+    exceptions.PermissionDenied: "permission_denied",
+    exceptions.NotFound: "not_found",
+    exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.NotAcceptable: "not_acceptable",
+    exceptions.UnsupportedMediaType: "unsupported_media_type",
+    exceptions.Throttled: "throttled",
+}
+
+
+def _first_message(detail: Any) -> str:
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            return f"{key}: {_first_message(value)}"
+    if isinstance(detail, list) and detail:
+        return _first_message(detail[0])
+    return str(detail)
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Map domain, DRF and Django exceptions to the API.md error JSON."""
+    if isinstance(exc, ApplicationError):
+        return Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    if not isinstance(exc, exceptions.APIException):
+        return None  # unexpected: Django's 500 handler answers (JSON, no traceback)
+
+    code = next((c for cls, c in _DRF_CODES.items() if isinstance(exc, cls)), None)
+    detail = exc.detail
+    details: dict[str, Any] = {}
+    if isinstance(exc, exceptions.ValidationError):
+        details = {"fields": detail if isinstance(detail, dict) else {"non_field_errors": detail}}
+        message = _first_message(detail)
+    else:
+        if code is None:
+            codes = exc.get_codes()
+            code = codes if isinstance(codes, str) else "error"
+        elif isinstance(exc, exceptions.AuthenticationFailed) and isinstance(exc.get_codes(), str):
+            code = exc.get_codes() if exc.get_codes() != "authentication_failed" else code
+        message = str(detail)
+    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+        details["retry_after_seconds"] = int(exc.wait)
+    response = Response(error_body(code, message, details), status=exc.status_code)
+    if getattr(exc, "auth_header", None):
+        response["WWW-Authenticate"] = exc.auth_header
+    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
+        response["Retry-After"] = str(int(exc.wait))
+    return response
+
+
+def handler400(request, exception=None):  # noqa: ARG001
+    return error_response(400, "bad_request", "bad request")
+
+
+def handler403(request, exception=None):  # noqa: ARG001
+    return error_response(403, "permission_denied", "permission denied")
+
+
+def handler404(request, exception=None):  # noqa: ARG001
+    return error_response(404, "not_found", "not found")
+
+
+def handler500(request):  # noqa: ARG001
+    return error_response(500, "server_error", "internal server error")

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import logging
+import time
+
+from django.conf import settings
+
+from anmei.common.errors import error_response
+
+access_logger = logging.getLogger("anmei.access")
+
+
+class RequestSizeLimitMiddleware:
+    """Refuse oversized bodies with a 413 JSON error before any view parses them.
+
+    DRF reads the raw stream, so Django's DATA_UPLOAD_MAX_MEMORY_SIZE does not protect JSON views.
+    Multipart uploads get the larger upload limit.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return error_response(400, "bad_request", "invalid Content-Length")
+        content_type = request.META.get("CONTENT_TYPE", "")
+        limit = (
+            settings.MAX_UPLOAD_BODY_BYTES if content_type.startswith("multipart/") else settings.MAX_JSON_BODY_BYTES
+        )
+        if length > limit:
+            return error_response(
+                413, "payload_too_large", f"request body exceeds {limit} bytes", {"limit_bytes": limit}
+            )
+        return self.get_response(request)
+
+
+class AccessLogMiddleware:
+    """Log one line per API request: method, path (no query string), status, duration, tenant and user."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        started = time.perf_counter()
+        response = self.get_response(request)
+        if request.path.startswith("/api/"):
+            # DRF authenticates on its own Request object; Django's request.user is the session user.
+            drf_request = (getattr(response, "renderer_context", None) or {}).get("request")
+            user = getattr(drf_request, "user", None) or getattr(request, "user", None)
+            authenticated = bool(user and getattr(user, "is_authenticated", False))
+            access_logger.info(
+                "http request",
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                    "tenant_id": getattr(user, "tenant_id", None) if authenticated else None,
+                    "user_id": getattr(user, "id", None) if authenticated else None,
+                },
+            )
+        return response

@@ -1,0 +1,167 @@
+"""WebSocket transport: ticket authentication, tenant-scoped groups, event forwarding.
+
+Close codes: 4400 no ticket, 4401 invalid/expired/used ticket, 4403 wrong role for this endpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from anmei.accounts.services import ws_ticket_consume
+from anmei.common import realtime
+from anmei.console import presence
+
+logger = logging.getLogger("anmei.ws")
+
+CLOSE_NO_TICKET = 4400
+CLOSE_BAD_TICKET = 4401
+CLOSE_FORBIDDEN = 4403
+
+
+class TicketConsumer(AsyncJsonWebsocketConsumer):
+    allowed_roles: tuple[str, ...] = ()
+
+    async def connect(self):
+        self.user = None
+        self.groups_joined: list[str] = []
+        query = parse_qs(self.scope.get("query_string", b"").decode(errors="replace"))
+        ticket = (query.get("ticket") or [""])[0]
+        await self.accept()
+        if not ticket:
+            await self.close(code=CLOSE_NO_TICKET)
+            return
+        user = await database_sync_to_async(ws_ticket_consume)(ticket)
+        if user is None:
+            await self.close(code=CLOSE_BAD_TICKET)
+            return
+        if user.role not in self.allowed_roles:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.user = user
+        for group in self.groups_for(user):
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.groups_joined.append(group)
+        logger.info(
+            "ws connected",
+            extra={"tenant_id": user.tenant_id, "user_id": user.id, "endpoint": self.endpoint_name},
+        )
+        await self.on_authenticated()
+
+    async def disconnect(self, code):
+        for group in self.groups_joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        if self.user is not None:
+            await self.on_disconnected()
+            logger.info(
+                "ws disconnected",
+                extra={"tenant_id": self.user.tenant_id, "user_id": self.user.id, "code": code},
+            )
+
+    def groups_for(self, user) -> list[str]:
+        return [realtime.user_group(user.tenant_id, user.id)]
+
+    async def on_authenticated(self) -> None:
+        await self.send_json({"type": "connection.ready", "user_id": self.user.id, "role": self.user.role})
+
+    async def on_disconnected(self) -> None:
+        return None
+
+    async def receive_json(self, content, **kwargs):
+        if self.user is None:
+            return
+        kind = content.get("type") if isinstance(content, dict) else None
+        handler = self.commands().get(kind)
+        if handler is None:
+            await self.send_json({"type": "error", "code": "unknown_command", "command": kind})
+            return
+        await handler(content)
+
+    async def decode_json(self, text_data):
+        try:
+            return await super().decode_json(text_data)
+        except ValueError:
+            return None
+
+    def commands(self) -> dict:
+        return {"ping": self.cmd_ping}
+
+    async def cmd_ping(self, content) -> None:
+        await self.send_json({"type": "pong"})
+
+    async def event_forward(self, message):
+        await self.send_json(message["event"])
+
+    @property
+    def endpoint_name(self) -> str:
+        return type(self).__name__
+
+
+class ConsoleConsumer(TicketConsumer):
+    """Consultants and admins: their own events, the tenant's console group, admins' alerts.
+
+    The connection counts as presence while it is open and heartbeats (`{"type": "ping"}`) keep
+    arriving within PRESENCE_TTL_SECONDS.
+    """
+
+    allowed_roles = ("consultant", "admin")
+
+    async def on_authenticated(self) -> None:
+        await self._touch()
+        await super().on_authenticated()
+        # Notifications stored while this user was offline (registration automation) are shown now.
+        from anmei.notifications.services import notifications_take_undelivered
+
+        for event in await database_sync_to_async(notifications_take_undelivered)(user=self.user):
+            await self.send_json(event)
+
+    async def on_disconnected(self) -> None:
+        await database_sync_to_async(presence.presence_leave)(
+            tenant_id=self.user.tenant_id, user_id=self.user.id, role=self.user.role, channel_name=self.channel_name
+        )
+
+    async def cmd_ping(self, content) -> None:
+        await self._touch()
+        await super().cmd_ping(content)
+
+    def commands(self) -> dict:
+        """Lifecycle commands mirror the REST endpoints (same services, same errors)."""
+        lifecycle = {
+            "conversation.claim": "conversation_claim",
+            "claim_customer": "conversation_claim",  # the `action` of a new_customer event
+            "conversation.transfer": "conversation_transfer",
+            "conversation.accept": "conversation_accept",
+            "conversation.decline": "conversation_decline",
+            "conversation.end": "conversation_end",
+            "message.send": "conversation_message_send",
+        }
+        handlers = {
+            kind: (lambda content, kind=kind, fn=fn: self.cmd_conversation(kind, fn, content))
+            for kind, fn in lifecycle.items()
+        }
+        return {**super().commands(), **handlers}
+
+    async def cmd_conversation(self, kind: str, service_name: str, content: dict) -> None:
+        from anmei.conversations.commands import run_console_command
+
+        await self.send_json(await database_sync_to_async(run_console_command)(self.user, kind, service_name, content))
+
+    async def _touch(self) -> None:
+        await database_sync_to_async(presence.presence_touch)(
+            tenant_id=self.user.tenant_id, user_id=self.user.id, role=self.user.role, channel_name=self.channel_name
+        )
+
+    def groups_for(self, user) -> list[str]:
+        groups = [realtime.user_group(user.tenant_id, user.id), realtime.console_group(user.tenant_id)]
+        if user.role == "admin":
+            groups.append(realtime.admins_group(user.tenant_id))
+        return groups
+
+
+class CustomerConsumer(TicketConsumer):
+    """A web customer's own conversations."""
+
+    allowed_roles = ("customer",)

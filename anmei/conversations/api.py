@@ -1,0 +1,200 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from anmei.common.api import IdField, validated_input
+from anmei.common.pagination import StandardPagination
+from anmei.common.permissions import IsConsultantOrAdmin, IsTenantMember
+from anmei.conversations import selectors, services
+from anmei.conversations.models import Conversation, Message
+
+
+class ConversationOutputSerializer(serializers.ModelSerializer):
+    customer = serializers.IntegerField(source="customer_id")
+    customer_nickname = serializers.CharField(source="customer.display_name")
+    consultant = serializers.IntegerField(source="consultant_id", allow_null=True)
+    transfer_to = serializers.IntegerField(source="transfer_to_id", allow_null=True)
+
+    class Meta:
+        model = Conversation
+        fields = [
+            "id",
+            "customer",
+            "customer_nickname",
+            "consultant",
+            "transfer_to",
+            "bot_name",
+            "channel",
+            "status",
+            "created_at",
+            "updated_at",
+            "last_message_at",
+            "ended_at",
+        ]
+
+
+class MessageOutputSerializer(serializers.ModelSerializer):
+    conversation_id = serializers.IntegerField()
+    sender_id = serializers.IntegerField(allow_null=True)
+
+    class Meta:
+        model = Message
+        fields = ["id", "conversation_id", "sender_type", "sender_id", "type", "content", "payload", "created_at"]
+
+
+class ConversationListApi(APIView):
+    permission_classes = [IsTenantMember]
+
+    class FilterSerializer(serializers.Serializer):
+        customer = IdField(required=False)
+        consultant = IdField(required=False)
+        status = serializers.ChoiceField(choices=Conversation.Status.choices, required=False)
+        channel = serializers.CharField(required=False, max_length=32)
+        created_after = serializers.DateTimeField(required=False)
+        created_before = serializers.DateTimeField(required=False)
+        page = serializers.IntegerField(required=False, min_value=1, max_value=100_000)
+        page_size = serializers.IntegerField(required=False, min_value=1, max_value=100)
+
+    @extend_schema(parameters=[FilterSerializer], responses={200: ConversationOutputSerializer(many=True)})
+    def get(self, request):
+        filters = validated_input(self.FilterSerializer, request.query_params.dict())
+        qs = selectors.conversation_list(user=request.user, filters=filters)
+        paginator = StandardPagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(ConversationOutputSerializer(page, many=True).data)
+
+
+class ConversationMessageListApi(APIView):
+    permission_classes = [IsTenantMember]
+
+    class FilterSerializer(serializers.Serializer):
+        page = serializers.IntegerField(required=False, min_value=1, max_value=100_000)
+        page_size = serializers.IntegerField(required=False, min_value=1, max_value=100)
+
+    @extend_schema(parameters=[FilterSerializer], responses={200: MessageOutputSerializer(many=True)})
+    def get(self, request, conversation_id: int):
+        validated_input(self.FilterSerializer, request.query_params.dict())
+        conversation = selectors.conversation_get(user=request.user, conversation_id=conversation_id)
+        paginator = StandardPagination()
+        page = paginator.paginate_queryset(selectors.message_list(conversation=conversation), request, view=self)
+        return paginator.get_paginated_response(MessageOutputSerializer(page, many=True).data)
+
+    class InputSerializer(serializers.Serializer):
+        type = serializers.ChoiceField(choices=[t for t in Message.Type.values if t != Message.Type.SYSTEM])
+        content = serializers.CharField(max_length=10000)
+
+    @extend_schema(request=InputSerializer, responses={201: MessageOutputSerializer})
+    def post(self, request, conversation_id: int):
+        """A consultant's reply (IM customers get it through their bot) or a customer's message."""
+        data = validated_input(self.InputSerializer, request.data)
+        message = services.conversation_message_send(
+            user=request.user, conversation_id=conversation_id, type=data["type"], content=data["content"]
+        )
+        return Response(MessageOutputSerializer(message).data, status=status.HTTP_201_CREATED)
+
+
+class _TransitionApi(APIView):
+    permission_classes = [IsConsultantOrAdmin]
+    transition = None
+
+    @extend_schema(request=None, responses={200: ConversationOutputSerializer})
+    def post(self, request, conversation_id: int):
+        conversation = type(self).transition(user=request.user, conversation_id=conversation_id)
+        return Response(ConversationOutputSerializer(conversation).data)
+
+
+class ConversationClaimApi(_TransitionApi):
+    """waiting → active; among concurrent claims exactly one wins, the others get 409."""
+
+    transition = staticmethod(services.conversation_claim)
+
+
+class ConversationAcceptApi(_TransitionApi):
+    """transferring → active, by the consultant the conversation was transferred to."""
+
+    transition = staticmethod(services.conversation_accept)
+
+
+class ConversationDeclineApi(_TransitionApi):
+    """transferring → active, staying with the current consultant."""
+
+    transition = staticmethod(services.conversation_decline)
+
+
+class ConversationEndApi(_TransitionApi):
+    """→ ended (its consultant or an admin; any consultant for a waiting conversation)."""
+
+    transition = staticmethod(services.conversation_end)
+
+
+class ConversationTransferApi(APIView):
+    """active → transferring to another consultant of the tenant."""
+
+    permission_classes = [IsConsultantOrAdmin]
+
+    class InputSerializer(serializers.Serializer):
+        to_consultant = IdField()
+
+    @extend_schema(request=InputSerializer, responses={200: ConversationOutputSerializer})
+    def post(self, request, conversation_id: int):
+        data = validated_input(self.InputSerializer, request.data)
+        conversation = services.conversation_transfer(
+            user=request.user, conversation_id=conversation_id, to_consultant_id=data["to_consultant"]
+        )
+        return Response(ConversationOutputSerializer(conversation).data)
+
+
+class MessageSearchResultSerializer(MessageOutputSerializer):
+    customer_id = serializers.IntegerField(source="conversation.customer_id")
+    customer_nickname = serializers.CharField(source="conversation.customer.display_name")
+    consultant_id = serializers.IntegerField(source="conversation.consultant_id", allow_null=True)
+
+    class Meta(MessageOutputSerializer.Meta):
+        fields = [
+            *MessageOutputSerializer.Meta.fields,
+            "customer_id",
+            "customer_nickname",
+            "consultant_id",
+            "is_blocked",
+        ]
+
+
+class MessageSearchApi(APIView):
+    """Search the tenant's messages (seed 002 §3.2.3) with keyset (cursor) pagination, newest first."""
+
+    permission_classes = [IsConsultantOrAdmin]
+
+    class FilterSerializer(serializers.Serializer):
+        q = serializers.CharField(required=False, max_length=200)
+        customer = IdField(required=False)
+        customer_nickname = serializers.CharField(required=False, max_length=64)
+        consultant = IdField(required=False)
+        conversation = IdField(required=False)
+        type = serializers.ChoiceField(choices=Message.Type.choices, required=False)
+        sender_type = serializers.ChoiceField(choices=Message.SenderType.choices, required=False)
+        after = serializers.DateTimeField(required=False)
+        before = serializers.DateTimeField(required=False)
+        include_blocked = serializers.BooleanField(required=False, default=False)
+        cursor = serializers.CharField(required=False, max_length=200)
+        page_size = serializers.IntegerField(required=False, min_value=1, max_value=100, default=20)
+
+        def validate(self, attrs):
+            if attrs.get("after") and attrs.get("before") and attrs["after"] >= attrs["before"]:
+                raise serializers.ValidationError({"before": ["must be later than after"]})
+            return attrs
+
+    class OutputSerializer(serializers.Serializer):
+        results = MessageSearchResultSerializer(many=True)
+        next_cursor = serializers.CharField(allow_null=True)
+
+    @extend_schema(parameters=[FilterSerializer], responses={200: OutputSerializer})
+    def get(self, request):
+        filters = validated_input(self.FilterSerializer, request.query_params.dict())
+        qs = selectors.message_search(user=request.user, filters=filters)
+        rows, next_cursor = selectors.message_search_page(
+            qs, cursor=filters.get("cursor"), page_size=filters["page_size"]
+        )
+        return Response({"results": MessageSearchResultSerializer(rows, many=True).data, "next_cursor": next_cursor})

@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class Conversation(models.Model):
+    class Status(models.TextChoices):
+        WAITING = "waiting", "Waiting"
+        ACTIVE = "active", "Active"
+        TRANSFERRING = "transferring", "Transferring"
+        ENDED = "ended", "Ended"
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="conversations")
+    customer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations")
+    consultant = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_conversations",
+    )
+    transfer_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="incoming_transfers",
+        help_text="consultant asked to take the conversation while it is transferring",
+    )
+    bot_name = models.CharField(max_length=64, blank=True)
+    channel = models.CharField(max_length=32, default="web", help_text="web, or the IM platform")
+    bot_instance_id = models.BigIntegerField(null=True, blank=True, help_text="bot instance for IM conversations")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.WAITING)
+    is_default = models.BooleanField(default=False, help_text="created by registration automation")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        indexes = [
+            models.Index(fields=["tenant", "status", "-updated_at"]),
+            models.Index(fields=["tenant", "customer", "-updated_at"]),
+            models.Index(fields=["tenant", "consultant", "-updated_at"]),
+        ]
+        constraints = [
+            # One registration-created conversation per customer, ever (automation idempotency).
+            models.UniqueConstraint(
+                fields=["customer"], condition=models.Q(is_default=True), name="conversation_one_default_per_customer"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.customer} ({self.status})"
+
+
+class Message(models.Model):
+    class SenderType(models.TextChoices):
+        CUSTOMER = "customer", "Customer"
+        CONSULTANT = "consultant", "Consultant"
+        BOT = "bot", "Bot"
+        SYSTEM = "system", "System"
+
+    class Type(models.TextChoices):
+        TEXT = "text", "Text"
+        IMAGE = "image", "Image"
+        VOICE = "voice", "Voice"
+        FILE = "file", "File"
+        SYSTEM = "system", "System"
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="messages")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    sender_type = models.CharField(max_length=16, choices=SenderType.choices)
+    sender = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="sent_messages"
+    )
+    type = models.CharField(max_length=16, choices=Type.choices, default=Type.TEXT)
+    content = models.TextField(blank=True)
+    payload = models.JSONField(default=dict, blank=True)
+    external_id = models.CharField(
+        max_length=128, blank=True, help_text="idempotency key: a bot's message_id, or an automation step key"
+    )
+    is_blocked = models.BooleanField(
+        default=False, help_text="sender was on the blacklist: stored for audit, never routed or answered"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(fields=["conversation", "created_at", "id"]),
+            models.Index(fields=["tenant", "created_at"]),
+            # Search pages newest first with a (created_at, id) cursor.
+            models.Index(fields=["tenant", "-created_at", "-id"], name="message_search_cursor_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "external_id"],
+                condition=~models.Q(external_id=""),
+                name="message_external_id_unique_per_tenant",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sender_type}:{self.type} in #{self.conversation_id}"
+
+
+class ConversationEvent(models.Model):
+    """Every status change of a conversation: who, from, to, when."""
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="conversation_events")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="events")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    action = models.CharField(max_length=32)
+    from_status = models.CharField(max_length=16, blank=True)
+    to_status = models.CharField(max_length=16)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["conversation", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"#{self.conversation_id} {self.from_status or '∅'}→{self.to_status} ({self.action})"

@@ -1,0 +1,19 @@
+"""Conversation writes: the lifecycle state machine and message storage/routing.
+
+Views, WebSocket commands, bot webhooks and tasks all come through here.
+"""
+
+from anmei.conversations.services.lifecycle import (  # noqa: F401
+    conversation_accept,
+    conversation_claim,
+    conversation_decline,
+    conversation_end,
+    conversation_end_inactive,
+    conversation_transfer,
+)
+from anmei.conversations.services.messages import (  # noqa: F401
+    conversation_message_send,
+    message_create,
+    message_event,
+    message_route,
+)

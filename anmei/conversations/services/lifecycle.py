@@ -1,0 +1,276 @@
+"""The conversation state machine (seed 002 §3.2.1): waiting → active → transferring → active → ended.
+
+Every transition locks the row (SELECT … FOR UPDATE on PostgreSQL) *and* writes with a conditional
+UPDATE on the expected status, so among concurrent claims exactly one wins even on SQLite, where
+row locks do not exist. Each change stores a ConversationEvent and, after commit, pushes
+`conversation.updated` to the people concerned.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from anmei.accounts.models import User
+from anmei.common import realtime
+from anmei.common.errors import ApplicationError, ConflictError, NotFoundError
+from anmei.conversations.models import Conversation, ConversationEvent
+
+logger = logging.getLogger("anmei.conversations")
+
+S = Conversation.Status
+_STAFF = (User.Role.CONSULTANT, User.Role.ADMIN)
+
+
+def _locked(*, tenant_id: int, conversation_id: int) -> Conversation:
+    conversation = Conversation.objects.select_for_update().filter(pk=conversation_id, tenant_id=tenant_id).first()
+    if conversation is None:
+        raise NotFoundError("conversation")
+    return conversation
+
+
+def _require_staff(user: User) -> None:
+    if user.role not in _STAFF:
+        raise ApplicationError("permission_denied", "consultants and admins only", status_code=403)
+
+
+def _illegal(action: str, conversation: Conversation) -> ConflictError:
+    return ConflictError(
+        "illegal_transition",
+        f"cannot {action} a conversation that is {conversation.status}",
+        details={"status": conversation.status, "action": action, "conversation_id": conversation.id},
+    )
+
+
+def _not_yours(action: str, conversation: Conversation) -> ApplicationError:
+    return ApplicationError(
+        "not_assigned",
+        f"only the consultant concerned may {action} this conversation",
+        status_code=403,
+        details={"status": conversation.status, "action": action, "conversation_id": conversation.id},
+    )
+
+
+def _apply(
+    conversation: Conversation,
+    *,
+    actor: User | None,
+    action: str,
+    to_status: str,
+    updates: dict[str, Any],
+    details: dict[str, Any] | None = None,
+    notify_console: bool = False,
+) -> Conversation:
+    """Write the transition if the status is still the one we read; otherwise it is a 409."""
+    from_status = conversation.status
+    now = timezone.now()
+    updates = {**updates, "status": to_status, "updated_at": now}
+    if to_status == S.ENDED:
+        updates["ended_at"] = now
+    rows = Conversation.objects.filter(pk=conversation.pk, status=from_status).update(**updates)
+    if rows != 1:  # lost a race (SQLite has no row locks): report what is there now
+        conversation.refresh_from_db()
+        raise _illegal(action, conversation)
+    before = {"consultant_id": conversation.consultant_id, "transfer_to_id": conversation.transfer_to_id}
+    for field, value in updates.items():
+        setattr(conversation, field, value)
+    ConversationEvent.objects.create(
+        tenant_id=conversation.tenant_id,
+        conversation=conversation,
+        actor=actor,
+        action=action,
+        from_status=from_status,
+        to_status=to_status,
+        details=details or {},
+    )
+    event = {
+        "type": "conversation.updated",
+        "conversation_id": conversation.id,
+        "customer_id": conversation.customer_id,
+        "action": action,
+        "from_status": from_status,
+        "status": to_status,
+        "consultant_id": conversation.consultant_id,
+        "transfer_to_id": conversation.transfer_to_id,
+        "actor_id": actor.id if actor else None,
+        "timestamp": now.isoformat(),
+    }
+    concerned = {
+        conversation.consultant_id,
+        conversation.transfer_to_id,
+        before["consultant_id"],
+        before["transfer_to_id"],
+        actor.id if actor else None,
+        conversation.customer_id,
+    } - {None}
+    tenant_id = conversation.tenant_id
+    transaction.on_commit(lambda: _push(tenant_id, event, concerned, notify_console))
+    logger.info(
+        "conversation transition",
+        extra={
+            "tenant_id": tenant_id,
+            "conversation_id": conversation.id,
+            "action": action,
+            "from_status": from_status,
+            "to_status": to_status,
+            "actor_id": event["actor_id"],
+        },
+    )
+    return conversation
+
+
+def _push(tenant_id: int, event: dict, user_ids: set[int], notify_console: bool) -> None:
+    """Tell the console (claims of waiting conversations) or each person concerned; never fail the request."""
+    try:
+        if notify_console:  # every consultant sees it leave (or reach) the waiting list; the customer too
+            realtime.broadcast_to_console(tenant_id, event)
+            user_ids = {event["customer_id"]}
+        for user_id in user_ids:
+            realtime.broadcast_to_user(tenant_id, user_id, event)
+    except Exception:  # noqa: BLE001 - the event row is the record; a lost push is logged by realtime
+        logger.warning("conversation.updated push failed", extra={"tenant_id": tenant_id})
+
+
+@transaction.atomic
+def conversation_claim(*, user: User, conversation_id: int) -> Conversation:
+    """Take a waiting conversation; of concurrent claimers exactly one wins, the rest get a 409."""
+    _require_staff(user)
+    conversation = _locked(tenant_id=user.tenant_id, conversation_id=conversation_id)
+    if conversation.status != S.WAITING:
+        raise _illegal("claim", conversation)
+    return _apply(
+        conversation, actor=user, action="claim", to_status=S.ACTIVE, updates={"consultant": user}, notify_console=True
+    )
+
+
+@transaction.atomic
+def conversation_transfer(*, user: User, conversation_id: int, to_consultant_id: int) -> Conversation:
+    _require_staff(user)
+    conversation = _locked(tenant_id=user.tenant_id, conversation_id=conversation_id)
+    if conversation.status != S.ACTIVE:
+        raise _illegal("transfer", conversation)
+    if conversation.consultant_id != user.id and user.role != User.Role.ADMIN:
+        raise _not_yours("transfer", conversation)
+    target = User.objects.filter(pk=to_consultant_id, tenant_id=user.tenant_id, role__in=_STAFF, is_active=True).first()
+    if target is None:
+        raise ApplicationError(
+            "invalid_consultant",
+            "to_consultant is not a consultant of this tenant",
+            status_code=400,
+            details={"field": "to_consultant"},
+        )
+    if target.id == conversation.consultant_id:
+        raise ApplicationError(
+            "invalid_consultant",
+            "the conversation is already theirs",
+            status_code=400,
+            details={"field": "to_consultant"},
+        )
+    return _apply(
+        conversation,
+        actor=user,
+        action="transfer",
+        to_status=S.TRANSFERRING,
+        updates={"transfer_to": target},
+        details={"from_consultant": conversation.consultant_id, "to_consultant": target.id},
+    )
+
+
+@transaction.atomic
+def conversation_accept(*, user: User, conversation_id: int) -> Conversation:
+    _require_staff(user)
+    conversation = _locked(tenant_id=user.tenant_id, conversation_id=conversation_id)
+    if conversation.status != S.TRANSFERRING:
+        raise _illegal("accept", conversation)
+    if conversation.transfer_to_id != user.id:
+        raise _not_yours("accept", conversation)
+    return _apply(
+        conversation,
+        actor=user,
+        action="accept",
+        to_status=S.ACTIVE,
+        updates={"consultant": user, "transfer_to": None},
+        details={"from_consultant": conversation.consultant_id, "to_consultant": user.id},
+    )
+
+
+@transaction.atomic
+def conversation_decline(*, user: User, conversation_id: int) -> Conversation:
+    """The invitee declines (or the inviter/an admin withdraws): it stays with the current consultant."""
+    _require_staff(user)
+    conversation = _locked(tenant_id=user.tenant_id, conversation_id=conversation_id)
+    if conversation.status != S.TRANSFERRING:
+        raise _illegal("decline", conversation)
+    if user.id not in (conversation.transfer_to_id, conversation.consultant_id) and user.role != User.Role.ADMIN:
+        raise _not_yours("decline", conversation)
+    return _apply(
+        conversation,
+        actor=user,
+        action="decline",
+        to_status=S.ACTIVE,
+        updates={"transfer_to": None},
+        details={"declined_by": user.id, "to_consultant": conversation.transfer_to_id},
+    )
+
+
+@transaction.atomic
+def conversation_end(
+    *, user: User | None, conversation_id: int, tenant_id: int | None = None, reason: str = "consultant"
+) -> Conversation:
+    """End a conversation: its consultant or an admin (any staff for a waiting one), or the inactivity sweep."""
+    if user is not None:
+        _require_staff(user)
+        tenant_id = user.tenant_id
+    conversation = _locked(tenant_id=tenant_id, conversation_id=conversation_id)
+    if conversation.status == S.ENDED:
+        raise _illegal("end", conversation)
+    if (
+        user is not None
+        and conversation.status != S.WAITING
+        and user.role != User.Role.ADMIN
+        and user.id != conversation.consultant_id
+    ):
+        raise _not_yours("end", conversation)
+    return _apply(
+        conversation,
+        actor=user,
+        action="end" if user is not None else "timeout",
+        to_status=S.ENDED,
+        updates={"transfer_to": None},
+        details={"reason": reason},
+        notify_console=conversation.status == S.WAITING,
+    )
+
+
+def conversation_end_inactive(*, now=None) -> int:
+    """End open conversations idle longer than their tenant's inactivity timeout (beat task body).
+
+    Idempotent: an already-ended conversation is skipped, a race with a consultant's own end is a no-op.
+    """
+    from anmei.bots.services import gateway_settings_get
+
+    now = now or timezone.now()
+    ended = 0
+    tenant_ids = Conversation.objects.exclude(status=S.ENDED).values_list("tenant_id", flat=True).distinct().order_by()
+    for tenant_id in list(tenant_ids):
+        timeout = timedelta(minutes=gateway_settings_get(tenant_id=tenant_id).inactivity_timeout_minutes)
+        idle = (
+            Conversation.objects.filter(tenant_id=tenant_id)
+            .exclude(status=S.ENDED)
+            .annotate(last_activity=Coalesce("last_message_at", "created_at"))
+            .filter(Q(last_activity__lt=now - timeout))
+            .values_list("id", flat=True)
+        )
+        for conversation_id in list(idle):
+            try:
+                conversation_end(user=None, tenant_id=tenant_id, conversation_id=conversation_id, reason="inactivity")
+                ended += 1
+            except ConflictError:
+                continue
+    return ended

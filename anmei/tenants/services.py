@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import logging
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from anmei.common.errors import ApplicationError
+from anmei.tenants.models import Tenant
+
+logger = logging.getLogger("anmei.tenants")
+
+
+def tenant_signup(*, name: str, slug: str, contact_email: str) -> Tenant:
+    try:
+        with transaction.atomic():
+            tenant = Tenant.objects.create(name=name, slug=slug, contact_email=contact_email)
+    except IntegrityError as exc:
+        raise ApplicationError(
+            "slug_taken", f"tenant slug '{slug}' is taken", status_code=409, details={"field": "slug"}
+        ) from exc
+    logger.info("tenant signed up", extra={"tenant_id": tenant.id, "slug": slug})
+    return tenant
+
+
+def tenant_set_status(*, tenant: Tenant, status: str) -> Tenant:
+    """Move a tenant to `status`; approving twice is a no-op that keeps the first approval time."""
+    with transaction.atomic():
+        tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        if tenant.status == status:
+            return tenant
+        tenant.status = status
+        if status == Tenant.Status.APPROVED and tenant.approved_at is None:
+            tenant.approved_at = timezone.now()
+        tenant.save(update_fields=["status", "approved_at"])
+    logger.info("tenant status changed", extra={"tenant_id": tenant.id, "status": status})
+    return tenant
+
+
+def tenant_approve(*, tenant: Tenant) -> Tenant:
+    return tenant_set_status(tenant=tenant, status=Tenant.Status.APPROVED)
+
+
+def tenant_suspend(*, tenant: Tenant) -> Tenant:
+    return tenant_set_status(tenant=tenant, status=Tenant.Status.SUSPENDED)
+
+
+def tenant_bootstrap(
+    *, slug: str, name: str, admins: list[tuple[str, str]], consultants: list[tuple[str, str]] = ()
+) -> tuple[Tenant, list[str]]:
+    """Create or update an approved tenant and its staff accounts; return what changed.
+
+    Idempotent: a second run with the same arguments writes nothing (passwords are re-hashed only
+    when they differ, because a fresh salt would count as a change).
+    """
+    from anmei.accounts.models import User
+    from anmei.accounts.services import user_create
+
+    changes: list[str] = []
+    with transaction.atomic():
+        tenant, created = Tenant.objects.select_for_update().get_or_create(
+            slug=slug, defaults={"name": name, "status": Tenant.Status.APPROVED, "contact_email": ""}
+        )
+        if created:
+            tenant.approved_at = timezone.now()
+            tenant.save(update_fields=["approved_at"])
+            changes.append(f"created tenant {slug}")
+        else:
+            if tenant.name != name:
+                tenant.name = name
+                tenant.save(update_fields=["name"])
+                changes.append(f"renamed tenant {slug}")
+            if tenant.status != Tenant.Status.APPROVED:
+                tenant_approve(tenant=tenant)
+                changes.append(f"approved tenant {slug}")
+        for role, accounts in ((User.Role.ADMIN, admins), (User.Role.CONSULTANT, consultants)):
+            for username, password in accounts:
+                user = User.objects.filter(tenant=tenant, username=username).first()
+                if user is None:
+                    user_create(tenant=tenant, username=username, password=password, role=role)
+                    changes.append(f"created {role} {username}")
+                    continue
+                fields = []
+                if user.role != role:
+                    user.role = role
+                    user.is_staff = role == User.Role.ADMIN
+                    fields += ["role", "is_staff"]
+                if not user.check_password(password):
+                    user.set_password(password)
+                    fields.append("password")
+                if not user.is_active:
+                    user.is_active = True
+                    fields.append("is_active")
+                if fields:
+                    user.save(update_fields=fields)
+                    changes.append(f"updated {role} {username} ({', '.join(fields)})")
+    return tenant, changes

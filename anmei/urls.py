@@ -1,0 +1,34 @@
+from django.contrib import admin
+from django.urls import include, path, register_converter
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from anmei.common.api import IdConverter
+from anmei.common.api_health import HealthApi
+
+register_converter(IdConverter, "id")
+
+api_v1 = [
+    path("health", HealthApi.as_view(), name="health"),
+    path("tenants/", include("anmei.tenants.urls")),
+    path("auth/", include("anmei.accounts.urls")),
+    path("conversations/", include("anmei.conversations.urls")),
+    path("conversations", include("anmei.conversations.urls_root")),
+    path("mcp-config/", include("anmei.mcp_admin.urls")),
+    path("admin/registration-automation/", include("anmei.automation.urls")),
+    path("", include("anmei.bots.urls")),
+    path("", include("anmei.blacklist.urls")),
+]
+
+urlpatterns = [
+    path("admin/registration-automation/", include("anmei.automation.urls_pages")),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("", include("anmei.console.urls")),
+]
+
+handler400 = "anmei.common.errors.handler400"
+handler403 = "anmei.common.errors.handler403"
+handler404 = "anmei.common.errors.handler404"
+handler500 = "anmei.common.errors.handler500"

@@ -1,0 +1,78 @@
+"""The Celery app: Redis broker, late acks, JSON only, `default` and `asr` queues, beat from the DB."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "anmei.settings")
+
+import django  # noqa: E402
+from django.apps import apps  # noqa: E402
+from django.conf import settings  # noqa: E402
+
+if not apps.ready and not apps.loading:  # a worker process: set Django up before tasks import models
+    django.setup()
+
+app = Celery("anmei")
+
+# Every task module under workers/ is listed here; tasks stay thin and call services in anmei/.
+WORKER_MODULES = [
+    "workers.diagnostics",
+    "workers.registration",
+    "workers.bots",
+    "workers.blacklist",
+    "workers.conversations",
+]
+
+app.conf.update(
+    broker_url=settings.CELERY_BROKER_URL,
+    result_backend=settings.CELERY_RESULT_BACKEND,
+    include=WORKER_MODULES,
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    result_accept_content=["json"],
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_ignore_result=True,
+    result_expires=3600,
+    task_default_queue=settings.CELERY_DEFAULT_QUEUE,
+    task_queues=[Queue(settings.CELERY_DEFAULT_QUEUE), Queue(settings.CELERY_ASR_QUEUE)],
+    task_routes={"workers.asr.*": {"queue": settings.CELERY_ASR_QUEUE}},
+    # Longer than the longest countdown (60 s) and the longest task, or Redis redelivers early.
+    broker_transport_options={"visibility_timeout": settings.CELERY_BROKER_VISIBILITY_TIMEOUT},
+    broker_connection_retry_on_startup=True,
+    worker_hijack_root_logger=False,
+    worker_send_task_events=True,
+    task_send_sent_event=True,
+    beat_scheduler="django_celery_beat.schedulers:DatabaseScheduler",
+    timezone=settings.TIME_ZONE,
+    enable_utc=True,
+)
+
+
+# Periodic tasks of the bots/blacklist/conversations area (issue 5). The DatabaseScheduler copies
+# these into django_celery_beat on start; intervals are env knobs in settings.
+app.conf.beat_schedule = {
+    **(app.conf.beat_schedule or {}),
+    "blacklist-expire-entries": {
+        "task": "workers.blacklist.expire_entries",
+        "schedule": float(settings.BLACKLIST_EXPIRY_SWEEP_SECONDS),
+    },
+    "blacklist-resync-lagging": {
+        "task": "workers.blacklist.resync_lagging",
+        "schedule": float(settings.BLACKLIST_EXPIRY_SWEEP_SECONDS),
+    },
+    "bots-resume-deliveries": {
+        "task": "workers.bots.resume_deliveries",
+        "schedule": float(settings.BLACKLIST_EXPIRY_SWEEP_SECONDS),
+    },
+    "conversations-end-inactive": {
+        "task": "workers.conversations.end_inactive",
+        "schedule": float(settings.CONVERSATION_INACTIVITY_SWEEP_SECONDS),
+    },
+}

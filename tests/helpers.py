@@ -1,0 +1,41 @@
+"""Small assertions shared by the tests."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from channels.testing import WebsocketCommunicator
+
+
+def assert_error(response, status: int, code: str | None = None) -> dict:
+    """Assert the API.md error shape, the status, and (optionally) the code; return the error object."""
+    assert response.status_code == status, (response.status_code, response.content[:500])
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"code", "message", "details"}, body
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    if code is not None:
+        assert body["error"]["code"] == code, body
+    return body["error"]
+
+
+def ws(path: str, ticket: str | None = None) -> WebsocketCommunicator:
+    from anmei.asgi import application  # imported late: fixture plugins import this module early
+
+    url = path if ticket is None else f"{path}?ticket={ticket}"
+    return WebsocketCommunicator(application, url)
+
+
+def poll(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
+    """Call `predicate` until it returns something truthy or `timeout` passes; return its last value.
+
+    For state a worker, a sidecar or a fake server writes asynchronously: `assert poll(lambda: …)`.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)

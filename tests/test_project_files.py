@@ -1,0 +1,29 @@
+"""The files a newcomer and an operator rely on: docker-compose, the CI script, the README commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_docker_compose_has_every_service_with_a_health_check():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert {"postgres", "redis", "web", "worker", "asr-worker", "beat", "mcp", "flower"} <= set(services)
+    for name, service in services.items():
+        assert "healthcheck" in service, name
+    assert {"pgdata", "redisdata"} <= set(compose["volumes"])
+    assert "asr" in services["asr-worker"]["command"]
+
+
+def test_readme_opens_with_the_two_commands_and_ci_calls_the_test_one():
+    readme = (ROOT / "README.md").read_text()
+    first_block = readme.split("```sh", 1)[1].split("```", 1)[0]
+    commands = [line.split("#")[0].strip() for line in first_block.strip().splitlines()]
+    assert commands == ["make up", "make test"]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in ci
+    assert "pg_ctlcluster" in ci and "redis-server" in ci
