@@ -1,0 +1,93 @@
+"""AI gateway configuration and call records, one agent configuration per tenant."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from anmei.common.crypto import decrypt, encrypt
+
+DEFAULT_AGENT_WELCOME_TEMPLATE = (
+    "{nickname}，您好！欢迎来到安美智享！🌟\n"
+    "我是您的专属AI咨询助手，很高兴为您服务。\n"
+    "您可以随时向我咨询医美相关问题，获得个性化的美容建议。"
+)
+
+
+class AgentConfig(models.Model):
+    """Which agent writes a tenant's AI texts; read on every call, so admin edits apply at once.
+
+    Secrets (the provider key and the MCP group key the agent uses) are stored Fernet-encrypted
+    and never shown back in full.
+    """
+
+    class Provider(models.TextChoices):
+        LOCAL = "local", "Built-in local agent (template + MCP profile)"
+        DIFY = "dify", "Dify app"
+        OPENAI = "openai", "OpenAI-compatible chat completions"
+
+    tenant = models.OneToOneField("tenants.Tenant", on_delete=models.CASCADE, related_name="agent_config")
+    provider = models.CharField(max_length=16, choices=Provider.choices, default=Provider.LOCAL)
+    enabled = models.BooleanField(default=True)
+    base_url = models.URLField(blank=True, help_text="Dify or OpenAI-compatible API root, e.g. https://api.dify.ai")
+    app_id = models.CharField(max_length=128, blank=True, help_text="Dify app id (sent to MCP as the caller app id)")
+    api_key_encrypted = models.TextField(blank=True, editable=False)
+    model = models.CharField(max_length=128, blank=True, help_text="model name for OpenAI-compatible providers")
+    timeout_seconds = models.FloatField(default=8.0, help_text="whole agent call, tool loop included")
+    welcome_template = models.TextField(
+        default=DEFAULT_AGENT_WELCOME_TEMPLATE,
+        help_text="local agent's personalised template; {nickname} and {username} come from the MCP profile",
+    )
+    mcp_group_key_encrypted = models.TextField(blank=True, editable=False)
+    breaker_threshold = models.PositiveIntegerField(default=5, help_text="consecutive failures that open the breaker")
+    breaker_cooldown_seconds = models.PositiveIntegerField(default=30)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.tenant} → {self.provider}{'' if self.enabled else ' (disabled)'}"
+
+    @property
+    def api_key(self) -> str:
+        return decrypt(self.api_key_encrypted) if self.api_key_encrypted else ""
+
+    @api_key.setter
+    def api_key(self, value: str) -> None:
+        self.api_key_encrypted = encrypt(value) if value else ""
+
+    @property
+    def mcp_group_key(self) -> str:
+        return decrypt(self.mcp_group_key_encrypted) if self.mcp_group_key_encrypted else ""
+
+    @mcp_group_key.setter
+    def mcp_group_key(self, value: str) -> None:
+        self.mcp_group_key_encrypted = encrypt(value) if value else ""
+
+
+class AgentCall(models.Model):
+    """One call to an agent: outcome, latency and token usage when the provider reports it."""
+
+    class Purpose(models.TextChoices):
+        WELCOME = "welcome", "Welcome"
+        REPLY = "reply", "Reply"
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="agent_calls")
+    provider = models.CharField(max_length=16)
+    purpose = models.CharField(max_length=16, choices=Purpose.choices)
+    customer_id = models.BigIntegerField(null=True, blank=True)
+    conversation_id = models.BigIntegerField(null=True, blank=True)
+    success = models.BooleanField()
+    error = models.CharField(max_length=500, blank=True)
+    duration_ms = models.FloatField(default=0)
+    model = models.CharField(max_length=128, blank=True)
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    total_tokens = models.PositiveIntegerField(null=True, blank=True)
+    cost = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    tool_calls = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["tenant", "provider", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.provider}/{self.purpose} {'ok' if self.success else 'failed'}"

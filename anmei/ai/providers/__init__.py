@@ -1,0 +1,54 @@
+"""Agent providers behind the AI gateway: each turns an AgentRequest into text or AgentError."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from anmei.ai.mcp_client import MCPEndpoint
+
+
+class AgentError(Exception):
+    """The agent could not produce a text (down, 5xx, timeout, bad answer, tool failure)."""
+
+
+@dataclass(frozen=True)
+class AgentRequest:
+    tenant_id: int
+    customer_id: int
+    conversation_id: int | None
+    purpose: str  # "welcome" or "reply"
+    query: str
+    base_url: str
+    app_id: str
+    api_key: str
+    model: str
+    timeout: float
+    welcome_template: str
+    mcp: MCPEndpoint | None
+
+
+@dataclass
+class AgentResult:
+    text: str
+    model: str = ""
+    usage: dict[str, Any] = field(default_factory=dict)
+    tool_calls: int = 0
+
+
+def api_url(base_url: str, path: str) -> str:
+    """Join an API root and a `/v1/...` path, accepting roots given with or without `/v1`."""
+    base = base_url.rstrip("/")
+    if base.endswith("/v1") and path.startswith("/v1/"):
+        path = path[3:]
+    return base + path
+
+
+def provider_run(provider: str, request: AgentRequest) -> AgentResult:
+    from anmei.ai.providers import dify, local, openai_compat
+
+    runners = {"local": local.run, "dify": dify.run, "openai": openai_compat.run}
+    runner = runners.get(provider)
+    if runner is None:
+        raise AgentError(f"unknown provider {provider!r}")
+    return runner(request)

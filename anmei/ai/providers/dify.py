@@ -1,0 +1,72 @@
+"""Dify apps through the real chat-messages API (blocking mode).
+
+The Dify agent itself calls our MCP server (configured in Dify with the tenant's MCP group key)
+to read the profile; we pass the ids it needs as `inputs`. Dify's own conversation id is kept per
+Anmei conversation in Redis so that later replies continue the same Dify conversation.
+"""
+
+from __future__ import annotations
+
+import requests
+
+from anmei.ai.providers import AgentError, AgentRequest, AgentResult, api_url
+from anmei.common.redis import get_redis, tenant_key
+
+
+def _conversation_key(request: AgentRequest) -> str:
+    return tenant_key(request.tenant_id, "dify_conversation", request.conversation_id or 0)
+
+
+def run(request: AgentRequest) -> AgentResult:
+    if not request.base_url or not request.api_key:
+        raise AgentError("dify needs a base URL and an app key")
+    dify_conversation = ""
+    if request.conversation_id:
+        dify_conversation = get_redis().get(_conversation_key(request)) or ""
+    body = {
+        "inputs": {
+            "tenant_id": str(request.tenant_id),
+            "user_id": str(request.customer_id),
+            "conversation_id": str(request.conversation_id or ""),
+            "purpose": request.purpose,
+            "is_new_user": "true" if request.purpose == "welcome" else "false",
+            "anmei_subject": request.mcp.subject if request.mcp else "",
+        },
+        "query": request.query,
+        "response_mode": "blocking",
+        "user": f"anmei-{request.tenant_id}-{request.customer_id}",
+        "conversation_id": dify_conversation,
+    }
+    try:
+        response = requests.post(
+            api_url(request.base_url, "/v1/chat-messages"),
+            json=body,
+            headers={"Authorization": f"Bearer {request.api_key}"},
+            timeout=request.timeout,
+        )
+    except requests.Timeout:
+        raise AgentError("timeout") from None
+    except requests.RequestException as exc:
+        raise AgentError(f"dify unreachable: {type(exc).__name__}") from None
+    if response.status_code != 200:
+        raise AgentError(f"dify answered {response.status_code}: {response.text[:200]}")
+    try:
+        data = response.json()
+    except ValueError:
+        raise AgentError("dify answered non-JSON") from None
+    answer = (data.get("answer") or "").strip() if isinstance(data, dict) else ""
+    if not answer:
+        raise AgentError("dify answered without text")
+    if data.get("conversation_id") and request.conversation_id:
+        get_redis().set(_conversation_key(request), data["conversation_id"], ex=30 * 24 * 3600)
+    usage = ((data.get("metadata") or {}).get("usage") or {}) if isinstance(data.get("metadata"), dict) else {}
+    return AgentResult(
+        text=answer,
+        model="dify",
+        usage={
+            "prompt_tokens": usage.get("prompt_tokens"),
+            "completion_tokens": usage.get("completion_tokens"),
+            "total_tokens": usage.get("total_tokens"),
+            "cost": usage.get("total_price"),
+        },
+    )

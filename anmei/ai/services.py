@@ -1,0 +1,132 @@
+"""Writes for the AI gateway: a tenant's agent configuration and the record of each call."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal, InvalidOperation
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from anmei.ai.models import AgentCall, AgentConfig
+
+logger = logging.getLogger("anmei.ai")
+
+GATEWAY_MCP_GROUP = "ai-gateway"
+GATEWAY_MCP_TOOLS = ["get_user_profile", "analyze_customer", "get_conversation_data"]
+
+
+def agent_config_get(*, tenant_id: int) -> AgentConfig:
+    """Return the tenant's agent configuration, creating the offline default (local) on first use."""
+    config = AgentConfig.objects.filter(tenant_id=tenant_id).first()
+    if config is not None:
+        return config
+    try:
+        with transaction.atomic():
+            return AgentConfig.objects.create(
+                tenant_id=tenant_id,
+                timeout_seconds=settings.AI_GATEWAY_DEFAULT_TIMEOUT_SECONDS,
+                breaker_threshold=settings.AI_BREAKER_THRESHOLD,
+                breaker_cooldown_seconds=settings.AI_BREAKER_COOLDOWN_SECONDS,
+            )
+    except IntegrityError:
+        return AgentConfig.objects.get(tenant_id=tenant_id)
+
+
+def agent_config_update(
+    *, config: AgentConfig, api_key: str | None = None, mcp_group_key: str | None = None, **fields
+) -> AgentConfig:
+    """Change a configuration; secrets are given in clear here and stored encrypted."""
+    for name, value in fields.items():
+        setattr(config, name, value)
+    if api_key is not None:
+        config.api_key = api_key
+    if mcp_group_key is not None:
+        config.mcp_group_key = mcp_group_key
+    config.save()
+    return config
+
+
+def agent_config_mcp_key(*, config: AgentConfig) -> str:
+    """Return the MCP group key the gateway calls our sidecar with, provisioning a group once.
+
+    A tenant that configured nothing still gets personalised welcomes: on first need the gateway
+    creates its own tool group and keeps the key (encrypted). The row lock makes concurrent
+    first runs create one group, not several.
+    """
+    if config.mcp_group_key_encrypted:
+        return config.mcp_group_key
+    try:
+        from anmei.mcp_admin.services import mcp_group_create
+    except ImportError:
+        return ""
+    with transaction.atomic():
+        locked = AgentConfig.objects.select_for_update().get(pk=config.pk)
+        if locked.mcp_group_key_encrypted:
+            return locked.mcp_group_key
+        name = GATEWAY_MCP_GROUP
+        from anmei.tenants.models import Tenant
+
+        tenant = Tenant.objects.get(pk=config.tenant_id)
+        for attempt in range(3):
+            try:
+                with transaction.atomic():
+                    _group, key = mcp_group_create(
+                        tenant=tenant,
+                        name=name,
+                        description="Used by the AI gateway (registration welcomes, bot replies)",
+                        tool_names=GATEWAY_MCP_TOOLS,
+                    )
+                break
+            except Exception:  # noqa: BLE001 - a name clash with an admin-made group: pick another
+                name = f"{GATEWAY_MCP_GROUP}-{config.pk}-{attempt + 1}"
+        else:
+            return ""
+        locked.mcp_group_key = key
+        locked.save(update_fields=["mcp_group_key_encrypted", "updated_at"])
+        logger.info("ai gateway mcp group provisioned", extra={"tenant_id": config.tenant_id, "group": name})
+    config.mcp_group_key_encrypted = locked.mcp_group_key_encrypted
+    return key
+
+
+def agent_call_record(
+    *,
+    tenant_id: int,
+    provider: str,
+    purpose: str,
+    customer_id: int | None,
+    conversation_id: int | None,
+    success: bool,
+    duration_ms: float,
+    error: str = "",
+    model: str = "",
+    usage: dict | None = None,
+    tool_calls: int = 0,
+) -> AgentCall:
+    usage = usage or {}
+    cost = usage.get("cost")
+    try:
+        cost = Decimal(str(cost)) if cost not in (None, "") else None
+    except InvalidOperation:
+        cost = None
+
+    def _int(name: str) -> int | None:
+        value = usage.get(name)
+        return value if isinstance(value, int) and value >= 0 else None
+
+    return AgentCall.objects.create(
+        tenant_id=tenant_id,
+        provider=provider,
+        purpose=purpose,
+        customer_id=customer_id,
+        conversation_id=conversation_id,
+        success=success,
+        error=error[:500],
+        duration_ms=round(duration_ms, 1),
+        model=model[:128],
+        prompt_tokens=_int("prompt_tokens"),
+        completion_tokens=_int("completion_tokens"),
+        total_tokens=_int("total_tokens"),
+        cost=cost,
+        tool_calls=tool_calls,
+    )

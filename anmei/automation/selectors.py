@@ -1,0 +1,267 @@
+"""Reads for the registration-automation dashboard, always for one tenant."""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import Avg, Count, Q, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from anmei.automation.models import STEPS, AutomationRun, AutomationStep
+
+PERCENTILE_SAMPLE = 10_000
+
+
+def _percentile(sorted_values: list[float], fraction: float) -> float | None:
+    """Nearest-rank percentile of an ascending list."""
+    if not sorted_values:
+        return None
+    rank = max(1, math.ceil(fraction * len(sorted_values)))
+    return round(sorted_values[rank - 1], 1)
+
+
+def automation_metrics(*, tenant_id: int, days: int = 14) -> dict[str, Any]:
+    """Success rate, totals and end-to-end timings over `days`, plus a per-day trend.
+
+    The success rate counts finished runs only (running ones have no outcome yet); timings are
+    of succeeded runs (registration commit → record_metrics).
+    """
+    since = timezone.now() - timedelta(days=days)
+    runs = AutomationRun.objects.filter(tenant_id=tenant_id, started_at__gte=since)
+    counts = runs.aggregate(
+        total=Count("id"),
+        succeeded=Count("id", filter=Q(status=AutomationRun.Status.SUCCEEDED)),
+        failed=Count("id", filter=Q(status=AutomationRun.Status.FAILED)),
+        running=Count("id", filter=Q(status=AutomationRun.Status.RUNNING)),
+        template=Count("id", filter=Q(welcome_source="template")),
+        agent=Count("id", filter=Q(welcome_source="agent")),
+    )
+    finished = counts["succeeded"] + counts["failed"]
+    durations = sorted(
+        runs.filter(status=AutomationRun.Status.SUCCEEDED, end_to_end_ms__isnull=False)
+        .order_by("-started_at")
+        .values_list("end_to_end_ms", flat=True)[:PERCENTILE_SAMPLE]
+    )
+    daily = (
+        runs.annotate(day=TruncDate("started_at"))
+        .values("day")
+        .annotate(
+            total=Count("id"),
+            succeeded=Count("id", filter=Q(status=AutomationRun.Status.SUCCEEDED)),
+            failed=Count("id", filter=Q(status=AutomationRun.Status.FAILED)),
+            average_ms=Avg("end_to_end_ms", filter=Q(status=AutomationRun.Status.SUCCEEDED)),
+        )
+        .order_by("day")
+    )
+    by_day = {row["day"]: row for row in daily}
+    today = timezone.now().date()
+    trends = []
+    for offset in range(days - 1, -1, -1):
+        day = today - timedelta(days=offset)
+        row = by_day.get(day) or {"total": 0, "succeeded": 0, "failed": 0, "average_ms": None}
+        done = row["succeeded"] + row["failed"]
+        trends.append(
+            {
+                "date": day.isoformat(),
+                "total": row["total"],
+                "succeeded": row["succeeded"],
+                "failed": row["failed"],
+                "success_rate": round(row["succeeded"] / done, 4) if done else None,
+                "average_response_time_ms": round(row["average_ms"], 1) if row["average_ms"] is not None else None,
+            }
+        )
+    step_rows = (
+        AutomationStep.objects.filter(tenant_id=tenant_id, started_at__gte=since)
+        .values("step")
+        .annotate(attempts=Count("id"), failures=Count("id", filter=Q(success=False)), average_ms=Avg("duration_ms"))
+    )
+    steps = {s: {"attempts": 0, "failures": 0, "average_ms": None} for s in STEPS}
+    for row in step_rows:
+        steps[row["step"]] = {
+            "attempts": row["attempts"],
+            "failures": row["failures"],
+            "average_ms": round(row["average_ms"] or 0, 1),
+        }
+    return {
+        "success_rate": round(counts["succeeded"] / finished, 4) if finished else None,
+        "total_automations": counts["total"],
+        "succeeded": counts["succeeded"],
+        "failed": counts["failed"],
+        "running": counts["running"],
+        "average_response_time_ms": round(sum(durations) / len(durations), 1) if durations else None,
+        "p95_response_time_ms": _percentile(durations, 0.95),
+        "welcome_sources": {"agent": counts["agent"], "template": counts["template"]},
+        "steps": steps,
+        "window_days": days,
+        "daily_trends": trends,
+    }
+
+
+def automation_recent_errors(*, tenant_id: int, limit: int = 20) -> list[dict[str, Any]]:
+    """The latest failed step attempts and agent failures, newest first."""
+    from anmei.ai.models import AgentCall
+
+    errors = [
+        {
+            "kind": "step",
+            "run_id": s.run_id,
+            "customer_id": s.run.customer_id,
+            "step": s.step,
+            "attempt": s.attempt,
+            "error": s.error,
+            "retry_in_seconds": s.countdown,
+            "timestamp": s.finished_at.isoformat(),
+        }
+        for s in AutomationStep.objects.filter(tenant_id=tenant_id, success=False)
+        .select_related("run")
+        .order_by("-finished_at")[:limit]
+    ]
+    errors += [
+        {
+            "kind": "agent",
+            "provider": c.provider,
+            "purpose": c.purpose,
+            "customer_id": c.customer_id,
+            "error": c.error,
+            "timestamp": c.created_at.isoformat(),
+        }
+        for c in AgentCall.objects.filter(tenant_id=tenant_id, success=False).order_by("-created_at")[:limit]
+    ]
+    errors.sort(key=lambda e: e["timestamp"], reverse=True)
+    return errors[:limit]
+
+
+def agent_status(*, tenant_id: int, hours: int = 24) -> dict[str, Any]:
+    """The tenant's agent (Dify or other): configuration, breaker, call outcomes and token usage."""
+    from anmei.ai.breaker import breaker_state
+    from anmei.ai.models import AgentCall
+    from anmei.ai.services import agent_config_get
+
+    config = agent_config_get(tenant_id=tenant_id)
+    since = timezone.now() - timedelta(hours=hours)
+    calls = AgentCall.objects.filter(tenant_id=tenant_id, provider=config.provider, created_at__gte=since)
+    stats = calls.aggregate(
+        total=Count("id"),
+        failures=Count("id", filter=Q(success=False)),
+        average_ms=Avg("duration_ms", filter=Q(success=True)),
+        prompt=Sum("prompt_tokens"),
+        completion=Sum("completion_tokens"),
+        tokens=Sum("total_tokens"),
+        cost=Sum("cost"),
+    )
+    last_error = calls.filter(success=False).order_by("-created_at").values("error", "created_at").first()
+    state = breaker_state(tenant_id=tenant_id, provider=config.provider)
+    if not config.enabled:
+        status = "disabled"
+    elif state["state"] == "open":
+        status = "circuit_open"
+    elif stats["total"] and stats["failures"] / stats["total"] > 0.5:
+        status = "degraded"
+    else:
+        status = "ok"
+    return {
+        "status": status,
+        "provider": config.provider,
+        "enabled": config.enabled,
+        "base_url": config.base_url,
+        "app_id": config.app_id,
+        "model": config.model,
+        "timeout_seconds": config.timeout_seconds,
+        "breaker": state,
+        "window_hours": hours,
+        "calls": stats["total"],
+        "failures": stats["failures"],
+        "error_rate": round(stats["failures"] / stats["total"], 4) if stats["total"] else None,
+        "average_latency_ms": round(stats["average_ms"], 1) if stats["average_ms"] is not None else None,
+        "tokens": {
+            "prompt": stats["prompt"] or 0,
+            "completion": stats["completion"] or 0,
+            "total": stats["tokens"] or 0,
+            "cost": float(stats["cost"]) if stats["cost"] is not None else 0.0,
+        },
+        "last_error": {"error": last_error["error"], "timestamp": last_error["created_at"].isoformat()}
+        if last_error
+        else None,
+    }
+
+
+def mcp_status(*, tenant_id: int, timeout: float = 2.0) -> dict[str, Any]:
+    """Probe our MCP sidecar the way the gateway uses it (list the tools its key may call)."""
+    from anmei.ai.mcp_client import MCPCallError, MCPEndpoint, default_url, mcp_session, run_async, session_tools
+    from anmei.ai.services import agent_config_get
+
+    url = default_url()
+    config = agent_config_get(tenant_id=tenant_id)
+    result: dict[str, Any] = {"url": url}
+    if not config.mcp_group_key_encrypted:
+        result.update(status="unconfigured", detail="no MCP key yet: created on the first welcome")
+        return result
+
+    async def probe():
+        endpoint = MCPEndpoint(url=url, group_key=config.mcp_group_key, caller_app_id="anmei-dashboard")
+        async with mcp_session(endpoint, timeout) as session:
+            return await session_tools(session)
+
+    started = time.perf_counter()
+    try:
+        tools = run_async(probe(), timeout)
+        result.update(status="up", tools=sorted(t["name"] for t in tools))
+    except MCPCallError as exc:
+        result.update(status="down", error=str(exc)[:300])
+    result["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    result.update(_mcp_call_stats(tenant_id))
+    return result
+
+
+def _mcp_call_stats(tenant_id: int) -> dict[str, Any]:
+    """Calls and errors of the last 24 h from the sidecar's call log, when that app is installed."""
+    try:
+        from anmei.mcp_admin.models import MCPCallLog
+    except ImportError:
+        return {}
+    since = timezone.now() - timedelta(hours=24)
+    try:
+        stats = MCPCallLog.objects.filter(tenant_id=tenant_id, created_at__gte=since).aggregate(
+            calls=Count("id"), errors=Count("id", filter=Q(success=False)), average_ms=Avg("duration_ms")
+        )
+    except Exception:  # noqa: BLE001 - a schema we do not know: the probe above still answers
+        return {}
+    return {
+        "calls_24h": stats["calls"],
+        "errors_24h": stats["errors"],
+        "average_latency_ms_24h": round(stats["average_ms"], 1) if stats["average_ms"] is not None else None,
+    }
+
+
+def system_health(*, cache_seconds: int = 10) -> dict[str, Any]:
+    """Platform health (database, Redis, broker, workers), cached briefly.
+
+    The worker ping waits up to HEALTH_CHECK_TIMEOUT_SECONDS when no worker answers; a dashboard
+    refreshed by several admins should not pay that on every load.
+    """
+    from django.core.cache import cache
+
+    from anmei.common.health import health_report
+
+    cached = cache.get("automation:system_health")
+    if cached is not None:
+        return cached
+    healthy, checks = health_report()
+    result = {"status": "ok" if healthy else "degraded", "checks": checks, "checked_at": timezone.now().isoformat()}
+    cache.set("automation:system_health", result, cache_seconds)
+    return result
+
+
+def automation_dashboard(*, tenant_id: int, days: int = 14) -> dict[str, Any]:
+    """The dashboard document of API.md (its top-level keys are fixed)."""
+    return {
+        "automation_metrics": automation_metrics(tenant_id=tenant_id, days=days),
+        "mcp_server_status": mcp_status(tenant_id=tenant_id),
+        "dify_agent_status": agent_status(tenant_id=tenant_id),
+        "recent_errors": automation_recent_errors(tenant_id=tenant_id),
+        "system_health": system_health(),
+    }

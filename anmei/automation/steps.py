@@ -1,0 +1,210 @@
+"""The five steps of a registration run. Each is idempotent by a database key, not by luck.
+
+1. create_default_conversation — the partial unique index "one default conversation per customer";
+2. generate_welcome            — the text is kept on the run; a second attempt reuses it;
+3. deliver_welcome             — Message.external_id "welcome:<customer_id>" (unique per tenant);
+4. notify_consultants          — Notification.dedupe_key "new_customer:<customer>:<consultant>", and
+                                 the online/offline decision kept on the run;
+5. record_metrics              — a conditional UPDATE (only a running run of this generation).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from anmei.accounts.models import User
+from anmei.automation.models import AutomationRun, AutomationSettings
+from anmei.common import realtime
+from anmei.conversations.models import Conversation, ConversationEvent
+
+logger = logging.getLogger("anmei.automation")
+
+NEW_CUSTOMER_TITLE = "新客户注册"
+NEW_CUSTOMER_MESSAGE = "新客户已注册并开始咨询，等待顾问认领"
+PUSH_TITLE = "新客户等待服务"
+PUSH_BODY = "有新客户注册，请及时响应"
+
+
+def create_default_conversation(*, run: AutomationRun, config: AutomationSettings) -> dict[str, Any]:
+    customer = run.customer
+    conversation = Conversation.objects.filter(customer=customer, is_default=True).first()
+    created = False
+    if conversation is None:
+        try:
+            with transaction.atomic():
+                conversation = Conversation.objects.create(
+                    tenant_id=run.tenant_id,
+                    customer=customer,
+                    status=Conversation.Status.WAITING,
+                    is_default=True,
+                    bot_name=getattr(settings, "AUTOMATION_DEFAULT_BOT_NAME", "AI助手"),
+                    channel=customer.source or "web",
+                )
+                ConversationEvent.objects.create(
+                    tenant_id=run.tenant_id,
+                    conversation=conversation,
+                    action="created_by_automation",
+                    from_status="",
+                    to_status=Conversation.Status.WAITING,
+                    details={"run_id": run.id},
+                )
+                created = True
+        except IntegrityError:
+            conversation = Conversation.objects.get(customer=customer, is_default=True)
+    if run.conversation_id != conversation.id:
+        AutomationRun.objects.filter(pk=run.pk).update(conversation=conversation)
+        run.conversation = conversation
+    return {"conversation_id": conversation.id, "created": created}
+
+
+def generate_welcome(*, run: AutomationRun, config: AutomationSettings) -> dict[str, Any]:
+    from anmei.ai.gateway import generate_welcome as agent_welcome
+
+    if run.welcome_text:
+        return {"source": run.welcome_source, "reused": True}
+    outcome = agent_welcome(tenant_id=run.tenant_id, customer_id=run.customer_id, conversation_id=run.conversation_id)
+    if outcome.text:
+        text, source = outcome.text, "agent"
+    else:
+        text, source = config.welcome_template, "template"
+    AutomationRun.objects.filter(pk=run.pk).update(
+        welcome_text=text, welcome_source=source, welcome_provider=outcome.provider, agent_error=outcome.error
+    )
+    run.welcome_text, run.welcome_source, run.welcome_provider = text, source, outcome.provider
+    return {
+        "source": source,
+        "provider": outcome.provider,
+        "agent_error": outcome.error,
+        "agent_ms": round(outcome.duration_ms, 1),
+    }
+
+
+def deliver_welcome(*, run: AutomationRun, config: AutomationSettings) -> dict[str, Any]:
+    from anmei.conversations.models import Message
+    from anmei.conversations.services.messages import message_create, message_event
+
+    if run.conversation_id is None or not run.welcome_text:
+        raise RuntimeError("conversation or welcome missing: earlier steps did not finish")
+    conversation = Conversation.objects.get(pk=run.conversation_id)
+    message, created = message_create(
+        conversation=conversation,
+        sender_type=Message.SenderType.BOT,
+        type=Message.Type.TEXT,
+        content=run.welcome_text,
+        payload={"kind": "welcome", "source": run.welcome_source},
+        external_id=f"welcome:{run.customer_id}",
+    )
+    if run.welcome_message_id != message.id:
+        AutomationRun.objects.filter(pk=run.pk).update(welcome_message=message)
+    pushed = False
+    if run.welcome_delivered_at is None:
+        realtime.broadcast_to_user(run.tenant_id, run.customer_id, message_event(message))
+        if run.customer.source != "web":
+            _deliver_to_bot(run, message.id)
+        delivered_at = timezone.now()
+        AutomationRun.objects.filter(pk=run.pk).update(welcome_delivered_at=delivered_at)
+        run.welcome_delivered_at = delivered_at
+        pushed = True
+    return {"message_id": message.id, "created": created, "pushed": pushed}
+
+
+def _deliver_to_bot(run: AutomationRun, message_id: int) -> None:
+    """IM customers also get the welcome through their bot instance (bots app, when installed)."""
+    try:
+        from anmei.bots.services import bot_message_deliver
+    except ImportError:
+        logger.info(
+            "bots app has no bot_message_deliver: IM welcome stays on the platform",
+            extra={"tenant_id": run.tenant_id, "run_id": run.id},
+        )
+        return
+    bot_message_deliver(message_id=message_id)
+
+
+def new_customer_event(run: AutomationRun) -> dict[str, Any]:
+    """The `new_customer` console event of API.md (seed 000 §4.4)."""
+    return {
+        "type": "new_customer",
+        "title": NEW_CUSTOMER_TITLE,
+        "message": NEW_CUSTOMER_MESSAGE,
+        "customer_id": run.customer_id,
+        "conversation_id": run.conversation_id,
+        "timestamp": timezone.now().isoformat(),
+        "action": "claim_customer",
+    }
+
+
+def notify_consultants(*, run: AutomationRun, config: AutomationSettings) -> dict[str, Any]:
+    """Online consultants get the event now; otherwise every consultant gets a Notification.
+
+    The online/offline decision is stored on the run the first time, so a retry finishes the
+    same plan instead of mixing both.
+    """
+    from anmei.console.presence import online_user_ids
+    from anmei.notifications.backends import NotificationBackendError, backend_for
+    from anmei.notifications.services import notification_create, notification_send
+
+    if not config.notify_consultants:
+        return {"skipped": "notifications off"}
+    plan = dict(run.consultants_notified or {})
+    event = new_customer_event(run)
+    if not plan:
+        online = sorted(online_user_ids(tenant_id=run.tenant_id, roles=("consultant",)))
+        plan = {"mode": "online", "user_ids": online} if online else {"mode": "offline", "user_ids": []}
+        AutomationRun.objects.filter(pk=run.pk).update(consultants_notified=plan)
+        run.consultants_notified = plan
+    if plan["mode"] == "online":
+        if not plan.get("pushed"):
+            for user_id in plan["user_ids"]:
+                realtime.broadcast_to_user(run.tenant_id, user_id, event)
+            plan["pushed"] = True
+            AutomationRun.objects.filter(pk=run.pk).update(consultants_notified=plan)
+        return {"mode": "online", "consultants": len(plan["user_ids"])}
+    consultants = list(
+        User.objects.filter(tenant_id=run.tenant_id, role=User.Role.CONSULTANT, is_active=True).values_list(
+            "id", flat=True
+        )
+    )
+    backend = backend_for(config.notification_backend, url=config.push_gateway_url, secret=config.push_gateway_secret)
+    failures: list[str] = []
+    created_count = 0
+    for user_id in consultants:
+        notification, created = notification_create(
+            tenant_id=run.tenant_id,
+            user_id=user_id,
+            kind="new_customer",
+            title=PUSH_TITLE,
+            body=PUSH_BODY,
+            payload=event,
+            backend=backend.name,
+            dedupe_key=f"new_customer:{run.customer_id}:{user_id}",
+        )
+        created_count += int(created)
+        try:
+            notification_send(notification=notification, backend=backend)
+        except Exception as exc:  # noqa: BLE001 - any backend's failure: finish the others, then retry
+            failures.append(f"{user_id}: {exc}")
+    if failures:
+        raise NotificationBackendError("; ".join(failures)[:400])
+    return {"mode": "offline", "notifications": len(consultants), "created": created_count, "backend": backend.name}
+
+
+def record_metrics(*, run: AutomationRun, config: AutomationSettings) -> dict[str, Any]:
+    from anmei.automation.services import automation_run_finish
+
+    return {"finished": automation_run_finish(run=run)}
+
+
+STEP_FUNCTIONS: dict[str, Callable[..., dict[str, Any]]] = {
+    "create_default_conversation": create_default_conversation,
+    "generate_welcome": generate_welcome,
+    "deliver_welcome": deliver_welcome,
+    "notify_consultants": notify_consultants,
+    "record_metrics": record_metrics,
+}
