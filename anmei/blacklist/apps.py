@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class BlacklistConfig(AppConfig):
+    name = "anmei.blacklist"
+    label = "blacklist"

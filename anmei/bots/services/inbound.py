@@ -1,0 +1,187 @@
+"""Inbound from bots: IM customers, their messages (stored once, routed), blocked-message reports."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+
+from anmei.accounts.models import User
+from anmei.accounts.services import customer_registered_after_commit, user_create
+from anmei.blacklist.selectors import blacklist_is_blocked
+from anmei.blacklist.services import interception_record
+from anmei.bots.models import BotInstance
+from anmei.bots.services.instances import bot_heartbeat
+from anmei.common.errors import ApplicationError
+from anmei.conversations.models import Conversation, Message
+from anmei.conversations.services import message_create, message_route
+
+logger = logging.getLogger("anmei.bots")
+
+
+def im_customer_get_or_create(
+    *, bot: BotInstance, platform: str, user_id: str, nickname: str = ""
+) -> tuple[User, bool]:
+    """Find the tenant's customer for (platform, user id) or create them.
+
+    Call inside the transaction that stores their first message: a new customer's registration
+    hooks (welcome automation) are scheduled for that commit, exactly once — the unique
+    (tenant, source, platform_user_id) constraint makes a concurrent twin lose and reuse the row.
+    The customer's row comes back locked (FOR UPDATE, or by its own INSERT) until that commit, which
+    serialises their concurrent messages (see `_open_conversation`).
+    """
+    identity = {"tenant_id": bot.tenant_id, "source": platform, "platform_user_id": user_id}
+    user = User.objects.select_for_update(of=("self",)).filter(**identity).first()
+    if user is not None:
+        if nickname and nickname != user.nickname:
+            User.objects.filter(pk=user.pk).update(nickname=nickname)
+            user.nickname = nickname
+        return user, False
+    try:
+        user = user_create(
+            tenant=bot.tenant,
+            username=f"{platform}:{user_id}",
+            password=None,
+            role=User.Role.CUSTOMER,
+            nickname=nickname,
+            source=platform,
+            platform_user_id=user_id,
+        )
+    except ApplicationError:
+        user = User.objects.select_for_update(of=("self",)).filter(**identity).first()
+        if user is None:
+            raise
+        return user, False
+    customer_registered_after_commit(user)
+    logger.info("im customer created", extra={"tenant_id": bot.tenant_id, "user_id": user.id, "platform": platform})
+    return user, True
+
+
+def _open_conversation(*, bot: BotInstance, customer: User, platform: str) -> Conversation:
+    """The customer's newest open conversation, or a new waiting one (their default if they have none).
+
+    The caller holds the customer's row lock (`im_customer_get_or_create`), so two messages arriving
+    together do not open two conversations.
+    """
+    conversation = (
+        Conversation.objects.filter(tenant_id=bot.tenant_id, customer=customer)
+        .exclude(status=Conversation.Status.ENDED)
+        .order_by("-id")
+        .first()
+    )
+    if conversation is not None:
+        if conversation.bot_instance_id != bot.id:  # answer through the bot the customer last used
+            Conversation.objects.filter(pk=conversation.pk).update(bot_instance_id=bot.id, bot_name=bot.name)
+            conversation.bot_instance_id, conversation.bot_name = bot.id, bot.name
+        return conversation
+    has_default = Conversation.objects.filter(customer=customer, is_default=True).exists()
+    return Conversation.objects.create(
+        tenant_id=bot.tenant_id,
+        customer=customer,
+        channel=platform,
+        bot_instance_id=bot.id,
+        bot_name=bot.name,
+        status=Conversation.Status.WAITING,
+        is_default=not has_default,
+    )
+
+
+def _store_upload(*, tenant_id: int, upload: UploadedFile) -> dict[str, Any]:
+    """Save an uploaded file under the tenant's own directory; return what the message payload records."""
+    suffix = Path(upload.name or "").suffix[:10]
+    day = timezone.now().strftime("%Y/%m/%d")
+    relative = Path(f"t{tenant_id}") / day / f"{uuid.uuid4().hex}{suffix}"
+    target = Path(settings.BOT_MEDIA_ROOT) / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "wb") as fh:
+        for chunk in upload.chunks():
+            fh.write(chunk)
+    return {
+        "path": str(relative),
+        "name": (upload.name or "")[:200],
+        "size": upload.size,
+        "content_type": getattr(upload, "content_type", "") or "",
+    }
+
+
+def bot_message_receive(*, bot: BotInstance, data: dict[str, Any]) -> tuple[Message, bool]:
+    """Store an inbound IM message once per bot `message_id`, then route it after commit.
+
+    Returns (message, created). A repeat returns the first stored message and changes nothing.
+    A blacklisted sender's message is stored flagged `is_blocked`, counted, and routed nowhere.
+    """
+    external_id = f"bot:{bot.id}:{data['message_id']}"
+    existing = Message.objects.filter(tenant_id=bot.tenant_id, external_id=external_id).first()
+    if existing is not None:
+        return existing, False
+    platform, user_id = data["platform"], data["user_id"]
+    blocked = blacklist_is_blocked(tenant_id=bot.tenant_id, platform=platform, user_id=user_id)
+    upload = data.get("file")
+    payload: dict[str, Any] = {"platform": platform, "platform_message_id": data["message_id"], "bot_id": bot.id}
+    stored_path: Path | None = None
+    if upload is not None:
+        payload["file"] = _store_upload(tenant_id=bot.tenant_id, upload=upload)
+        stored_path = Path(settings.BOT_MEDIA_ROOT) / payload["file"]["path"]
+    with transaction.atomic():
+        customer, _ = im_customer_get_or_create(
+            bot=bot, platform=platform, user_id=user_id, nickname=data.get("nickname") or ""
+        )
+        conversation = _open_conversation(bot=bot, customer=customer, platform=platform)
+        message, created = message_create(
+            conversation=conversation,
+            sender_type=Message.SenderType.CUSTOMER,
+            sender=customer,
+            type=data["type"],
+            content=data.get("content") or "",
+            payload=payload,
+            external_id=external_id,
+            is_blocked=blocked,
+        )
+        if created and blocked:
+            interception_record(
+                tenant_id=bot.tenant_id,
+                bot=bot,
+                platform=platform,
+                user_id=user_id,
+                source="platform",
+                message_status="blocked_by_platform",
+            )
+        elif created:
+            transaction.on_commit(lambda: message_route(message_id=message.id), robust=True)
+    if not created and stored_path is not None:
+        stored_path.unlink(missing_ok=True)  # lost a race with a concurrent repeat: keep one file
+    logger.info(
+        "bot message received",
+        extra={
+            "tenant_id": bot.tenant_id,
+            "bot_id": bot.id,
+            "message_id": message.id,
+            "stored": created,
+            "blocked": blocked,
+        },
+    )
+    return message, created
+
+
+def bot_event_record(*, bot: BotInstance, data: dict[str, Any]) -> dict[str, Any]:
+    """Handle a bot report: `message_blocked` (counted per user), `heartbeat` and `status` (liveness)."""
+    event = data["event"]
+    if event == "message_blocked":
+        interception_record(
+            tenant_id=bot.tenant_id,
+            bot=bot,
+            platform=data["platform"],
+            user_id=data["user_id"],
+            source="bot",
+            message_status=data.get("message_status") or "blocked_by_blacklist",
+            reported_at=data.get("timestamp"),
+        )
+        return {"event": event, "recorded": True}
+    bot_heartbeat(bot=bot, status=data.get("status") if isinstance(data.get("status"), dict) else None)
+    return {"event": event, "recorded": True}
