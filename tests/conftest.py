@@ -123,3 +123,7 @@ def celery_worker(celery_app, transactional_db):
         shutdown_timeout=30,
     ) as worker:
         yield worker
+    # start_worker stops the worker by *terminating* it, and a terminated thread pool does not wait
+    # for the tasks still running. Wait for them here, so that the database flush that follows
+    # never races a task's transaction (TRUNCATE against a task's row locks deadlocks).
+    worker.pool.executor.shutdown(wait=True, cancel_futures=True)
