@@ -9,6 +9,7 @@ redelivered, retried or duplicated task changes nothing the second time.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from anmei.accounts.models import User
-from anmei.automation.models import AutomationRun, AutomationSettings, AutomationStep
+from anmei.automation.models import STEPS, AutomationRun, AutomationSettings, AutomationStep
 from anmei.notifications.services import admin_alert_raise
 
 logger = logging.getLogger("anmei.automation")
@@ -119,8 +120,14 @@ def automation_step_execute(*, run_id: int, generation: int, step: str, attempt:
     config = automation_settings_get(tenant_id=run.tenant_id)
     started_at = timezone.now()
     started = time.perf_counter()
+    # The last step finishes the run: its own record commits in the same transaction, so a run
+    # seen finished always shows every step (the other steps call out over HTTP and stay outside).
+    finishing = step == STEPS[-1]
     try:
-        details = STEP_FUNCTIONS[step](run=run, config=config) or {}
+        with transaction.atomic() if finishing else contextlib.nullcontext():
+            details = STEP_FUNCTIONS[step](run=run, config=config) or {}
+            duration_ms = (time.perf_counter() - started) * 1000
+            _step_record(run, step, attempt, True, duration_ms, started_at, details=details)
     except Exception as exc:  # noqa: BLE001 - any failure of a step is retried, then alerted
         error = f"{type(exc).__name__}: {exc}"[:500]
         duration_ms = (time.perf_counter() - started) * 1000
@@ -142,8 +149,6 @@ def automation_step_execute(*, run_id: int, generation: int, step: str, attempt:
             return StepOutcome("retry", countdown=countdown, error=error)
         automation_run_fail(run=run, step=step, error=error, attempts=attempt)
         return StepOutcome("failed", error=error)
-    duration_ms = (time.perf_counter() - started) * 1000
-    _step_record(run, step, attempt, True, duration_ms, started_at, details=details)
     return StepOutcome("ok")
 
 
