@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 
 from celery_config import app
 from workers.diagnostics import echo
@@ -31,6 +36,24 @@ def test_tasks_are_routed_by_name():
     router = app.amqp.router
     assert router.route({}, "workers.asr.transcribe")["queue"].name == "asr"
     assert router.route({}, "workers.diagnostics.echo")["queue"].name == "default"
+
+
+def test_a_fresh_django_process_sends_tasks_to_the_project_broker():
+    """A web process that never imported celery_config still sends its tasks to the project's broker.
+
+    (Before the import in CommonConfig.ready, @shared_task bound to Celery's default app there and
+    an auto-reply went to amqp://localhost.) Run in a new interpreter: this one has imported it.
+    """
+    code = (
+        "import django; django.setup()\n"
+        "from workers.bots import auto_reply\n"
+        "print(auto_reply.app.main, auto_reply.app.conf.broker_url)\n"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "anmei.settings", "LOG_LEVEL": "WARNING"}
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-2:] == ["anmei", settings.CELERY_BROKER_URL]
 
 
 def test_a_real_worker_runs_a_task_end_to_end(celery_worker):
