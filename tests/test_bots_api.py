@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -16,6 +17,7 @@ from anmei.accounts import services as account_services
 from anmei.accounts.models import User
 from anmei.blacklist.models import BlacklistEntry, BlacklistInterception, InterceptionReport
 from anmei.bots.models import BotInstance
+from anmei.bots.services import bot_message_receive
 from anmei.common.crypto import hash_token
 from anmei.common.redis import get_redis
 from anmei.conversations.models import Conversation, Message
@@ -161,6 +163,79 @@ def test_new_im_customer_triggers_registration_hooks_once(bot_a, django_capture_
     finally:
         account_services._after_register_hooks.remove(hook)
     assert seen == [User.objects.get(platform_user_id="wx-u1").id]
+
+
+def _post(token: str, message_id: str, **extra) -> dict:
+    response = bot_client(token).post(URL, inbound(message_id, **extra), format="json")
+    assert response.status_code == 202, response.json()
+    return response.json()
+
+
+# A returning customer writing into their open conversation takes one statement on PostgreSQL;
+# every other case (new customer, new nickname, blocked, another bot, repeat) must still come out
+# exactly as the general path makes it. On SQLite these run the general path throughout.
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-statement path is PostgreSQL's")
+def test_returning_customers_message_is_stored_in_one_statement(bot_a, django_assert_num_queries):
+    bot, token, _ = bot_a
+    first = _post(token, "m-1")
+    with django_assert_num_queries(1):
+        message, created = bot_message_receive(bot=bot, data=inbound("m-2", content="在吗"))
+    stored = Message.objects.get(pk=message.id)
+    conversation = Conversation.objects.get(pk=first["conversation_id"])
+    assert created and (stored.conversation_id, message.conversation_id) == (conversation.id, conversation.id)
+    assert (stored.sender_type, stored.sender_id, stored.type, stored.content, stored.is_blocked) == (
+        "customer",
+        conversation.customer_id,
+        "text",
+        "在吗",
+        False,
+    )
+    assert (stored.external_id, stored.payload) == (
+        f"bot:{bot.id}:m-2",
+        {"platform": "wecom", "platform_message_id": "m-2", "bot_id": bot.id},
+    )
+    assert conversation.last_message_at == stored.created_at == message.created_at
+
+
+def test_repeat_of_a_returning_customers_message_is_stored_once(bot_a):
+    _, token, _ = bot_a
+    _post(token, "m-1")
+    second = _post(token, "m-2", content="在吗")
+    again = _post(token, "m-2", content="changed")
+    assert (again["message_id"], again["duplicate"], second["duplicate"]) == (second["message_id"], True, False)
+    assert list(Message.objects.order_by("id").values_list("content", flat=True)) == ["你好", "在吗"]
+
+
+def test_returning_customer_with_a_new_nickname_gets_it_stored(tenant_a, bot_a):
+    _, token, _ = bot_a
+    first = _post(token, "m-1")
+    second = _post(token, "m-2", nickname="新名字")
+    assert second["conversation_id"] == first["conversation_id"]
+    assert User.objects.get(tenant=tenant_a, platform_user_id="wx-u1").nickname == "新名字"
+
+
+def test_returning_customer_blocked_since_is_stored_flagged_and_counted(tenant_a, bot_a):
+    _, token, _ = bot_a
+    first = _post(token, "m-1")
+    touched = Conversation.objects.get(pk=first["conversation_id"]).last_message_at
+    BlacklistEntry.objects.create(tenant=tenant_a, platform="wecom", platform_user_id="wx-u1", reason="spam")
+    second = _post(token, "m-2")
+    assert (second["blocked"], second["conversation_id"]) == (True, first["conversation_id"])
+    assert Message.objects.get(pk=second["message_id"]).is_blocked is True
+    assert Conversation.objects.get(pk=first["conversation_id"]).last_message_at == touched
+    assert BlacklistInterception.objects.get(tenant=tenant_a, platform_user_id="wx-u1").count == 1
+
+
+def test_returning_customer_through_another_bot_is_answered_by_that_bot(tenant_a, bot_a):
+    _, token, _ = bot_a
+    other, other_token, _ = make_bot(tenant_a, callback_url="http://127.0.0.1:9/other", name="astrbot-2")
+    first = _post(token, "m-1")
+    second = _post(other_token, "m-1")  # the other bot's own message ids are its own
+    conversation = Conversation.objects.get(pk=first["conversation_id"])
+    assert (second["conversation_id"], second["duplicate"]) == (conversation.id, False)
+    assert (conversation.bot_instance_id, conversation.bot_name) == (other.id, "astrbot-2")
 
 
 @pytest.mark.parametrize(
@@ -474,3 +549,39 @@ def test_concurrent_repeats_and_first_messages_store_one_customer_conversation_a
     assert Message.objects.count() == 5  # "same" once + 4 distinct ids
     assert len({body["message_id"] for _, body in answers}) == 5
     assert sum(body["duplicate"] for _, body in answers) == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_messages_of_a_returning_customer_on_both_paths_are_all_stored(tenant_a):
+    """Same-customer messages racing through the one-statement and the general path (a nickname
+    change takes the customer's row lock): no deadlock, no error, one conversation."""
+    import threading
+
+    from django.db import connection
+
+    _, token, _ = make_bot(tenant_a, callback_url="http://127.0.0.1:9")
+    first = _post(token, "m-0", user_id="wx-back")
+    barrier = threading.Barrier(8)
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def post(i: int) -> None:
+        try:
+            client = bot_client(token)
+            barrier.wait()
+            extra = {"nickname": f"改名{i}"} if i % 2 else {}
+            response = client.post(URL, inbound(f"m-{i + 1}", user_id="wx-back", **extra), format="json")
+            with lock:
+                statuses.append(response.status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert statuses == [202] * 8
+    assert Conversation.objects.filter(tenant=tenant_a).count() == 1
+    assert Message.objects.filter(conversation_id=first["conversation_id"]).count() == 9

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from anmei.accounts.models import User
@@ -20,7 +21,7 @@ from anmei.bots.models import BotInstance
 from anmei.bots.services.instances import bot_heartbeat
 from anmei.common.errors import ApplicationError
 from anmei.conversations.models import Conversation, Message
-from anmei.conversations.services import message_create, message_route
+from anmei.conversations.services import message_create, message_route, message_route_loaded
 
 logger = logging.getLogger("anmei.bots")
 
@@ -110,6 +111,97 @@ def _store_upload(*, tenant_id: int, upload: UploadedFile) -> dict[str, Any]:
     }
 
 
+# The common case in one statement (PostgreSQL): a known customer, unchanged nickname, not blocked,
+# writing into their open conversation on the same bot. It reads the customer and the conversation,
+# stores the message unless the bot's message_id is already stored (the partial unique index
+# decides) and touches the conversation, all in one round trip; any other case returns no row and
+# takes the general path below, which also answers repeats.
+# Locks come in the general path's order, customer first: FOR KEY SHARE waits for a general path
+# holding the customer (FOR UPDATE) before this touches the conversation. Without it the message's
+# foreign-key check took the customer's lock only at the end of the statement, after the
+# conversation's, and the two paths deadlocked.
+_FAST_INSERT_SQL = """
+WITH customer AS (
+    SELECT id FROM {user} WHERE tenant_id = %(tenant)s AND source = %(platform)s
+       AND platform_user_id = %(user_id)s AND (%(nickname)s = '' OR nickname = %(nickname)s)
+       FOR KEY SHARE
+), open_conversation AS (
+    SELECT id, status, consultant_id, customer_id, bot_instance_id FROM {conversation}
+     WHERE tenant_id = %(tenant)s AND customer_id = (SELECT id FROM customer) AND status <> 'ended'
+     ORDER BY id DESC LIMIT 1
+), stored AS (
+    INSERT INTO {message}
+           (tenant_id, conversation_id, sender_type, sender_id, type, content, payload, external_id,
+            is_blocked, created_at)
+    SELECT %(tenant)s, c.id, 'customer', c.customer_id, %(type)s, %(content)s, %(payload)s::jsonb,
+           %(external_id)s, false, %(now)s
+      FROM open_conversation c
+     WHERE c.bot_instance_id = %(bot)s AND NOT EXISTS (
+           SELECT 1 FROM {blacklist} b WHERE b.tenant_id = %(tenant)s AND b.platform = %(platform)s
+              AND b.platform_user_id = %(user_id)s AND (b.expires_at IS NULL OR b.expires_at > %(now)s))
+    ON CONFLICT (tenant_id, external_id) WHERE NOT (external_id = '') DO NOTHING
+    RETURNING id, conversation_id, sender_id
+), touched AS (
+    UPDATE {conversation} SET last_message_at = %(now)s, updated_at = %(now)s
+      FROM stored WHERE {conversation}.id = stored.conversation_id
+)
+SELECT stored.id, stored.conversation_id, stored.sender_id, c.status, c.consultant_id
+  FROM stored JOIN open_conversation c ON c.id = stored.conversation_id
+"""
+
+
+def _fast_insert_sql() -> str:
+    from anmei.blacklist.models import BlacklistEntry
+
+    return _FAST_INSERT_SQL.format(
+        user=User._meta.db_table,
+        conversation=Conversation._meta.db_table,
+        message=Message._meta.db_table,
+        blacklist=BlacklistEntry._meta.db_table,
+    )
+
+
+def _receive_into_open_conversation(
+    *, bot: BotInstance, data: dict[str, Any], external_id: str, payload: dict[str, Any]
+) -> tuple[Message, Conversation] | None:
+    """The one-statement path for the common case (PostgreSQL); None when the general path must decide."""
+    now = timezone.now()
+    params = {
+        "tenant": bot.tenant_id,
+        "bot": bot.id,
+        "platform": data["platform"],
+        "user_id": data["user_id"],
+        "nickname": data.get("nickname") or "",
+        "type": data["type"],
+        "content": data.get("content") or "",
+        "payload": json.dumps(payload, ensure_ascii=False),
+        "external_id": external_id,
+        "now": now,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_fast_insert_sql(), params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    message_id, conversation_id, customer_id, status, consultant_id = row
+    conversation = Conversation(
+        id=conversation_id, tenant_id=bot.tenant_id, customer_id=customer_id, status=status, consultant_id=consultant_id
+    )
+    message = Message(
+        id=message_id,
+        tenant_id=bot.tenant_id,
+        conversation_id=conversation_id,
+        sender_type=Message.SenderType.CUSTOMER,
+        sender_id=customer_id,
+        type=params["type"],
+        content=params["content"],
+        payload=payload,
+        external_id=external_id,
+        created_at=now,
+    )
+    return message, conversation
+
+
 def bot_message_receive(*, bot: BotInstance, data: dict[str, Any]) -> tuple[Message, bool]:
     """Store an inbound IM message once per bot `message_id`, then route it after commit.
 
@@ -117,13 +209,24 @@ def bot_message_receive(*, bot: BotInstance, data: dict[str, Any]) -> tuple[Mess
     A blacklisted sender's message is stored flagged `is_blocked`, counted, and routed nowhere.
     """
     external_id = f"bot:{bot.id}:{data['message_id']}"
+    upload = data.get("file")
+    payload: dict[str, Any] = {
+        "platform": data["platform"],
+        "platform_message_id": data["message_id"],
+        "bot_id": bot.id,
+    }
+    if upload is None and connection.vendor == "postgresql":
+        fast = _receive_into_open_conversation(bot=bot, data=data, external_id=external_id, payload=payload)
+        if fast is not None:
+            message, conversation = fast
+            transaction.on_commit(lambda: message_route_loaded(message=message, conversation=conversation), robust=True)
+            _log_received(bot, message, created=True, blocked=False)
+            return message, True
     existing = Message.objects.filter(tenant_id=bot.tenant_id, external_id=external_id).first()
     if existing is not None:
         return existing, False
     platform, user_id = data["platform"], data["user_id"]
     blocked = blacklist_is_blocked(tenant_id=bot.tenant_id, platform=platform, user_id=user_id)
-    upload = data.get("file")
-    payload: dict[str, Any] = {"platform": platform, "platform_message_id": data["message_id"], "bot_id": bot.id}
     stored_path: Path | None = None
     if upload is not None:
         payload["file"] = _store_upload(tenant_id=bot.tenant_id, upload=upload)
@@ -156,17 +259,22 @@ def bot_message_receive(*, bot: BotInstance, data: dict[str, Any]) -> tuple[Mess
             transaction.on_commit(lambda: message_route(message_id=message.id), robust=True)
     if not created and stored_path is not None:
         stored_path.unlink(missing_ok=True)  # lost a race with a concurrent repeat: keep one file
+    _log_received(bot, message, created=created, blocked=blocked)
+    return message, created
+
+
+def _log_received(bot: BotInstance, message: Message, *, created: bool, blocked: bool) -> None:
     logger.info(
         "bot message received",
         extra={
             "tenant_id": bot.tenant_id,
             "bot_id": bot.id,
+            "conversation_id": message.conversation_id,
             "message_id": message.id,
             "stored": created,
             "blocked": blocked,
         },
     )
-    return message, created
 
 
 def bot_event_record(*, bot: BotInstance, data: dict[str, Any]) -> dict[str, Any]:

@@ -16,4 +16,5 @@ from anmei.conversations.services.messages import (  # noqa: F401
     message_create,
     message_event,
     message_route,
+    message_route_loaded,
 )

@@ -82,11 +82,15 @@ def message_route(*, message_id: int) -> str:
     Assigned consultant → `message.new` to them; waiting with consultants online → the tenant's
     console group; nobody online → the bot auto-reply task. Blocked messages go nowhere.
     """
+    message = Message.objects.select_related("conversation").get(pk=message_id)
+    return message_route_loaded(message=message, conversation=message.conversation)
+
+
+def message_route_loaded(*, message: Message, conversation: Conversation) -> str:
+    """`message_route` for a caller that already holds the message and its conversation's state."""
     from anmei.console.presence import online_user_ids
 
-    message = Message.objects.select_related("conversation").get(pk=message_id)
-    conversation = message.conversation
-    tenant_id = message.tenant_id
+    message_id, tenant_id = message.id, message.tenant_id
     if message.is_blocked:
         return "blocked"
     event = message_event(message)
