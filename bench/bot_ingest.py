@@ -129,7 +129,7 @@ def main() -> None:
             "--no-access-log",
         ]
     else:  # daphne: one process, as `make up` runs it
-        web = [PY, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "anmei.asgi:application"]
+        web = [PY, "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", str(port), "anmei.asgi:application"]
     procs = [subprocess.Popen(web, cwd=ROOT, env=env)]
     fake = FakeBotServer().start()
     try:
