@@ -29,13 +29,15 @@ def test_celery_settings_make_tasks_survive_worker_loss():
     assert conf.task_serializer == "json" and conf.accept_content == ["json"]
     # longer than the longest retry countdown (60 s), or Redis would redeliver a waiting task
     assert conf.broker_transport_options["visibility_timeout"] > 60
-    assert {q.name for q in conf.task_queues} == {"default", "asr"}
+    assert {q.name for q in conf.task_queues} == {"default", "asr", "replies"}
 
 
 def test_tasks_are_routed_by_name():
     router = app.amqp.router
     assert router.route({}, "workers.asr.transcribe")["queue"].name == "asr"
     assert router.route({}, "workers.diagnostics.echo")["queue"].name == "default"
+    assert router.route({}, "workers.bots.auto_reply")["queue"].name == "replies"
+    assert router.route({}, "workers.blacklist.push_to_bot")["queue"].name == "default"
 
 
 def test_a_fresh_django_process_sends_tasks_to_the_project_broker():
@@ -81,13 +83,14 @@ def test_health_is_ok_when_everything_answers(anon, celery_worker):
 
 def test_health_is_503_naming_redis_when_redis_is_unreachable(anon, settings, celery_worker):
     dead = f"redis://127.0.0.1:{_closed_port()}/0"
+    original_broker = app.conf.broker_url
     settings.REDIS_URL = dead
     settings.CELERY_BROKER_URL = dead
     app.conf.broker_url = dead
     try:
         response = anon.get("/api/v1/health")
     finally:
-        app.conf.broker_url = settings.CELERY_BROKER_URL
+        app.conf.broker_url = original_broker  # (settings.* is still `dead` here: restore the saved URL)
     assert response.status_code == 503
     body = response.json()
     assert body["status"] == "unavailable"
