@@ -41,8 +41,15 @@ app.conf.update(
     task_ignore_result=True,
     result_expires=3600,
     task_default_queue=settings.CELERY_DEFAULT_QUEUE,
-    task_queues=[Queue(settings.CELERY_DEFAULT_QUEUE), Queue(settings.CELERY_ASR_QUEUE)],
-    task_routes={"workers.asr.*": {"queue": settings.CELERY_ASR_QUEUE}},
+    task_queues=[
+        Queue(settings.CELERY_DEFAULT_QUEUE),
+        Queue(settings.CELERY_ASR_QUEUE),
+        Queue(settings.CELERY_REPLIES_QUEUE),
+    ],
+    task_routes={
+        "workers.asr.*": {"queue": settings.CELERY_ASR_QUEUE},
+        "workers.bots.auto_reply": {"queue": settings.CELERY_REPLIES_QUEUE},
+    },
     # Longer than the longest countdown (60 s) and the longest task, or Redis redelivers early.
     broker_transport_options={"visibility_timeout": settings.CELERY_BROKER_VISIBILITY_TIMEOUT},
     broker_connection_retry_on_startup=True,

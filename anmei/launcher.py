@@ -96,7 +96,7 @@ def services() -> dict[str, list[str]]:
             "celery_config",
             "worker",
             "-Q",
-            "default,asr",
+            "default,asr,replies",
             "-l",
             "INFO",
             "--concurrency",

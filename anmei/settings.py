@@ -212,6 +212,9 @@ CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BROKER_VISIBILITY_TIMEOUT = env.int("CELERY_BROKER_VISIBILITY_TIMEOUT", default=3600)
 CELERY_DEFAULT_QUEUE = env.str("CELERY_DEFAULT_QUEUE", default="default")
 CELERY_ASR_QUEUE = env.str("CELERY_ASR_QUEUE", default="asr")
+# Bot auto-replies wait on an LLM: their own queue, so a burst of inbound messages cannot hold up
+# registration chains, reply deliveries and blacklist pushes on `default`.
+CELERY_REPLIES_QUEUE = env.str("CELERY_REPLIES_QUEUE", default="replies")
 
 FLOWER_BASIC_AUTH = env.str("FLOWER_BASIC_AUTH", default="admin:anmei-flower" if DEBUG else "")
 

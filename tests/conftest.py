@@ -106,7 +106,7 @@ def celery_app():
 
 @pytest.fixture
 def celery_worker(celery_app, transactional_db):
-    """A real Celery worker (thread pool, Redis broker) consuming `default` and `asr`.
+    """A real Celery worker (thread pool, Redis broker) consuming `default`, `asr` and `replies`.
 
     Tests using it need committed rows: they run with transactional_db.
     """
@@ -119,7 +119,7 @@ def celery_worker(celery_app, transactional_db):
         concurrency=2,
         perform_ping_check=False,
         loglevel="WARNING",
-        queues=["default", "asr"],
+        queues=["default", "asr", "replies"],
         shutdown_timeout=30,
     ) as worker:
         yield worker

@@ -39,9 +39,11 @@ def bot_b(tenant_b):
     return make_bot(tenant_b, callback_url="http://127.0.0.1:9/beta", name="beta-bot")
 
 
-def _queued_tasks(name: str) -> int:
-    """How many `name` tasks wait in the broker's default queue (no worker runs in these tests)."""
-    return sum(json.loads(raw)["headers"]["task"] == name for raw in get_redis().lrange("default", 0, -1))
+def _queued_tasks(name: str, queues=("default", "replies")) -> int:
+    """How many `name` tasks wait in the broker's queues (no worker runs in these tests)."""
+    return sum(
+        json.loads(raw)["headers"]["task"] == name for queue in queues for raw in get_redis().lrange(queue, 0, -1)
+    )
 
 
 # --- bot management -----------------------------------------------------------------------------
@@ -343,6 +345,16 @@ def test_blocked_user_message_is_stored_flagged_counted_and_not_routed(
     stat = BlacklistInterception.objects.get(tenant=tenant_a, platform="wecom", platform_user_id="wx-u1")
     assert (stat.count, stat.last_source, stat.last_reason) == (1, "platform", "spam")
     assert _queued_tasks("workers.bots.auto_reply") == 0
+
+
+def test_nobody_online_queues_one_auto_reply_on_the_replies_queue(bot_a, django_capture_on_commit_callbacks):
+    _, token, _ = bot_a
+    with django_capture_on_commit_callbacks(execute=True):
+        _post(token, "m-1")
+    with django_capture_on_commit_callbacks(execute=True):
+        _post(token, "m-2")  # a returning customer: the one-statement path on PostgreSQL
+    assert _queued_tasks("workers.bots.auto_reply", queues=("replies",)) == 2
+    assert _queued_tasks("workers.bots.auto_reply", queues=("default",)) == 0
 
 
 def test_expired_entry_no_longer_blocks(tenant_a, bot_a):

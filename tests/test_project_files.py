@@ -17,6 +17,15 @@ def test_docker_compose_has_every_service_with_a_health_check():
         assert "healthcheck" in service, name
     assert {"pgdata", "redisdata"} <= set(compose["volumes"])
     assert "asr" in services["asr-worker"]["command"]
+    # every queue the Celery app declares has a worker consuming it
+    from celery_config import app
+
+    consumed = set()
+    for service in services.values():
+        command = service.get("command") or []
+        if "worker" in command and "-Q" in command:
+            consumed |= set(command[command.index("-Q") + 1].split(","))
+    assert {q.name for q in app.conf.task_queues} <= consumed
 
 
 def test_readme_opens_with_the_two_commands_and_ci_calls_the_test_one():
@@ -27,3 +36,11 @@ def test_readme_opens_with_the_two_commands_and_ci_calls_the_test_one():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in ci
     assert "pg_ctlcluster" in ci and "redis-server" in ci
+
+
+def test_the_launchers_worker_consumes_every_queue():
+    from anmei.launcher import services
+    from celery_config import app
+
+    worker = services()["worker"]
+    assert {q.name for q in app.conf.task_queues} <= set(worker[worker.index("-Q") + 1].split(","))
