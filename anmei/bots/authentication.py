@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.permissions import BasePermission
@@ -10,6 +12,25 @@ from anmei.bots.models import BotInstance
 from anmei.bots.services.instances import TOKEN_PREFIX
 from anmei.common.bearer import bearer_token
 from anmei.common.crypto import hash_token, tokens_equal
+from anmei.tenants.models import Tenant
+
+
+@functools.cache
+def _bot_lookup_sql() -> str:
+    columns = ", ".join(f'b."{field.column}"' for field in BotInstance._meta.concrete_fields)
+    return (
+        f'SELECT {columns}, t."status" AS tenant_status FROM "{BotInstance._meta.db_table}" b '
+        f'JOIN "{Tenant._meta.db_table}" t ON t."id" = b."tenant_id" WHERE b."token_hash" = %s'
+    )
+
+
+def _bot_for_token_hash(digest: str) -> BotInstance | None:
+    """The bot holding this token hash, with its tenant's status as `tenant_status` (one indexed read).
+
+    Raw SQL because it runs on every bot request: compiling the same ORM join cost ~0.5 ms each
+    time, an eighth of a webhook request (bench/bot_ingest.py). `bot.tenant` loads on first use.
+    """
+    return next(iter(BotInstance.objects.raw(_bot_lookup_sql(), [digest])), None)
 
 
 class BotTokenAuthentication(authentication.BaseAuthentication):
@@ -28,13 +49,13 @@ class BotTokenAuthentication(authentication.BaseAuthentication):
         if not raw.startswith(TOKEN_PREFIX):
             raise exceptions.AuthenticationFailed("a bot instance token is required", code="invalid_token")
         digest = hash_token(raw)
-        bot = BotInstance.objects.select_related("tenant").filter(token_hash=digest).first()
+        bot = _bot_for_token_hash(digest)
         if bot is None or not tokens_equal(bot.token_hash, digest):
             raise exceptions.AuthenticationFailed("invalid bot token", code="invalid_token")
         if bot.status != BotInstance.Status.ACTIVE:
             raise exceptions.AuthenticationFailed("bot instance is disabled", code="bot_disabled")
-        if not bot.tenant.is_active:
-            raise exceptions.AuthenticationFailed(f"tenant is {bot.tenant.status}", code="tenant_not_active")
+        if not Tenant.status_is_active(bot.tenant_status):
+            raise exceptions.AuthenticationFailed(f"tenant is {bot.tenant_status}", code="tenant_not_active")
         return bot, bot
 
     def authenticate_header(self, request):

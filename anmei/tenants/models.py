@@ -24,4 +24,8 @@ class Tenant(models.Model):
 
     @property
     def is_active(self) -> bool:
-        return self.status == self.Status.APPROVED
+        return self.status_is_active(self.status)
+
+    @staticmethod
+    def status_is_active(status: str) -> bool:
+        return status == Tenant.Status.APPROVED
