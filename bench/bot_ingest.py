@@ -62,6 +62,18 @@ def main() -> None:
         help="web processes (docker-compose's WEB_PROCESSES; one per core)",
     )
     parser.add_argument("--server", choices=["gunicorn", "uvicorn", "daphne"], default="gunicorn")
+    parser.add_argument(
+        "--keep-alive",
+        type=int,
+        default=0,
+        help="gunicorn keep-alive seconds; 0 (as behind docker-compose's nginx, which opens a connection "
+        "per request upstream) lets every request go to whichever process is free",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        help="the stack's LOG_LEVEL (INFO, as deployed: an access line and an event per message)",
+    )
     parser.add_argument("--celery-concurrency", type=int, default=8)
     parser.add_argument("--entries", type=int, default=10_000)
     parser.add_argument("--bots", type=int, default=20)
@@ -87,7 +99,7 @@ def main() -> None:
     env = {
         **os.environ,
         "DB_CONN_MAX_AGE": os.environ.get("DB_CONN_MAX_AGE", "0"),
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": args.log_level,
         # Production mode, as deployed: DEBUG would record every SQL query. The children share this
         # process's secrets, which encrypt the bots' signing secrets created below.
         "DEBUG": "false",
@@ -111,6 +123,8 @@ def main() -> None:
             "gthread",
             "--threads",
             "8",
+            "--keep-alive",
+            str(args.keep_alive),
             "--log-level",
             "warning",
         ]
