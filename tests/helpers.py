@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -39,3 +40,32 @@ def poll(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 
         if value or time.monotonic() > deadline:
             return value
         time.sleep(interval)
+
+
+def race(count: int, work: Callable[[int], Any], timeout: float = 30) -> list[Any]:
+    """Run `work(0)` … `work(count - 1)` in `count` threads released together; return their results.
+
+    For concurrent writers against a real database (transactional tests): each thread closes its own
+    connection when done. Results come in the order the threads finished.
+    """
+    from django.db import connection
+
+    barrier = threading.Barrier(count)
+    results: list[Any] = []
+    lock = threading.Lock()
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait()
+            result = work(index)
+            with lock:
+                results.append(result)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    return results

@@ -22,7 +22,7 @@ from anmei.common.crypto import hash_token
 from anmei.common.redis import get_redis
 from anmei.conversations.models import Conversation, Message
 from tests.fixtures_bots import bot_client, inbound, make_bot
-from tests.helpers import assert_error
+from tests.helpers import assert_error, race
 
 URL = "/api/v1/bot/messages"
 
@@ -528,31 +528,15 @@ def test_lone_surrogates_and_nul_are_refused_not_a_500(bot_a, field):
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_repeats_and_first_messages_store_one_customer_conversation_and_message(tenant_a):
-    import threading
-
-    from django.db import connection
-
     _, token, _ = make_bot(tenant_a, callback_url="http://127.0.0.1:9")
-    barrier = threading.Barrier(8)
-    answers: list[tuple[int, dict]] = []
-    lock = threading.Lock()
+    clients = [bot_client(token) for _ in range(8)]
 
-    def post(i: int) -> None:
-        try:
-            client = bot_client(token)
-            barrier.wait()
-            # half repeat one message_id, half are other first messages of the same new user
-            response = client.post(URL, inbound("same" if i % 2 else f"other-{i}", user_id="wx-new"), format="json")
-            with lock:
-                answers.append((response.status_code, response.json()))
-        finally:
-            connection.close()
+    def post(i: int) -> tuple[int, dict]:
+        # half repeat one message_id, half are other first messages of the same new user
+        response = clients[i].post(URL, inbound("same" if i % 2 else f"other-{i}", user_id="wx-new"), format="json")
+        return response.status_code, response.json()
 
-    threads = [threading.Thread(target=post, args=(i,)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    answers = race(8, post)
 
     assert [status for status, _ in answers] == [202] * 8
     assert User.objects.filter(tenant=tenant_a, platform_user_id="wx-new").count() == 1
@@ -567,32 +551,15 @@ def test_concurrent_repeats_and_first_messages_store_one_customer_conversation_a
 def test_concurrent_messages_of_a_returning_customer_on_both_paths_are_all_stored(tenant_a):
     """Same-customer messages racing through the one-statement and the general path (a nickname
     change takes the customer's row lock): no deadlock, no error, one conversation."""
-    import threading
-
-    from django.db import connection
-
     _, token, _ = make_bot(tenant_a, callback_url="http://127.0.0.1:9")
     first = _post(token, "m-0", user_id="wx-back")
-    barrier = threading.Barrier(8)
-    statuses: list[int] = []
-    lock = threading.Lock()
+    clients = [bot_client(token) for _ in range(8)]
 
-    def post(i: int) -> None:
-        try:
-            client = bot_client(token)
-            barrier.wait()
-            extra = {"nickname": f"改名{i}"} if i % 2 else {}
-            response = client.post(URL, inbound(f"m-{i + 1}", user_id="wx-back", **extra), format="json")
-            with lock:
-                statuses.append(response.status_code)
-        finally:
-            connection.close()
+    def post(i: int) -> int:
+        extra = {"nickname": f"改名{i}"} if i % 2 else {}
+        return clients[i].post(URL, inbound(f"m-{i + 1}", user_id="wx-back", **extra), format="json").status_code
 
-    threads = [threading.Thread(target=post, args=(i,)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    statuses = race(8, post)
 
     assert statuses == [202] * 8
     assert Conversation.objects.filter(tenant=tenant_a).count() == 1

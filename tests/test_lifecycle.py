@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from anmei.accounts.models import User
 from anmei.conversations.models import Conversation, ConversationEvent, Message
 from anmei.conversations.services import conversation_end_inactive
 from tests.conftest import client_for, make_user
-from tests.helpers import assert_error
+from tests.helpers import assert_error, race
 
 pytestmark = pytest.mark.usefixtures("fast_hashing")
 
@@ -169,24 +167,12 @@ def test_concurrent_claims_have_exactly_one_winner(tenant_a, cathy):
     consultants = [make_user(tenant_a, f"consultant{i}", User.Role.CONSULTANT) for i in range(8)]
     conversation = Conversation.objects.create(tenant=tenant_a, customer=cathy, status="waiting")
     clients = [client_for(user) for user in consultants]
-    barrier = threading.Barrier(len(clients))
-    results: list[tuple[int, int]] = []
-    lock = threading.Lock()
 
-    def claim(user, client):
-        try:
-            barrier.wait()
-            response = client.post(f"/api/v1/conversations/{conversation.id}/claim")
-            with lock:
-                results.append((user.id, response.status_code))
-        finally:
-            connection.close()
+    def claim(i: int) -> tuple[int, int]:
+        response = clients[i].post(f"/api/v1/conversations/{conversation.id}/claim")
+        return consultants[i].id, response.status_code
 
-    threads = [threading.Thread(target=claim, args=pair) for pair in zip(consultants, clients, strict=True)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    results = race(len(clients), claim)
 
     winners = [user_id for user_id, status in results if status == 200]
     assert len(results) == 8

@@ -9,6 +9,13 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _queues_consumed(worker_command: list[str]) -> set[str]:
+    """The queues a `celery worker` command line consumes (`-Q a,b`)."""
+    if "-Q" not in worker_command:
+        return set()
+    return set(worker_command[worker_command.index("-Q") + 1].split(","))
+
+
 def test_docker_compose_has_every_service_with_a_health_check():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
@@ -23,8 +30,8 @@ def test_docker_compose_has_every_service_with_a_health_check():
     consumed = set()
     for service in services.values():
         command = service.get("command") or []
-        if "worker" in command and "-Q" in command:
-            consumed |= set(command[command.index("-Q") + 1].split(","))
+        if "worker" in command:
+            consumed |= _queues_consumed(command)
     assert {q.name for q in app.conf.task_queues} <= consumed
 
 
@@ -42,5 +49,4 @@ def test_the_launchers_worker_consumes_every_queue():
     from anmei.launcher import services
     from celery_config import app
 
-    worker = services()["worker"]
-    assert {q.name for q in app.conf.task_queues} <= set(worker[worker.index("-Q") + 1].split(","))
+    assert {q.name for q in app.conf.task_queues} <= _queues_consumed(services()["worker"])
