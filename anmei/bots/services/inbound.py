@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import uuid
@@ -150,6 +151,7 @@ SELECT stored.id, stored.conversation_id, stored.sender_id, c.status, c.consulta
 """
 
 
+@functools.cache
 def _fast_insert_sql() -> str:
     from anmei.blacklist.models import BlacklistEntry
 
