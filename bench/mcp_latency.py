@@ -32,15 +32,10 @@ import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from harness import pct  # noqa: E402 - bench/ is on sys.path when a script runs
+
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/anmei_bench"
-
-
-def pct(values: list[float], p: float) -> float:
-    values = sorted(values)
-    if not values:
-        return float("nan")
-    k = max(0, min(len(values) - 1, int(round(p / 100 * len(values) + 0.5)) - 1))
-    return values[k]
 
 
 def ensure_database(url: str) -> None:
@@ -188,8 +183,8 @@ def main() -> None:
         "clients": args.clients,
         "seconds": args.seconds,
         "baseline_calls": len(base),
-        "baseline_p50_ms": round(pct(base, 50), 3),
-        "baseline_p99_ms": round(pct(base, 99), 3),
+        "baseline_p50_ms": round(pct(base, 0.50), 3),
+        "baseline_p99_ms": round(pct(base, 0.99), 3),
         "baseline_mean_ms": round(statistics.fmean(base), 3),
     }
     print(
@@ -206,9 +201,9 @@ def main() -> None:
             "calls": len(latencies),
             "errors": errors,
             "calls_per_s": round(len(latencies) / args.seconds, 1),
-            "p50_ms": round(pct(latencies, 50), 2),
-            "p95_ms": round(pct(latencies, 95), 2),
-            "p99_ms": round(pct(latencies, 99), 2),
+            "p50_ms": round(pct(latencies, 0.50), 2),
+            "p95_ms": round(pct(latencies, 0.95), 2),
+            "p99_ms": round(pct(latencies, 0.99), 2),
             "sidecar_cpu_ms_per_call": round(cpu_ms / max(len(latencies), 1), 2),
         }
         phase["ratio_p50_vs_baseline"] = round(phase["p50_ms"] / figures["baseline_p50_ms"], 1)
