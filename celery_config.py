@@ -25,6 +25,7 @@ WORKER_MODULES = [
     "workers.bots",
     "workers.blacklist",
     "workers.conversations",
+    "workers.stats",
 ]
 
 app.conf.update(
@@ -84,5 +85,14 @@ app.conf.beat_schedule = {
     "conversations-end-inactive": {
         "task": "workers.conversations.end_inactive",
         "schedule": float(settings.CONVERSATION_INACTIVITY_SWEEP_SECONDS),
+    },
+    # Statistics (issue 14)
+    "stats-rollup-recent": {
+        "task": "workers.stats.rollup_recent",
+        "schedule": float(settings.STATS_ROLLUP_INTERVAL_SECONDS),
+    },
+    "stats-rollup-daily": {
+        "task": "workers.stats.rollup_daily",
+        "schedule": float(settings.STATS_DAILY_INTERVAL_SECONDS),
     },
 }

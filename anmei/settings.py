@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "anmei.automation",
     "anmei.bots",
     "anmei.blacklist",
+    "anmei.stats",
 ]
 
 MIDDLEWARE = [
@@ -265,3 +266,11 @@ AI_GATEWAY_CALLER_APP_ID = env.str("AI_GATEWAY_CALLER_APP_ID", default="anmei-ai
 AI_GATEWAY_DEFAULT_TIMEOUT_SECONDS = env.float("AI_GATEWAY_DEFAULT_TIMEOUT_SECONDS", default=8.0)
 AI_BREAKER_THRESHOLD = env.int("AI_BREAKER_THRESHOLD", default=5)
 AI_BREAKER_COOLDOWN_SECONDS = env.int("AI_BREAKER_COOLDOWN_SECONDS", default=30)
+
+# --- Statistics (issue 14) ---
+STATS_DEFAULT_TIME_ZONE = env.str("STATS_DEFAULT_TIME_ZONE", default="Asia/Shanghai")
+STATS_ROLLUP_LATE_HOURS = env.int("STATS_ROLLUP_LATE_HOURS", default=3)  # re-rolled on every run (late data)
+STATS_ROLLUP_INTERVAL_SECONDS = env.int("STATS_ROLLUP_INTERVAL_SECONDS", default=300)
+STATS_DAILY_INTERVAL_SECONDS = env.int("STATS_DAILY_INTERVAL_SECONDS", default=3600)  # days, words, conversion
+STATS_RECONTACT_HOURS = env.int("STATS_RECONTACT_HOURS", default=48)
+STATS_TOP_N = env.int("STATS_TOP_N", default=50)

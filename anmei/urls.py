@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from anmei.common.api import IdConverter
 from anmei.common.api_health import HealthApi
+from anmei.stats.api import ConversationRatingApi
 
 register_converter(IdConverter, "id")
 
@@ -17,10 +18,13 @@ api_v1 = [
     path("admin/registration-automation/", include("anmei.automation.urls")),
     path("", include("anmei.bots.urls")),
     path("", include("anmei.blacklist.urls")),
+    path("stats/", include("anmei.stats.urls")),
+    path("conversations/<id:conversation_id>/rating", ConversationRatingApi.as_view(), name="conversation-rating"),
 ]
 
 urlpatterns = [
     path("admin/registration-automation/", include("anmei.automation.urls_pages")),
+    path("admin/stats/", include("anmei.stats.urls_pages")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

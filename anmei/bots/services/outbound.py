@@ -13,6 +13,7 @@ from anmei.bots.services.instances import gateway_settings_get, signed_post
 from anmei.common import realtime
 from anmei.conversations.models import Message
 from anmei.conversations.services import message_create, message_event
+from anmei.stats.services.events import stats_on_bot_reply
 
 logger = logging.getLogger("anmei.bots")
 
@@ -141,11 +142,12 @@ def bot_delivery_attempt(*, message_id: int) -> tuple[str, float | None]:
     return "failed", None
 
 
-def _rule_reply(bot: BotInstance | None, text: str) -> str | None:
+def _rule_reply(bot: BotInstance | None, text: str) -> tuple[str | None, str]:
+    """The first matching keyword rule's reply and its keyword (statistics count keyword hits)."""
     for rule in (bot.auto_reply_rules if bot else None) or []:
         if isinstance(rule, dict) and rule.get("keyword") and rule.get("reply") and str(rule["keyword"]) in text:
-            return str(rule["reply"])
-    return None
+            return str(rule["reply"]), str(rule["keyword"])
+    return None, ""
 
 
 def _ai_reply(message: Message) -> str | None:
@@ -189,7 +191,7 @@ def auto_reply_create(*, message_id: int) -> Message | None:
     created = False
     if reply is None:
         bot = BotInstance.objects.filter(pk=conversation.bot_instance_id, tenant_id=message.tenant_id).first()
-        text, source = _rule_reply(bot, message.content), "rule"
+        (text, keyword), source = _rule_reply(bot, message.content), "rule"
         if text is None and message.type == Message.Type.TEXT and message.content:
             text, source = _ai_reply(message), "ai"
         if text is None:
@@ -200,9 +202,12 @@ def auto_reply_create(*, message_id: int) -> Message | None:
                 sender_type=Message.SenderType.BOT,
                 type=Message.Type.TEXT,
                 content=text,
-                payload={"auto_reply": True, "in_reply_to": message.id, "source": source},
+                payload={"auto_reply": True, "in_reply_to": message.id, "source": source}
+                | ({"keyword": keyword} if source == "rule" else {}),
                 external_id=external_id,
             )
+            if created:
+                stats_on_bot_reply(reply, conversation)
     if conversation.bot_instance_id:
         bot_message_deliver(message_id=reply.id)  # idempotent: a redelivered task re-enqueues, sends once
     elif created:

@@ -21,6 +21,7 @@ from anmei.accounts.models import User
 from anmei.common import realtime
 from anmei.common.errors import ApplicationError, ConflictError, NotFoundError
 from anmei.conversations.models import Conversation, ConversationEvent
+from anmei.stats.services.events import stats_on_claim, stats_on_end, stats_on_transfer_accepted
 
 logger = logging.getLogger("anmei.conversations")
 
@@ -144,9 +145,11 @@ def conversation_claim(*, user: User, conversation_id: int) -> Conversation:
     conversation = _locked(tenant_id=user.tenant_id, conversation_id=conversation_id)
     if conversation.status != S.WAITING:
         raise _illegal("claim", conversation)
-    return _apply(
+    conversation = _apply(
         conversation, actor=user, action="claim", to_status=S.ACTIVE, updates={"consultant": user}, notify_console=True
     )
+    stats_on_claim(conversation)
+    return conversation
 
 
 @transaction.atomic
@@ -190,14 +193,17 @@ def conversation_accept(*, user: User, conversation_id: int) -> Conversation:
         raise _illegal("accept", conversation)
     if conversation.transfer_to_id != user.id:
         raise _not_yours("accept", conversation)
-    return _apply(
+    from_consultant_id = conversation.consultant_id
+    conversation = _apply(
         conversation,
         actor=user,
         action="accept",
         to_status=S.ACTIVE,
         updates={"consultant": user, "transfer_to": None},
-        details={"from_consultant": conversation.consultant_id, "to_consultant": user.id},
+        details={"from_consultant": from_consultant_id, "to_consultant": user.id},
     )
+    stats_on_transfer_accepted(conversation, from_consultant_id=from_consultant_id)
+    return conversation
 
 
 @transaction.atomic
@@ -237,7 +243,7 @@ def conversation_end(
         and user.id != conversation.consultant_id
     ):
         raise _not_yours("end", conversation)
-    return _apply(
+    conversation = _apply(
         conversation,
         actor=user,
         action="end" if user is not None else "timeout",
@@ -246,6 +252,8 @@ def conversation_end(
         details={"reason": reason},
         notify_console=conversation.status == S.WAITING,
     )
+    stats_on_end(conversation)
+    return conversation
 
 
 def conversation_end_inactive(*, now=None) -> int:

@@ -12,6 +12,7 @@ from anmei.common import realtime
 from anmei.common.errors import ApplicationError, ConflictError
 from anmei.conversations.models import Conversation, Message
 from anmei.conversations.selectors import conversation_get
+from anmei.stats.services.events import stats_on_human_message
 
 logger = logging.getLogger("anmei.conversations")
 
@@ -149,6 +150,7 @@ def conversation_message_send(*, user: User, conversation_id: int, type: str, co
         if sender_type == Message.SenderType.CUSTOMER:
             transaction.on_commit(lambda: message_route(message_id=message.id), robust=True)
         else:
+            stats_on_human_message(message, conversation)
             if conversation.bot_instance_id:
                 bot_message_deliver(message_id=message.id)
             event = message_event(message)

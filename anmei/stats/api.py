@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from anmei.common.api import IdField, validated_input
+from anmei.common.permissions import IsTenantMember
+from anmei.stats import selectors
+from anmei.stats.services.ratings import rating_create
+
+MAX_DAYS = 366
+MAX_HOUR_DAYS = 31
+
+
+class StatsFilterSerializer(serializers.Serializer):
+    """`from`/`to` are local days (the tenant's time zone), both included."""
+
+    date_from = serializers.DateField()
+    date_to = serializers.DateField()
+    consultant = IdField(required=False)
+    channel = serializers.CharField(required=False, max_length=32)
+    tenant = serializers.CharField(required=False, max_length=50)
+
+    def to_internal_value(self, data):
+        data = {**data}
+        for name in ("from", "to"):
+            if name in data:
+                data[f"date_{name}"] = data.pop(name)
+        return super().to_internal_value(data)
+
+    def validate(self, attrs):
+        if attrs["date_from"] > attrs["date_to"]:
+            raise serializers.ValidationError({"from": ["from must not be after to"]})
+        if (attrs["date_to"] - attrs["date_from"]).days >= MAX_DAYS:
+            raise serializers.ValidationError({"to": [f"at most {MAX_DAYS} days"]})
+        return attrs
+
+
+def _filters(serializer_class, request) -> tuple[dict, list[int] | None, int | None]:
+    filters = validated_input(serializer_class, request.query_params.dict())
+    tenant_ids, consultant_id = selectors.stats_scope(
+        user=request.user, tenant=filters.get("tenant"), consultant_id=filters.get("consultant")
+    )
+    return filters, tenant_ids, consultant_id
+
+
+class StatsOverviewApi(APIView):
+    """Headline figures of a period from the rollups (API.md "Statistics"; docs/metrics.md)."""
+
+    @extend_schema(parameters=[StatsFilterSerializer], responses={200: dict})
+    def get(self, request):
+        filters, tenant_ids, consultant_id = _filters(StatsFilterSerializer, request)
+        data = selectors.stats_overview(
+            tenant_ids=tenant_ids,
+            day_from=filters["date_from"],
+            day_to=filters["date_to"],
+            consultant_id=consultant_id,
+            channel=filters.get("channel"),
+        )
+        if tenant_ids is None:  # an operator comparing tenants
+            data["tenants"] = selectors.stats_tenant_comparison(
+                day_from=filters["date_from"], day_to=filters["date_to"]
+            )
+        return Response(data)
+
+
+class StatsTimeseriesApi(APIView):
+    class FilterSerializer(StatsFilterSerializer):
+        metric = serializers.ChoiceField(choices=sorted(selectors.TIMESERIES_METRICS))
+        granularity = serializers.ChoiceField(choices=["hour", "day"])
+
+        def validate(self, attrs):
+            attrs = super().validate(attrs)
+            if attrs["granularity"] == "hour" and (attrs["date_to"] - attrs["date_from"]).days >= MAX_HOUR_DAYS:
+                raise serializers.ValidationError(
+                    {"granularity": [f"hourly series cover at most {MAX_HOUR_DAYS} days"]}
+                )
+            if attrs["granularity"] == "hour" and attrs["metric"] == "customers":
+                raise serializers.ValidationError({"metric": ["distinct customers are counted per day"]})
+            return attrs
+
+    @extend_schema(parameters=[FilterSerializer], responses={200: dict})
+    def get(self, request):
+        filters, tenant_ids, consultant_id = _filters(self.FilterSerializer, request)
+        return Response(
+            selectors.stats_timeseries(
+                tenant_ids=tenant_ids,
+                metric=filters["metric"],
+                granularity=filters["granularity"],
+                day_from=filters["date_from"],
+                day_to=filters["date_to"],
+                consultant_id=consultant_id,
+                channel=filters.get("channel"),
+            )
+        )
+
+
+class ConversationRatingApi(APIView):
+    """CSAT: the conversation's customer, once, after it ended."""
+
+    permission_classes = [IsTenantMember]
+
+    class InputSerializer(serializers.Serializer):
+        score = serializers.IntegerField(min_value=1, max_value=5)
+        comment = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+
+    @extend_schema(request=InputSerializer, responses={201: dict})
+    def post(self, request, conversation_id: int):
+        data = validated_input(self.InputSerializer, request.data)
+        rating = rating_create(
+            user=request.user, conversation_id=conversation_id, score=data["score"], comment=data["comment"]
+        )
+        body = {
+            "conversation_id": rating.conversation_id,
+            "score": rating.score,
+            "comment": rating.comment,
+            "created_at": rating.created_at.isoformat(),
+        }
+        return Response(body, status=status.HTTP_201_CREATED)

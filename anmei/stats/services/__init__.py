@@ -1,0 +1,1 @@
+"""Statistics writes: reporting events, ratings, rollups, hot words (docs/metrics.md)."""
