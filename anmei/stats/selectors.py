@@ -54,8 +54,9 @@ def _terms(kind: str, *, tenant_ids, day_from: date, day_to: date, limit: int) -
     qs = StatsTermDaily.objects.filter(kind=kind, day__gte=day_from, day__lte=day_to)
     if tenant_ids is not None:
         qs = qs.filter(tenant_id__in=tenant_ids)
-    rows = qs.values("term").annotate(n=Sum("count")).order_by("-n", "term")[:limit]
-    return [(row["term"], row["n"]) for row in rows]
+    rows = qs.values("term").annotate(n=Sum("count")).order_by()
+    # Ties by code point in Python: database collations order Chinese differently from each other.
+    return sorted(((row["term"], row["n"]) for row in rows), key=lambda item: (-item[1], item[0]))[:limit]
 
 
 def stats_overview(
@@ -162,7 +163,9 @@ def stats_overview(
         },
         "hot_words": [{"word": w, "count": n} for w, n in hot_words],
         "busy_hours": [{"hour": h, "count": busy[h]} for h in range(24)],
-        "channels": [{"channel": c, "count": n} for c, n in sorted(channels.items(), key=lambda i: (-i[1], i[0]))],
+        "channels": [
+            {"channel": c, "count": n} for c, n in sorted(channels.items(), key=lambda i: (-i[1], i[0])) if n
+        ],
         "csat": {"avg": _avg(f["csat_sum"], f["csat_count"], 2), "count": f["csat_count"]},
         "as_of": as_of.isoformat() if as_of else None,
         # Beyond API.md's list (docs/metrics.md): the remaining defined figures.

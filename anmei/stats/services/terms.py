@@ -20,7 +20,7 @@ from anmei.conversations.models import Message
 from anmei.stats.models import ReportingEvent, StatsTermDaily
 
 DATA = Path(__file__).resolve().parent.parent / "data"
-_QUESTION = re.compile(r"[?？]$|吗|呢|多少|怎么|什么|哪|几|是否|能不能|可不可以|有没有|为什么")
+_QUESTION = re.compile(r"[?？]$|吗|呢|多少|多久|怎么|如何|什么|哪|几|是否|能不能|可不可以|有没有|为什么")
 _WORD = re.compile(r"^[\u4e00-\u9fffA-Za-z][\u4e00-\u9fffA-Za-z0-9]*$")
 _NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
 _lock = threading.Lock()
