@@ -74,7 +74,9 @@ async def get_business_metrics(
     days: Annotated[int, Field(ge=1, le=90, description="Size of the window in days, ending now.")] = 7,
 ) -> dict[str, Any]:
     """Get the clinic's figures for the last `days` days: registrations, conversations by status and
-    channel, messages, active customers, and the registration automation's success rate."""
+    channel, messages, active customers, the registration automation's success rate, and under
+    `statistics` the rolled-up reporting figures (customers, resolution, first response, handling
+    time, CSAT, bot hand-offs, channels, hot words, per consultant; `as_of` says up to when)."""
     scope = current_scope.get()
     return await run_db(tool_data.business_metrics, tenant_id=scope.tenant_id, days=days)
 

@@ -253,6 +253,7 @@ def business_metrics(*, tenant_id: int, days: int = 7) -> dict[str, Any]:
     messages = Message.objects.filter(tenant_id=tenant_id, created_at__gte=since)
     by_sender = {row["sender_type"]: row["n"] for row in messages.values("sender_type").annotate(n=Count("id"))}
     return {
+        "statistics": _rolled_up_statistics(tenant_id=tenant_id, days=days, now=now),
         "days": days,
         "since": _iso(since),
         "until": _iso(now),
@@ -271,4 +272,24 @@ def business_metrics(*, tenant_id: int, days: int = 7) -> dict[str, Any]:
             "welcomed": welcomed,
             "success_rate": round(welcomed / registrations, 4) if registrations else None,
         },
+    }
+
+
+def _rolled_up_statistics(*, tenant_id: int, days: int, now: datetime) -> dict[str, Any]:
+    """The statistics rollups of the last `days` local days (up to `as_of`): the figures the stats page shows."""
+    from anmei.stats.selectors import stats_overview
+    from anmei.stats.services.rollup import tenant_zone
+
+    today = now.astimezone(tenant_zone(tenant_id)).date()
+    overview = stats_overview(tenant_ids=[tenant_id], day_from=today - timedelta(days=days - 1), day_to=today, top=10)
+    keep = ("customers", "conversations", "one_time_resolution_rate", "first_response", "handle_time", "csat")
+    return {
+        "from": (today - timedelta(days=days - 1)).isoformat(),
+        "to": today.isoformat(),
+        **{key: overview[key] for key in keep},
+        "bot": overview["bot"],
+        "channels": overview["channels"],
+        "hot_words": overview["hot_words"],
+        "consultants": overview["consultants"],
+        "as_of": overview["as_of"],
     }

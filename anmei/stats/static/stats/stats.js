@@ -65,9 +65,14 @@
     chart("channel-chart", { type: "pie", data: { labels: o.channels.map((c) => c.channel),
       datasets: [{ data: o.channels.map((c) => c.count) }] } });
     chart("consultant-chart", { type: "bar", data: { labels: o.consultants.map((c) => c.name || "#" + c.id), datasets: [
-      { label: "会话数", data: o.consultants.map((c) => c.conversations), backgroundColor: "#264b5d" },
-      { label: "首次响应(秒)", data: o.consultants.map((c) => c.first_response_avg_s), backgroundColor: "#3e9bcd" },
-    ] } });
+      { label: "会话数", data: o.consultants.map((c) => c.conversations), backgroundColor: "#264b5d", yAxisID: "y" },
+      { label: "首次响应(秒)", data: o.consultants.map((c) => c.first_response_avg_s), backgroundColor: "#3e9bcd", yAxisID: "seconds" },
+      { label: "满意度", data: o.consultants.map((c) => c.csat_avg), backgroundColor: "#1a7f37", yAxisID: "csat" },
+    ] }, options: { scales: {
+      y: { position: "left", beginAtZero: true, ticks: { precision: 0 } },
+      seconds: { position: "right", beginAtZero: true, grid: { drawOnChartArea: false } },
+      csat: { position: "right", min: 0, max: 5, grid: { drawOnChartArea: false } },
+    } } });
     chart("words-chart", { type: "bar", data: { labels: o.hot_words.map((w) => w.word),
       datasets: [{ label: "热词", data: o.hot_words.map((w) => w.count), backgroundColor: "#e39b34" }] },
       options: { indexAxis: "y" } });

@@ -1,0 +1,51 @@
+"""/admin/stats/ in headless Chromium under a strict CSP (no inline script), with a screenshot."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fixtures_stats import D
+
+CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'"
+
+
+@pytest.mark.browser
+def test_stats_page_draws_the_day_in_chromium(stats_day_committed, transactional_db, live_server, tmp_path):
+    from django.test import Client
+    from playwright.sync_api import sync_playwright
+
+    day = stats_day_committed
+    client = Client()
+    client.force_login(day.alice)
+    session = client.cookies["sessionid"].value
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 1800}, locale="zh-CN")
+            context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
+            page = context.new_page()
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+
+            def with_csp(route):
+                response = route.fetch()
+                route.fulfill(response=response, headers={**response.headers, "content-security-policy": CSP})
+
+            page.route("**/admin/stats/?*", with_csp)
+            page.goto(f"{live_server.url}/admin/stats/?from={D.isoformat()}&to={D.isoformat()}")
+            page.wait_for_selector('#stats-root[data-ready="1"]', timeout=20_000)
+
+            assert page.text_content("#customers-total") == "5"
+            assert page.text_content("#conversations-total") == "7 / 6"
+            assert page.text_content("#resolution-rate") == "85.7%"
+            assert page.text_content("#csat") == "3.5 / 5"
+            assert page.eval_on_selector_all("canvas", "els => els.map(e => !!Chart.getChart(e))") == [True] * 5
+            assert page.eval_on_selector_all("#heatmap td", "els => els.length") == 7 * 24
+            assert page.text_content("#questions-table tr:nth-child(2) td") == "双眼皮恢复期多久"
+            shot = tmp_path / "stats.png"
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+    assert errors == []
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000
