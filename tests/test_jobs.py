@@ -202,9 +202,7 @@ def test_stuck_and_due_counts_are_per_kind_and_per_tenant(tenant_a, tenant_b):
     Job.objects.create(tenant=tenant_a, kind="asr", key="a1", task=PROBE, next_attempt_at=old)
     Job.objects.create(tenant=tenant_a, kind="asr", key="a2", task=PROBE, next_attempt_at=timezone.now())
     Job.objects.create(tenant=tenant_b, kind="summary", key="b1", task=PROBE, next_attempt_at=old)
-    Job.objects.create(
-        tenant=tenant_b, kind="summary", key="b2", task=PROBE, state=Job.State.DONE, next_attempt_at=old
-    )
+    Job.objects.create(tenant=tenant_b, kind="summary", key="b2", task=PROBE, state=Job.State.DONE, next_attempt_at=old)
 
     assert jobs_stuck_counts() == {"asr": 1, "summary": 1}
     assert jobs_stuck_counts(tenant_id=tenant_a.id) == {"asr": 1}

@@ -277,5 +277,7 @@ def jobs_sweep(*, batch: int | None = None) -> int:
             )
     sent = sum(job_publish(job=job) for job in due)
     if due:
-        logger.warning("jobs re-sent", extra={"count": len(due), "published": sent, "job_ids": [j.pk for j in due][:20]})
+        logger.warning(
+            "jobs re-sent", extra={"count": len(due), "published": sent, "job_ids": [j.pk for j in due][:20]}
+        )
     return sent
