@@ -284,5 +284,6 @@ STATS_DEFAULT_TIME_ZONE = env.str("STATS_DEFAULT_TIME_ZONE", default="Asia/Shang
 STATS_ROLLUP_LATE_HOURS = env.int("STATS_ROLLUP_LATE_HOURS", default=3)  # re-rolled on every run (late data)
 STATS_ROLLUP_INTERVAL_SECONDS = env.int("STATS_ROLLUP_INTERVAL_SECONDS", default=300)
 STATS_DAILY_INTERVAL_SECONDS = env.int("STATS_DAILY_INTERVAL_SECONDS", default=3600)  # days, words, conversion
+STATS_ROLLUP_MAX_CATCHUP_HOURS = env.int("STATS_ROLLUP_MAX_CATCHUP_HOURS", default=72)  # older: stats_backfill
 STATS_RECONTACT_HOURS = env.int("STATS_RECONTACT_HOURS", default=48)
 STATS_TOP_N = env.int("STATS_TOP_N", default=50)

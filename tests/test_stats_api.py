@@ -160,3 +160,20 @@ def test_page_feed_and_csv_export_follow_the_filters(client, alice, carol, cathy
     assert len(rows) == 2
     bad = client.get("/admin/stats/data.json", {"from": "2026-11-21", "to": "2026-11-20"})
     assert_error(bad, 400)
+
+
+def test_the_incremental_run_catches_up_from_its_watermark_after_an_outage(cathy):
+    from anmei.stats.services.rollup import rollup_recent
+
+    with time_machine.travel(at("08:00"), tick=False):
+        conversation = _conversation(cathy, status=Conversation.Status.WAITING)
+    _message_at(at("08:00"), conversation)
+    rollup_recent(tenant_id=cathy.tenant_id, now=at("08:30"))  # the last run before the outage
+    _message_at(at("09:15"), conversation)  # the beat was down from 08:30 to 16:30
+    _message_at(at("10:40"), conversation)
+
+    result = rollup_recent(tenant_id=cathy.tenant_id, now=at("16:30"))
+
+    assert result["hours"] == 12  # 05:00 (08:30 - 3 h) to 16:00
+    rolled = dict(StatsHourly.objects.filter(tenant_id=cathy.tenant_id).values_list("local_hour", "customer_messages"))
+    assert rolled == {8: 1, 9: 1, 10: 1}

@@ -163,9 +163,7 @@ def stats_overview(
         },
         "hot_words": [{"word": w, "count": n} for w, n in hot_words],
         "busy_hours": [{"hour": h, "count": busy[h]} for h in range(24)],
-        "channels": [
-            {"channel": c, "count": n} for c, n in sorted(channels.items(), key=lambda i: (-i[1], i[0])) if n
-        ],
+        "channels": [{"channel": c, "count": n} for c, n in sorted(channels.items(), key=lambda i: (-i[1], i[0])) if n],
         "csat": {"avg": _avg(f["csat_sum"], f["csat_count"], 2), "count": f["csat_count"]},
         "as_of": as_of.isoformat() if as_of else None,
         # Beyond API.md's list (docs/metrics.md): the remaining defined figures.

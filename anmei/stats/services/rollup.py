@@ -415,8 +415,16 @@ def rollup_recent(*, tenant_id: int, now: datetime | None = None) -> dict[str, A
     """The incremental run: the last STATS_ROLLUP_LATE_HOURS hours, the current one, and touched cohorts."""
     began = time.monotonic()
     now = now or timezone.now()
-    window_start = floor_hour(now) - timedelta(hours=settings.STATS_ROLLUP_LATE_HOURS)
-    hours = {window_start + timedelta(hours=i) for i in range(settings.STATS_ROLLUP_LATE_HOURS + 1)}
+    late = timedelta(hours=settings.STATS_ROLLUP_LATE_HOURS)
+    window_start = floor_hour(now) - late
+    # Catch up from the last run's watermark (the database, not the beat, says what is pending):
+    # after an outage the hours since the last run are rolled too, up to STATS_ROLLUP_MAX_CATCHUP_HOURS.
+    rolled_until = StatsSettings.objects.filter(tenant_id=tenant_id).values_list("rolled_until", flat=True).first()
+    if rolled_until is not None:
+        oldest = floor_hour(now) - timedelta(hours=settings.STATS_ROLLUP_MAX_CATCHUP_HOURS)
+        window_start = max(min(window_start, floor_hour(rolled_until) - late), oldest)
+    count = int((floor_hour(now) - window_start) / timedelta(hours=1)) + 1
+    hours = {window_start + timedelta(hours=i) for i in range(count)}
     hours |= {floor_hour(h) for h in touched_cohort_hours(tenant_id=tenant_id, since=window_start)}
     zone = tenant_zone(tenant_id)
     for hour in sorted(hours):
