@@ -177,3 +177,22 @@ def test_the_incremental_run_catches_up_from_its_watermark_after_an_outage(cathy
     assert result["hours"] == 12  # 05:00 (08:30 - 3 h) to 16:00
     rolled = dict(StatsHourly.objects.filter(tenant_id=cathy.tenant_id).values_list("local_hour", "customer_messages"))
     assert rolled == {8: 1, 9: 1, 10: 1}
+
+
+@pytest.mark.parametrize(
+    "fields, bad",
+    [
+        ({"time_zone": "Mars/Olympus"}, "time_zone"),
+        ({"business_hours_start": 9}, "business_hours_end"),
+        ({"business_hours_start": 18, "business_hours_end": 9}, "business_hours_end"),
+        ({"business_days": "0189"}, "business_days"),
+    ],
+)
+def test_stats_settings_refuse_bad_zones_and_hours(tenant_a, fields, bad):
+    from django.core.exceptions import ValidationError
+
+    from anmei.stats.models import StatsSettings
+
+    with pytest.raises(ValidationError) as caught:
+        StatsSettings(tenant=tenant_a, **fields).full_clean()
+    assert bad in caught.value.message_dict

@@ -291,3 +291,16 @@ def test_late_message_and_late_rating_are_rerolled(stats_day, as_user, django_ca
     body = overview(as_user(stats_day.alice))
     assert body["csat"] == {"avg": 3.67, "count": 3}
     assert body["as_of"] == "2026-11-20T18:10:00+00:00"  # 02:10 in Shanghai
+
+
+def test_business_hours_split_conversations_and_first_response(stats_day, as_user):
+    from anmei.stats.models import StatsSettings
+
+    StatsSettings.objects.update_or_create(
+        tenant=stats_day.alpha, defaults={"business_hours_start": 9, "business_hours_end": 18, "business_days": "01234"}
+    )
+    body = overview(as_user(stats_day.alice))
+    assert body["business_hours"] == {
+        "in": {"conversations": 6, "first_response_avg_s": 85.0},  # C1-C5, C7 (09:00-16:00, Friday)
+        "out": {"conversations": 1, "first_response_avg_s": 900.0},  # C6 at 23:50
+    }

@@ -19,6 +19,22 @@ class StatsSettings(models.Model):
     def __str__(self) -> str:
         return f"stats settings of tenant {self.tenant_id}"
 
+    def clean(self) -> None:
+        """A zone the tz database knows, and business hours as a non-empty local range (0 ≤ start < end ≤ 24)."""
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        from django.core.exceptions import ValidationError
+
+        try:
+            ZoneInfo(self.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValidationError({"time_zone": "unknown time zone"}) from None
+        start, end = self.business_hours_start, self.business_hours_end
+        if (start is None) != (end is None) or (start is not None and not 0 <= start < end <= 24):
+            raise ValidationError({"business_hours_end": "set both, with 0 <= start < end <= 24"})
+        if not self.business_days or any(d not in "0123456" for d in self.business_days):
+            raise ValidationError({"business_days": "digits 0 (Monday) to 6 (Sunday)"})
+
 
 class ReportingEvent(models.Model):
     class Kind(models.TextChoices):
