@@ -14,7 +14,9 @@ exact instants (time-machine), so every reporting event is the one production wo
                           16:00:10, replies 16:00:40, ends 16:20
   C6 web     u5 new       across midnight: 23:50 question, Dave claims 23:55, replies D+1 00:05,
                           customer D+1 00:06, ends D+1 00:20
-  C7 web     u6 new       empty registration conversation 12:00, ended by inactivity 12:30
+  C7 web     u6 new       empty registration conversation 12:00 (only the bot's welcome), ended by
+                          inactivity 12:30
+  (C4 also opens with a registration welcome, which is neither a bot reply nor a hand-off.)
   Tenant beta: one conversation of Bill with Ben 10:00-10:30 (web), rated 1, words 超声刀.
 """
 
@@ -28,7 +30,7 @@ import pytest
 import time_machine
 
 from anmei.accounts.models import User
-from anmei.conversations.models import Conversation
+from anmei.conversations.models import Conversation, Message
 from tests.conftest import make_tenant, make_user
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -188,11 +190,19 @@ def _build(b: DayBuilder, *, callback_url: str):
     # C7 empty registration conversation
     u6 = b.user(at("11:55"), alpha, "u6")
     c7 = b.conversation(at("12:00"), u6, "web", is_default=True)
+    b.run(  # the registration welcome: a bot message that is neither a reply nor a hand-off
+        at("12:00"), Message.objects.create, tenant_id=alpha.id, conversation=c7, sender_type="bot",
+        content="欢迎！", payload={"kind": "welcome", "source": "template"},
+    )  # fmt: skip
     b.end(at("12:30"), None, c7)
 
     # C4 and its re-contact C5
     u4 = b.user(at("13:55"), alpha, "u4", source="wechat")
     c4 = b.conversation(at("14:00"), u4, "wechat", is_default=True, **wechat)
+    b.run(  # a welcome before the claim does not make the claim a hand-off
+        at("14:00"), Message.objects.create, tenant_id=alpha.id, conversation=c4, sender_type="bot",
+        content="欢迎！", payload={"kind": "welcome", "source": "agent"},
+    )  # fmt: skip
     b.say(at("14:00"), u4, c4, "玻尿酸可以维持多久？")
     b.claim(at("14:00:30"), carol, c4)
     b.say(at("14:01"), carol, c4, "半年到一年")

@@ -196,3 +196,18 @@ def test_stats_settings_refuse_bad_zones_and_hours(tenant_a, fields, bad):
     with pytest.raises(ValidationError) as caught:
         StatsSettings(tenant=tenant_a, **fields).full_clean()
     assert bad in caught.value.message_dict
+
+
+def test_a_tenant_whose_rollup_is_running_is_skipped_by_the_next_beat(tenant_a, tenant_b):
+    from anmei.common.redis import get_redis, tenant_key
+    from anmei.stats.models import StatsSettings
+    from anmei.stats.services.rollup import stats_rollup_tenants_recent
+
+    held = get_redis().lock(tenant_key(tenant_a.id, "stats", "rollup"), timeout=60)
+    assert held.acquire(blocking=False)
+
+    assert stats_rollup_tenants_recent() == 1
+
+    assert list(StatsSettings.objects.values_list("tenant_id", flat=True)) == [tenant_b.id]
+    held.release()
+    assert stats_rollup_tenants_recent() == 2

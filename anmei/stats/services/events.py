@@ -64,9 +64,13 @@ def stats_on_claim(conversation) -> None:
     from anmei.conversations.models import Message
 
     now = conversation.updated_at or timezone.now()
-    bot_answered = Message.objects.filter(
-        conversation_id=conversation.id, sender_type=Message.SenderType.BOT, created_at__lte=now
-    ).exists()
+    bot_answered = (
+        Message.objects.filter(conversation_id=conversation.id, sender_type=Message.SenderType.BOT, created_at__lte=now)
+        .exclude(
+            payload__has_key="kind", payload__kind="welcome"
+        )  # the registration welcome is not the bot serving the customer
+        .exists()
+    )
     common = {
         "tenant_id": conversation.tenant_id,
         "conversation_id": conversation.id,

@@ -137,6 +137,7 @@ def _cohort(tenant_id: int, start: datetime, end: datetime, rows: dict) -> None:
     counts: dict[int, dict[str, int]] = defaultdict(dict)
     for row in (
         Message.objects.filter(conversation_id__in=ids, is_blocked=False)
+        .exclude(sender_type=SENDER.BOT, payload__has_key="kind", payload__kind="welcome")
         .values("conversation_id", "sender_type")
         .annotate(n=Count("id"))
         .order_by()
@@ -200,7 +201,7 @@ def _cohort(tenant_id: int, start: datetime, end: datetime, rows: dict) -> None:
             f["handle_count"] += 1
             f["handle_sum_s"] += handle
             hist_add(f["handle_hist"], handle)
-        elif n.get(SENDER.BOT):
+        elif n.get(SENDER.BOT) and n.get(SENDER.CUSTOMER):
             f["bot_only"] += 1
         if not any(end_at < t <= end_at + recontact for t in later.get(c["customer_id"], [])):
             f["resolved_once"] += 1
@@ -211,6 +212,9 @@ def _messages(tenant_id: int, start: datetime, end: datetime, rows: dict) -> Non
     field = {SENDER.CUSTOMER: "customer_messages", SENDER.CONSULTANT: "human_messages", SENDER.BOT: "bot_replies"}
     for row in (
         Message.objects.filter(tenant_id=tenant_id, created_at__gte=start, created_at__lt=end, is_blocked=False)
+        .exclude(
+            sender_type=SENDER.BOT, payload__has_key="kind", payload__kind="welcome"
+        )  # welcomes are automation, not replies
         .values("conversation__consultant_id", "conversation__channel", "sender_type")
         .annotate(n=Count("id"))
         .order_by()
@@ -270,9 +274,13 @@ def _upsert(model, objects: list, scope: dict[str, Any], unique: list[str]) -> N
     keep = {tuple(getattr(o, name) for name in key_fields) for o in objects}
     update = [f.name for f in model._meta.concrete_fields if f.name not in (*unique, "id")]
     with transaction.atomic():
-        for row in model.objects.filter(**scope).values("id", *key_fields):
-            if tuple(row[name] for name in key_fields) not in keep:
-                model.objects.filter(pk=row["id"]).delete()
+        stale = [
+            row["id"]
+            for row in model.objects.filter(**scope).values("id", *key_fields)
+            if tuple(row[name] for name in key_fields) not in keep
+        ]
+        for start in range(0, len(stale), 500):
+            model.objects.filter(pk__in=stale[start : start + 500]).delete()
         if objects:
             model.objects.bulk_create(objects, update_conflicts=True, unique_fields=unique, update_fields=update)
 
@@ -458,13 +466,25 @@ def _tenant_ids() -> list[int]:
 
 def stats_rollup_tenants_recent(*, now: datetime | None = None) -> int:
     """Beat body: the incremental run for every approved tenant; one tenant's failure does not stop the rest."""
+    from anmei.common.redis import get_redis, tenant_key
+
     done = 0
     for tenant_id in _tenant_ids():
+        # One run per tenant at a time (a slow run and the next beat must not upsert the same rows
+        # concurrently); the lock expires on its own if a worker dies holding it.
+        lock = get_redis().lock(tenant_key(tenant_id, "stats", "rollup"), timeout=600, blocking=False)
+        if not lock.acquire():
+            continue
         try:
             rollup_recent(tenant_id=tenant_id, now=now)
             done += 1
         except Exception:  # noqa: BLE001 - logged; the next run re-rolls the same window
             logger.exception("stats rollup failed", extra={"tenant_id": tenant_id})
+        finally:
+            try:
+                lock.release()
+            except Exception:  # noqa: BLE001 - expired meanwhile: nothing left to release
+                pass
     return done
 
 
