@@ -174,14 +174,14 @@ class StatsTenantDaily(models.Model):
 
 
 class StatsCustomerDay(models.Model):
-    """Who wrote on a local day (for distinct customers over any range); `is_new`: first conversation that day."""
+    """Who wrote on a local day (distinct customers over any range), and when they first came (new vs returning)."""
 
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+")
     day = models.DateField()
     customer_id = models.BigIntegerField()
     consultant_id = models.BigIntegerField(default=0)
     channel = models.CharField(max_length=32)
-    is_new = models.BooleanField(default=False)
+    first_day = models.DateField(help_text="local day of the customer's first conversation (new vs returning)")
 
     class Meta:
         constraints = [

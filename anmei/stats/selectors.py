@@ -78,7 +78,7 @@ def stats_overview(
 
     customers = StatsCustomerDay.objects.filter(scope & in_range).aggregate(
         total=Count("customer_id", distinct=True),
-        new=Count("customer_id", distinct=True, filter=Q(is_new=True)),
+        new=Count("customer_id", distinct=True, filter=Q(first_day__gte=day_from, first_day__lte=day_to)),
     )
     by_consultant: dict[int, list] = defaultdict(list)
     channels: Counter[str] = Counter()

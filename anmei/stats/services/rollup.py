@@ -306,7 +306,7 @@ def rollup_day(*, tenant_id: int, day: date, zone: ZoneInfo | None = None, terms
         for (consultant_id, channel), figures in sums.items()
     ]
     _upsert(StatsDaily, daily, {"tenant_id": tenant_id, "day": day}, ["tenant", "day", "consultant_id", "channel"])
-    _customers(tenant_id, day, start, end)
+    _customers(tenant_id, day, start, end, zone)
     _registrations(tenant_id, day, start, end)
     if terms:
         from anmei.stats.services.terms import rollup_terms
@@ -314,7 +314,7 @@ def rollup_day(*, tenant_id: int, day: date, zone: ZoneInfo | None = None, terms
         rollup_terms(tenant_id=tenant_id, day=day, start=start, end=end)
 
 
-def _customers(tenant_id: int, day: date, start: datetime, end: datetime) -> None:
+def _customers(tenant_id: int, day: date, start: datetime, end: datetime, zone: ZoneInfo) -> None:
     wrote = set(
         Message.objects.filter(
             tenant_id=tenant_id,
@@ -341,7 +341,7 @@ def _customers(tenant_id: int, day: date, start: datetime, end: datetime) -> Non
             customer_id=customer_id,
             consultant_id=consultant_id or 0,
             channel=channel,
-            is_new=start <= first[customer_id] < end,
+            first_day=first[customer_id].astimezone(zone).date(),
         )
         for customer_id, consultant_id, channel in wrote
     ]
@@ -399,14 +399,18 @@ def rollup_range(*, tenant_id: int, start: datetime, end: datetime, terms: bool 
     return days
 
 
-def touched_cohort_hours(*, tenant_id: int, since: datetime) -> set[datetime]:
-    """Start hours of conversations that got a message or a reporting event (a late fact) since `since`."""
+def touched_cohort_hours(*, tenant_id: int, since: datetime, until: datetime) -> set[datetime]:
+    """Start hours of conversations that got a message or a reporting event (a late fact) in [since, until)."""
     conversation_ids = set(
-        Message.objects.filter(tenant_id=tenant_id, created_at__gte=since).values_list("conversation_id", flat=True)
+        Message.objects.filter(tenant_id=tenant_id, created_at__gte=since, created_at__lt=until)
+        .values_list("conversation_id", flat=True)
+        .distinct()
+        .order_by()
     ) | set(
-        ReportingEvent.objects.filter(tenant_id=tenant_id, created_at__gte=since).values_list(
-            "conversation_id", flat=True
-        )
+        ReportingEvent.objects.filter(tenant_id=tenant_id, created_at__gte=since, created_at__lt=until)
+        .values_list("conversation_id", flat=True)
+        .distinct()
+        .order_by()
     )
     if not conversation_ids:
         return set()
@@ -433,7 +437,7 @@ def rollup_recent(*, tenant_id: int, now: datetime | None = None) -> dict[str, A
         window_start = max(min(window_start, floor_hour(rolled_until) - late), oldest)
     count = int((floor_hour(now) - window_start) / timedelta(hours=1)) + 1
     hours = {window_start + timedelta(hours=i) for i in range(count)}
-    hours |= {floor_hour(h) for h in touched_cohort_hours(tenant_id=tenant_id, since=window_start)}
+    hours |= {floor_hour(h) for h in touched_cohort_hours(tenant_id=tenant_id, since=window_start, until=now)}
     zone = tenant_zone(tenant_id)
     for hour in sorted(hours):
         rollup_hour(tenant_id=tenant_id, hour=hour, zone=zone)
