@@ -43,6 +43,9 @@ def test_stats_page_draws_the_day_in_chromium(stats_day_committed, transactional
             assert page.eval_on_selector_all("canvas", "els => els.map(e => !!Chart.getChart(e))") == [True] * 5
             assert page.eval_on_selector_all("#heatmap td", "els => els.length") == 7 * 24
             assert page.text_content("#questions-table tr:nth-child(2) td") == "双眼皮恢复期多久"
+            more = page.eval_on_selector_all("#more-table tr", "rows => rows.map(r => r.innerText)")
+            assert "注册→7日内首条消息\t4 / 5（80.0%）" in more
+            assert "回复时长 平均（6 次）\t2.3 min" in more
             shot = tmp_path / "stats.png"
             page.screenshot(path=str(shot), full_page=True)
         finally:

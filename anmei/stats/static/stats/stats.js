@@ -85,6 +85,19 @@
       ...o.bot.keyword_hits.map((k) => ["关键词：" + k.keyword, k.count]),
     ]);
     table("questions-table", ["问题", "次数"], o.hot_questions.map((q) => [q.question, q.count]));
+    const reg = o.registration_conversion;
+    const bh = o.business_hours;
+    table("more-table", ["指标", "数值"], [
+      ["回复时长 平均（" + o.reply_time.count + " 次）", secs(o.reply_time.avg_s)],
+      ["认领时长 平均 / 新客", secs(o.claim_time.avg_s) + " / " + secs(o.claim_time.new_customer_avg_s)],
+      ["注册→7日内首条消息", reg.registered == null ? "—" : `${reg.converted} / ${reg.registered}（${pct(reg.rate)}）`],
+      ["顾问间转接", o.transfers_between_consultants],
+      ["已结束会话", o.session_duration.ended],
+      ...(bh ? [
+        ["营业时间内 会话 / 首次响应", `${bh.in.conversations} / ${secs(bh.in.first_response_avg_s)}`],
+        ["营业时间外 会话 / 首次响应", `${bh.out.conversations} / ${secs(bh.out.first_response_avg_s)}`],
+      ] : []),
+    ]);
     if (data.tenants) {
       $("tenants-panel").hidden = false;
       table("tenants-table", ["租户", "会话", "客户消息", "首次响应(秒)", "满意度"],
