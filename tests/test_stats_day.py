@@ -190,6 +190,7 @@ def test_tenant_isolation_of_every_figure_and_word(stats_day, as_user, olga):
         ("beta", 1, 1.0),
     ]
     assert_error(as_user(olga).get("/api/v1/stats/overview", {**DAY, "tenant": "nope"}), 404)
+    assert_error(as_user(olga).get("/api/v1/stats/overview", {**DAY, "tenant": "9" * 40}), 404)
     # customers and strangers get nothing
     assert_error(as_user(stats_day.u1).get("/api/v1/stats/overview", DAY), 403)
     from rest_framework.test import APIClient

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -38,6 +39,15 @@ class StatsFilterSerializer(serializers.Serializer):
         return attrs
 
 
+FILTER_PARAMETERS = [
+    OpenApiParameter("from", OpenApiTypes.DATE, required=True, description="first local day (tenant time zone)"),
+    OpenApiParameter("to", OpenApiTypes.DATE, required=True, description="last local day, included"),
+    OpenApiParameter("consultant", OpenApiTypes.INT, description="a consultant's id (consultants: only their own)"),
+    OpenApiParameter("channel", OpenApiTypes.STR, description="web, or an IM platform"),
+    OpenApiParameter("tenant", OpenApiTypes.STR, description="operators: a tenant id or slug (none: all tenants)"),
+]
+
+
 def _filters(serializer_class, request) -> tuple[dict, list[int] | None, int | None]:
     filters = validated_input(serializer_class, request.query_params.dict())
     tenant_ids, consultant_id = selectors.stats_scope(
@@ -49,7 +59,7 @@ def _filters(serializer_class, request) -> tuple[dict, list[int] | None, int | N
 class StatsOverviewApi(APIView):
     """Headline figures of a period from the rollups (API.md "Statistics"; docs/metrics.md)."""
 
-    @extend_schema(parameters=[StatsFilterSerializer], responses={200: dict})
+    @extend_schema(parameters=FILTER_PARAMETERS, responses={200: OpenApiTypes.OBJECT})
     def get(self, request):
         filters, tenant_ids, consultant_id = _filters(StatsFilterSerializer, request)
         data = selectors.stats_overview(
@@ -81,7 +91,14 @@ class StatsTimeseriesApi(APIView):
                 raise serializers.ValidationError({"metric": ["distinct customers are counted per day"]})
             return attrs
 
-    @extend_schema(parameters=[FilterSerializer], responses={200: dict})
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("metric", OpenApiTypes.STR, required=True, enum=sorted(selectors.TIMESERIES_METRICS)),
+            OpenApiParameter("granularity", OpenApiTypes.STR, required=True, enum=["hour", "day"]),
+            *FILTER_PARAMETERS,
+        ],
+        responses={200: OpenApiTypes.OBJECT},
+    )
     def get(self, request):
         filters, tenant_ids, consultant_id = _filters(self.FilterSerializer, request)
         return Response(
@@ -106,7 +123,7 @@ class ConversationRatingApi(APIView):
         score = serializers.IntegerField(min_value=1, max_value=5)
         comment = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
 
-    @extend_schema(request=InputSerializer, responses={201: dict})
+    @extend_schema(request=InputSerializer, responses={201: OpenApiTypes.OBJECT})
     def post(self, request, conversation_id: int):
         data = validated_input(self.InputSerializer, request.data)
         rating = rating_create(

@@ -334,7 +334,8 @@ def stats_scope(*, user: User, tenant: str | None, consultant_id: int | None) ->
     if user.role == User.Role.OPERATOR:
         if not tenant:
             return None, consultant_id
-        match = Tenant.objects.filter(Q(slug=tenant) | Q(id=int(tenant) if tenant.isdigit() else None)).first()
+        by_id = Q(id=int(tenant)) if tenant.isdigit() and len(tenant) <= 18 else Q(pk__in=[])
+        match = Tenant.objects.filter(Q(slug=tenant) | by_id).first()
         if match is None:
             raise NotFoundError("tenant")
         return [match.id], consultant_id
