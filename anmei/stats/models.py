@@ -103,10 +103,8 @@ class _Figures(models.Model):
     human_time_sum_s = models.FloatField(default=0)
     first_response_count = models.IntegerField(default=0)
     first_response_sum_s = models.FloatField(default=0)
-    first_response_hist = models.JSONField(default=list)
     handle_count = models.IntegerField(default=0)
     handle_sum_s = models.FloatField(default=0)
-    handle_hist = models.JSONField(default=list)
     claims = models.IntegerField(default=0)
     claim_sum_s = models.FloatField(default=0)
     new_customer_claims = models.IntegerField(default=0)
@@ -122,6 +120,14 @@ class _Figures(models.Model):
 
     class Meta:
         abstract = True
+
+
+# Histogram buckets as plain integer columns (first_response_b00 … handle_b26): the overview sums
+# them in SQL; JSON lists cost more to decode than the whole query (bench/stats.py).
+HIST_BUCKETS = 27  # len(rollup.HIST_BOUNDS) + 1
+for _prefix in ("first_response", "handle"):
+    for _i in range(HIST_BUCKETS):
+        _Figures.add_to_class(f"{_prefix}_b{_i:02d}", models.IntegerField(default=0))
 
 
 class StatsHourly(_Figures):
@@ -148,6 +154,7 @@ class StatsDaily(_Figures):
     day = models.DateField(help_text="local day")
     consultant_id = models.BigIntegerField(default=0)
     channel = models.CharField(max_length=32)
+    # customer_messages by local hour (cm_h00 … cm_h23): busy hours and the heat map without the hourly table
 
     class Meta:
         constraints = [
@@ -156,6 +163,10 @@ class StatsDaily(_Figures):
 
     def __str__(self) -> str:
         return f"{self.day} c{self.consultant_id} {self.channel}"
+
+
+for _h in range(24):
+    StatsDaily.add_to_class(f"cm_h{_h:02d}", models.IntegerField(default=0))
 
 
 class StatsTenantDaily(models.Model):

@@ -6,7 +6,7 @@ and channel filters. Definitions: docs/metrics.md.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -21,7 +21,14 @@ from anmei.stats.models import (
     StatsTenantDaily,
     StatsTermDaily,
 )
-from anmei.stats.services.rollup import COUNTERS, HISTS, empty_figures, hist_merge, hist_percentile, tenant_zone
+from anmei.stats.services.rollup import (
+    COUNTERS,
+    FIGURE_COLUMNS,
+    HOUR_COLUMNS,
+    columns_to_figures,
+    hist_percentile,
+    tenant_zone,
+)
 from anmei.tenants.models import Tenant
 
 
@@ -38,16 +45,6 @@ def _scope(model, *, tenant_ids: list[int] | None, consultant_id: int | None, ch
     if channel:
         q &= Q(channel=channel)
     return q
-
-
-def _sum_daily(rows) -> dict[str, Any]:
-    figures = empty_figures()
-    for row in rows:
-        for name in COUNTERS:
-            figures[name] += row[name]
-        for name in HISTS:
-            hist_merge(figures[name], row[name])
-    return figures
 
 
 def _terms(kind: str, *, tenant_ids, day_from: date, day_to: date, limit: int) -> list[tuple[str, int]]:
@@ -71,51 +68,60 @@ def stats_overview(
     """The API.md overview object (plus the extra figures of docs/metrics.md) from the rollups."""
     scope = _scope(StatsDaily, tenant_ids=tenant_ids, consultant_id=consultant_id, channel=channel)
     in_range = Q(day__gte=day_from, day__lte=day_to)
-    daily = list(
-        StatsDaily.objects.filter(scope & in_range).values("tenant_id", "consultant_id", "channel", *COUNTERS, *HISTS)
-    )
-    f = _sum_daily(daily)
+    daily = StatsDaily.objects.filter(scope & in_range)
+    f = columns_to_figures(daily.aggregate(**{c: Sum(c) for c in FIGURE_COLUMNS}))
 
     customers = StatsCustomerDay.objects.filter(scope & in_range).aggregate(
         total=Count("customer_id", distinct=True),
         new=Count("customer_id", distinct=True, filter=Q(first_day__gte=day_from, first_day__lte=day_to)),
     )
-    by_consultant: dict[int, list] = defaultdict(list)
-    channels: Counter[str] = Counter()
-    for row in daily:
-        if row["consultant_id"]:
-            by_consultant[row["consultant_id"]].append(row)
-        channels[row["channel"]] += row["conversations"]
-    names = {
-        u.id: u.nickname or u.username
-        for u in User.objects.filter(id__in=list(by_consultant)).only("id", "nickname", "username")
-    }
-    consultants = []
-    for cid in sorted(by_consultant):
-        c = _sum_daily(by_consultant[cid])
-        consultants.append(
-            {
-                "id": cid,
-                "name": names.get(cid, ""),
-                "conversations": c["conversations"],
-                "first_response_avg_s": _avg(c["first_response_sum_s"], c["first_response_count"]),
-                "handle_time_avg_s": _avg(c["handle_sum_s"], c["handle_count"]),
-                "csat_avg": _avg(c["csat_sum"], c["csat_count"], 2),
+    per_consultant = list(
+        daily.exclude(consultant_id=0)
+        .values("consultant_id")
+        .annotate(
+            **{
+                c: Sum(c)
+                for c in (
+                    "conversations",
+                    "first_response_sum_s",
+                    "first_response_count",
+                    "handle_sum_s",
+                    "handle_count",
+                    "csat_sum",
+                    "csat_count",
+                )
             }
         )
+        .order_by("consultant_id")
+    )
+    names = {
+        u.id: u.nickname or u.username
+        for u in User.objects.filter(id__in=[c["consultant_id"] for c in per_consultant]).only(
+            "id", "nickname", "username"
+        )
+    }
+    consultants = [
+        {
+            "id": c["consultant_id"],
+            "name": names.get(c["consultant_id"], ""),
+            "conversations": c["conversations"],
+            "first_response_avg_s": _avg(c["first_response_sum_s"], c["first_response_count"]),
+            "handle_time_avg_s": _avg(c["handle_sum_s"], c["handle_count"]),
+            "csat_avg": _avg(c["csat_sum"], c["csat_count"], 2),
+        }
+        for c in per_consultant
+    ]
+    channels = dict(daily.values("channel").annotate(n=Sum("conversations")).values_list("channel", "n").order_by())
 
+    heat: Counter[tuple[int, int]] = Counter()
+    busy: Counter[int] = Counter()
+    for row in daily.values("day").annotate(**{h: Sum(h) for h in HOUR_COLUMNS}).order_by():
+        weekday = row["day"].weekday()
+        for hour, column in enumerate(HOUR_COLUMNS):
+            heat[(weekday, hour)] += row[column]
+            busy[hour] += row[column]
     hourly_scope = _scope(StatsHourly, tenant_ids=tenant_ids, consultant_id=consultant_id, channel=channel)
     hourly_range = Q(local_day__gte=day_from, local_day__lte=day_to)
-    heat = Counter()
-    busy = Counter()
-    for row in (
-        StatsHourly.objects.filter(hourly_scope & hourly_range)
-        .values("weekday", "local_hour")
-        .annotate(n=Sum("customer_messages"))
-        .order_by()
-    ):
-        heat[(row["weekday"], row["local_hour"])] += row["n"]
-        busy[row["local_hour"]] += row["n"]
 
     tenant_wide = consultant_id is None and not channel
     keyword_hits = hot_words = hot_questions = []

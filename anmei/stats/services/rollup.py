@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Min
+from django.db.models import Count, Min, Sum
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
@@ -70,6 +70,25 @@ COUNTERS = [
     "reply_sum_s",
 ]
 HISTS = ["first_response_hist", "handle_hist"]
+HIST_COLUMNS = {name: [f"{name.removesuffix('_hist')}_b{i:02d}" for i in range(len(HIST_BOUNDS) + 1)] for name in HISTS}
+FIGURE_COLUMNS = COUNTERS + [column for columns in HIST_COLUMNS.values() for column in columns]
+HOUR_COLUMNS = [f"cm_h{h:02d}" for h in range(24)]
+
+
+def figures_to_columns(figures: dict[str, Any]) -> dict[str, Any]:
+    """Counters as they are, histograms spread over their bucket columns."""
+    columns = {name: figures[name] for name in COUNTERS}
+    for name, names in HIST_COLUMNS.items():
+        columns.update(zip(names, figures[name], strict=True))
+    return columns
+
+
+def columns_to_figures(row: dict[str, Any]) -> dict[str, Any]:
+    """The inverse of figures_to_columns (None, as SQL SUM gives for no rows, reads as 0)."""
+    figures = {name: row.get(name) or 0 for name in COUNTERS}
+    for name, names in HIST_COLUMNS.items():
+        figures[name] = [row.get(column) or 0 for column in names]
+    return figures
 
 
 def hist_add(hist: list[int], value: float) -> None:
@@ -258,7 +277,7 @@ def rollup_hour(*, tenant_id: int, hour: datetime, zone: ZoneInfo | None = None)
             local_day=local.date(),
             local_hour=local.hour,
             weekday=local.weekday(),
-            **figures,
+            **figures_to_columns(figures),
         )
         for (consultant_id, channel), figures in rows.items()
     ]
@@ -292,18 +311,16 @@ def rollup_day(*, tenant_id: int, day: date, zone: ZoneInfo | None = None, terms
     """Sum a local day's hourly rows into daily rows; recompute its customers, registrations (and words)."""
     zone = zone or tenant_zone(tenant_id)
     start, end = local_day_bounds(day, zone)
-    sums: dict[tuple[int, str], dict[str, Any]] = defaultdict(empty_figures)
-    for hourly in StatsHourly.objects.filter(tenant_id=tenant_id, local_day=day).values(
-        "consultant_id", "channel", *COUNTERS, *HISTS
-    ):
-        f = sums[(hourly["consultant_id"], hourly["channel"])]
-        for name in COUNTERS:
-            f[name] += hourly[name]
-        for name in HISTS:
-            hist_merge(f[name], hourly[name])
+    hourly = StatsHourly.objects.filter(tenant_id=tenant_id, local_day=day)
+    sums = {
+        (row.pop("consultant_id"), row.pop("channel")): row
+        for row in hourly.values("consultant_id", "channel").annotate(**{c: Sum(c) for c in FIGURE_COLUMNS}).order_by()
+    }
+    for row in hourly.values("consultant_id", "channel", "local_hour").annotate(n=Sum("customer_messages")).order_by():
+        sums[(row["consultant_id"], row["channel"])][f"cm_h{row['local_hour']:02d}"] = row["n"]
     daily = [
-        StatsDaily(tenant_id=tenant_id, day=day, consultant_id=consultant_id, channel=channel, **figures)
-        for (consultant_id, channel), figures in sums.items()
+        StatsDaily(tenant_id=tenant_id, day=day, consultant_id=consultant_id, channel=channel, **columns)
+        for (consultant_id, channel), columns in sums.items()
     ]
     _upsert(StatsDaily, daily, {"tenant_id": tenant_id, "day": day}, ["tenant", "day", "consultant_id", "channel"])
     _customers(tenant_id, day, start, end, zone)
