@@ -386,8 +386,9 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     from anmei.stats.models import StatsHourly, StatsSettings
     from anmei.stats.selectors import stats_overview
-    from anmei.stats.services.rollup import local_day_bounds, rollup_days, rollup_hour, rollup_recent
+    from anmei.stats.services.rollup import local_day_bounds, rollup_hour
     from anmei.stats.services.terms import rollup_terms
+    from anmei.stats.services.windows import rollup_days, rollup_recent
     from anmei.tenants.models import Tenant
 
     tenant = Tenant.objects.filter(slug=SLUG).first()

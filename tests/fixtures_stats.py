@@ -245,7 +245,7 @@ def _build(b: DayBuilder, *, callback_url: str):
 
 def roll_all(day_from: date = D - timedelta(days=1), day_to: date = D + timedelta(days=1)) -> None:
     """Re-roll the days of the hand-built day for both tenants (what stats_backfill does)."""
-    from anmei.stats.services.rollup import rollup_days
+    from anmei.stats.services.windows import rollup_days
     from anmei.tenants.models import Tenant
 
     days = [day_from + timedelta(days=i) for i in range((day_to - day_from).days + 1)]

@@ -131,7 +131,7 @@ def test_the_stats_page_is_for_admins_and_has_no_inline_script(client, alice, ca
 
 
 def test_page_feed_and_csv_export_follow_the_filters(client, alice, carol, cathy, django_capture_on_commit_callbacks):
-    from anmei.stats.services.rollup import rollup_days
+    from anmei.stats.services.windows import rollup_days
 
     carol.nickname = "=HYPERLINK(1)"  # a name a spreadsheet would run as a formula
     carol.save(update_fields=["nickname"])
@@ -163,7 +163,7 @@ def test_page_feed_and_csv_export_follow_the_filters(client, alice, carol, cathy
 
 
 def test_the_incremental_run_catches_up_from_its_watermark_after_an_outage(cathy):
-    from anmei.stats.services.rollup import rollup_recent
+    from anmei.stats.services.windows import rollup_recent
 
     with time_machine.travel(at("08:00"), tick=False):
         conversation = _conversation(cathy, status=Conversation.Status.WAITING)
@@ -201,7 +201,7 @@ def test_stats_settings_refuse_bad_zones_and_hours(tenant_a, fields, bad):
 def test_a_tenant_whose_rollup_is_running_is_skipped_by_the_next_beat(tenant_a, tenant_b):
     from anmei.common.redis import get_redis, tenant_key
     from anmei.stats.models import StatsSettings
-    from anmei.stats.services.rollup import stats_rollup_tenants_recent
+    from anmei.stats.services.windows import stats_rollup_tenants_recent
 
     held = get_redis().lock(tenant_key(tenant_a.id, "stats", "rollup"), timeout=60)
     assert held.acquire(blocking=False)

@@ -267,14 +267,14 @@ def test_rolling_up_twice_gives_the_same_rows(stats_day):
     assert len(first["StatsHourly"]) == 11
     roll_all()
     assert _snapshot() == first
-    from anmei.stats.services.rollup import rollup_recent
+    from anmei.stats.services.windows import rollup_recent
 
     rollup_recent(tenant_id=stats_day.alpha.id, now=at("12:10"))
     assert _snapshot() == first
 
 
 def test_late_message_and_late_rating_are_rerolled(stats_day, as_user, django_capture_on_commit_callbacks):
-    from anmei.stats.services.rollup import rollup_recent
+    from anmei.stats.services.windows import rollup_recent
 
     roll_all()
     b = DayBuilder(django_capture_on_commit_callbacks)  # this test's steps run inside its transaction

@@ -37,7 +37,7 @@ def test_the_beat_task_rolls_up_every_tenant_on_a_worker(celery_worker, cathy, b
 
 
 def test_get_business_metrics_serves_the_rollups_of_the_callers_tenant(mcp_sidecar, tenant_a, cathy, bill):
-    from anmei.stats.services.rollup import rollup_recent
+    from anmei.stats.services.windows import rollup_recent
 
     _conversation_with_message(cathy)
     _conversation_with_message(bill)

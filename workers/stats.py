@@ -9,7 +9,7 @@ from celery import shared_task
 @shared_task(name="workers.stats.rollup_recent", acks_late=True)
 def rollup_recent() -> int:
     """Beat: re-roll the last hours (and touched conversations' start hours) of every tenant."""
-    from anmei.stats.services.rollup import stats_rollup_tenants_recent
+    from anmei.stats.services.windows import stats_rollup_tenants_recent
 
     return stats_rollup_tenants_recent()
 
@@ -17,6 +17,6 @@ def rollup_recent() -> int:
 @shared_task(name="workers.stats.rollup_daily", acks_late=True)
 def rollup_daily() -> int:
     """Beat: re-roll the last local days whole (re-contacts, hot words, registration conversion)."""
-    from anmei.stats.services.rollup import stats_rollup_tenants_daily
+    from anmei.stats.services.windows import stats_rollup_tenants_daily
 
     return stats_rollup_tenants_daily()

@@ -21,14 +21,14 @@ from anmei.stats.models import (
     StatsTenantDaily,
     StatsTermDaily,
 )
-from anmei.stats.services.rollup import (
+from anmei.stats.services.figures import (
     COUNTERS,
     FIGURE_COLUMNS,
     HOUR_COLUMNS,
     columns_to_figures,
     hist_percentile,
-    tenant_zone,
 )
+from anmei.stats.services.rollup import tenant_zone
 from anmei.tenants.models import Tenant
 
 

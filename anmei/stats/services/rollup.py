@@ -9,9 +9,6 @@ touched since). No locks are held across anything but the database.
 from __future__ import annotations
 
 import logging
-import math
-import time
-from bisect import bisect_left
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -20,8 +17,6 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Min, Sum
-from django.db.models.functions import TruncHour
-from django.utils import timezone
 
 from anmei.accounts.models import User
 from anmei.conversations.models import Conversation, Message
@@ -34,90 +29,16 @@ from anmei.stats.models import (
     StatsSettings,
     StatsTenantDaily,
 )
+from anmei.stats.services.figures import (
+    FIGURE_COLUMNS,
+    empty_figures,
+    figures_to_columns,
+    hist_add,
+)
 
 logger = logging.getLogger("anmei.stats")
 K = ReportingEvent.Kind
 SENDER = Message.SenderType
-
-# Histogram upper bounds in seconds; one more bucket holds everything above the last bound.
-HIST_BOUNDS = [5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 240, 300, 420, 600, 900, 1200, 1800, 2700, 3600]
-HIST_BOUNDS += [5400, 7200, 10800, 14400, 21600, 43200, 86400]
-COUNTERS = [
-    "conversations",
-    "valid_conversations",
-    "bot_only",
-    "transferred",
-    "ended",
-    "resolved_once",
-    "duration_sum_s",
-    "bot_time_sum_s",
-    "human_time_sum_s",
-    "first_response_count",
-    "first_response_sum_s",
-    "handle_count",
-    "handle_sum_s",
-    "claims",
-    "claim_sum_s",
-    "new_customer_claims",
-    "new_customer_claim_sum_s",
-    "csat_count",
-    "csat_sum",
-    "transfers",
-    "customer_messages",
-    "human_messages",
-    "bot_replies",
-    "reply_count",
-    "reply_sum_s",
-]
-HISTS = ["first_response_hist", "handle_hist"]
-HIST_COLUMNS = {name: [f"{name.removesuffix('_hist')}_b{i:02d}" for i in range(len(HIST_BOUNDS) + 1)] for name in HISTS}
-FIGURE_COLUMNS = COUNTERS + [column for columns in HIST_COLUMNS.values() for column in columns]
-HOUR_COLUMNS = [f"cm_h{h:02d}" for h in range(24)]
-
-
-def figures_to_columns(figures: dict[str, Any]) -> dict[str, Any]:
-    """Counters as they are, histograms spread over their bucket columns."""
-    columns = {name: figures[name] for name in COUNTERS}
-    for name, names in HIST_COLUMNS.items():
-        columns.update(zip(names, figures[name], strict=True))
-    return columns
-
-
-def columns_to_figures(row: dict[str, Any]) -> dict[str, Any]:
-    """The inverse of figures_to_columns (None, as SQL SUM gives for no rows, reads as 0)."""
-    figures = {name: row.get(name) or 0 for name in COUNTERS}
-    for name, names in HIST_COLUMNS.items():
-        figures[name] = [row.get(column) or 0 for column in names]
-    return figures
-
-
-def hist_add(hist: list[int], value: float) -> None:
-    hist[bisect_left(HIST_BOUNDS, value)] += 1
-
-
-def hist_merge(into: list[int], other: list[int]) -> None:
-    for i, n in enumerate(other or []):
-        into[i] += n
-
-
-def hist_percentile(hist: list[int], q: float) -> float | None:
-    """The upper bound of the first bucket where the cumulative count reaches q of the total."""
-    total = sum(hist)
-    if not total:
-        return None
-    rank, seen = math.ceil(q * total), 0
-    for i, n in enumerate(hist):
-        seen += n
-        if seen >= rank:
-            return float(HIST_BOUNDS[i]) if i < len(HIST_BOUNDS) else None
-    return None
-
-
-def empty_figures() -> dict[str, Any]:
-    figures: dict[str, Any] = dict.fromkeys(COUNTERS, 0)
-    for name in HISTS:
-        figures[name] = [0] * (len(HIST_BOUNDS) + 1)
-    return figures
 
 
 def tenant_zone(tenant_id: int) -> ZoneInfo:
@@ -397,131 +318,3 @@ def _registrations(tenant_id: int, day: date, start: datetime, end: datetime) ->
         ]
     )
     _upsert(StatsTenantDaily, objects, {"tenant_id": tenant_id, "day": day}, ["tenant", "day"])
-
-
-# --- windows --------------------------------------------------------------------------------
-
-
-def rollup_range(*, tenant_id: int, start: datetime, end: datetime, terms: bool = False) -> set[date]:
-    """Re-roll every hour in [start, end) and the local days they fall on; return those days."""
-    zone = tenant_zone(tenant_id)
-    hour = floor_hour(start)
-    days: set[date] = set()
-    while hour < end:
-        rollup_hour(tenant_id=tenant_id, hour=hour, zone=zone)
-        days.add(hour.astimezone(zone).date())
-        hour += timedelta(hours=1)
-    for day in sorted(days):
-        rollup_day(tenant_id=tenant_id, day=day, zone=zone, terms=terms)
-    return days
-
-
-def touched_cohort_hours(*, tenant_id: int, since: datetime, until: datetime) -> set[datetime]:
-    """Start hours of conversations that got a message or a reporting event (a late fact) in [since, until)."""
-    conversation_ids = set(
-        Message.objects.filter(tenant_id=tenant_id, created_at__gte=since, created_at__lt=until)
-        .values_list("conversation_id", flat=True)
-        .distinct()
-        .order_by()
-    ) | set(
-        ReportingEvent.objects.filter(tenant_id=tenant_id, created_at__gte=since, created_at__lt=until)
-        .values_list("conversation_id", flat=True)
-        .distinct()
-        .order_by()
-    )
-    if not conversation_ids:
-        return set()
-    return set(
-        Conversation.objects.filter(tenant_id=tenant_id, id__in=conversation_ids)
-        .annotate(h=TruncHour("created_at", tzinfo=UTC))
-        .values_list("h", flat=True)
-        .distinct()
-        .order_by()
-    )
-
-
-def rollup_recent(*, tenant_id: int, now: datetime | None = None) -> dict[str, Any]:
-    """The incremental run: the last STATS_ROLLUP_LATE_HOURS hours, the current one, and touched cohorts."""
-    began = time.monotonic()
-    now = now or timezone.now()
-    late = timedelta(hours=settings.STATS_ROLLUP_LATE_HOURS)
-    window_start = floor_hour(now) - late
-    # Catch up from the last run's watermark (the database, not the beat, says what is pending):
-    # after an outage the hours since the last run are rolled too, up to STATS_ROLLUP_MAX_CATCHUP_HOURS.
-    rolled_until = StatsSettings.objects.filter(tenant_id=tenant_id).values_list("rolled_until", flat=True).first()
-    if rolled_until is not None:
-        oldest = floor_hour(now) - timedelta(hours=settings.STATS_ROLLUP_MAX_CATCHUP_HOURS)
-        window_start = max(min(window_start, floor_hour(rolled_until) - late), oldest)
-    count = int((floor_hour(now) - window_start) / timedelta(hours=1)) + 1
-    hours = {window_start + timedelta(hours=i) for i in range(count)}
-    hours |= {floor_hour(h) for h in touched_cohort_hours(tenant_id=tenant_id, since=window_start, until=now)}
-    zone = tenant_zone(tenant_id)
-    for hour in sorted(hours):
-        rollup_hour(tenant_id=tenant_id, hour=hour, zone=zone)
-    days = sorted({h.astimezone(zone).date() for h in hours})
-    for day in days:
-        rollup_day(tenant_id=tenant_id, day=day, zone=zone)
-    StatsSettings.objects.update_or_create(
-        tenant_id=tenant_id,
-        defaults={"rolled_until": now},
-        create_defaults={"rolled_until": now, "time_zone": settings.STATS_DEFAULT_TIME_ZONE},
-    )
-    result = {"hours": len(hours), "days": len(days), "duration_ms": round((time.monotonic() - began) * 1000, 1)}
-    logger.info("stats rollup", extra={"tenant_id": tenant_id, **result})
-    return result
-
-
-def rollup_days(*, tenant_id: int, days: list[date], terms: bool = True) -> None:
-    """The daily run: re-roll whole local days (late re-contacts, conversions, hot words)."""
-    zone = tenant_zone(tenant_id)
-    for day in days:
-        start, end = local_day_bounds(day, zone)
-        rollup_range(tenant_id=tenant_id, start=start, end=end, terms=terms)
-
-
-def _tenant_ids() -> list[int]:
-    from anmei.tenants.models import Tenant
-
-    return list(Tenant.objects.filter(status=Tenant.Status.APPROVED).order_by("id").values_list("id", flat=True))
-
-
-def stats_rollup_tenants_recent(*, now: datetime | None = None) -> int:
-    """Beat body: the incremental run for every approved tenant; one tenant's failure does not stop the rest."""
-    from anmei.common.redis import get_redis, tenant_key
-
-    done = 0
-    for tenant_id in _tenant_ids():
-        # One run per tenant at a time (a slow run and the next beat must not upsert the same rows
-        # concurrently); the lock expires on its own if a worker dies holding it.
-        lock = get_redis().lock(tenant_key(tenant_id, "stats", "rollup"), timeout=600, blocking=False)
-        if not lock.acquire():
-            continue
-        try:
-            rollup_recent(tenant_id=tenant_id, now=now)
-            done += 1
-        except Exception:  # noqa: BLE001 - logged; the next run re-rolls the same window
-            logger.exception("stats rollup failed", extra={"tenant_id": tenant_id})
-        finally:
-            try:
-                lock.release()
-            except Exception:  # noqa: BLE001 - expired meanwhile: nothing left to release
-                pass
-    return done
-
-
-def stats_rollup_tenants_daily(*, now: datetime | None = None) -> int:
-    """Beat body: re-roll the last 3 local days whole (re-contacts, words) and 8 days of conversions."""
-    now = now or timezone.now()
-    done = 0
-    for tenant_id in _tenant_ids():
-        try:
-            zone = tenant_zone(tenant_id)
-            today = now.astimezone(zone).date()
-            rollup_days(tenant_id=tenant_id, days=[today - timedelta(days=i) for i in (2, 1, 0)], terms=True)
-            for back in range(3, 8):
-                day = today - timedelta(days=back)
-                _registrations(tenant_id, day, *local_day_bounds(day, zone))
-            done += 1
-        except Exception:  # noqa: BLE001 - logged; the next run re-rolls the same days
-            logger.exception("stats daily rollup failed", extra={"tenant_id": tenant_id})
-    return done

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from anmei.stats.services.rollup import rollup_days
+from anmei.stats.services.windows import rollup_days
 from anmei.tenants.models import Tenant
 
 
