@@ -177,6 +177,9 @@ def test_the_incremental_run_catches_up_from_its_watermark_after_an_outage(cathy
     assert result["hours"] == 12  # 05:00 (08:30 - 3 h) to 16:00
     rolled = dict(StatsHourly.objects.filter(tenant_id=cathy.tenant_id).values_list("local_hour", "customer_messages"))
     assert rolled == {8: 1, 9: 1, 10: 1}
+    # nothing stored since: the next run only moves the watermark
+    assert rollup_recent(tenant_id=cathy.tenant_id, now=at("20:30"))["hours"] == 0
+    assert StatsHourly.objects.filter(tenant_id=cathy.tenant_id).count() == 3
 
 
 @pytest.mark.parametrize(

@@ -65,6 +65,16 @@ def touched_cohort_hours(*, tenant_id: int, since: datetime, until: datetime) ->
     )
 
 
+def _has_activity(tenant_id: int, since: datetime, until: datetime) -> bool:
+    """Whether anything a rollup reads was stored in [since, until): a conversation, a message, an event."""
+    window = {"tenant_id": tenant_id, "created_at__gte": since, "created_at__lt": until}
+    return (
+        Conversation.objects.filter(**window).exists()
+        or Message.objects.filter(**window).exists()
+        or ReportingEvent.objects.filter(**window).exists()
+    )
+
+
 def rollup_recent(*, tenant_id: int, now: datetime | None = None) -> dict[str, Any]:
     """The incremental run: the last STATS_ROLLUP_LATE_HOURS hours, the current one, and touched cohorts."""
     began = time.monotonic()
@@ -78,8 +88,10 @@ def rollup_recent(*, tenant_id: int, now: datetime | None = None) -> dict[str, A
         oldest = floor_hour(now) - timedelta(hours=settings.STATS_ROLLUP_MAX_CATCHUP_HOURS)
         window_start = max(min(window_start, floor_hour(rolled_until) - late), oldest)
     count = int((floor_hour(now) - window_start) / timedelta(hours=1)) + 1
-    hours = {window_start + timedelta(hours=i) for i in range(count)}
-    hours |= {floor_hour(h) for h in touched_cohort_hours(tenant_id=tenant_id, since=window_start, until=now)}
+    hours: set[datetime] = set()
+    if _has_activity(tenant_id, window_start, now):  # an idle tenant's rows cannot have changed
+        hours = {window_start + timedelta(hours=i) for i in range(count)}
+        hours |= {floor_hour(h) for h in touched_cohort_hours(tenant_id=tenant_id, since=window_start, until=now)}
     zone = tenant_zone(tenant_id)
     for hour in sorted(hours):
         rollup_hour(tenant_id=tenant_id, hour=hour, zone=zone)
