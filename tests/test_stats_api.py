@@ -214,3 +214,18 @@ def test_a_tenant_whose_rollup_is_running_is_skipped_by_the_next_beat(tenant_a, 
     assert list(StatsSettings.objects.values_list("tenant_id", flat=True)) == [tenant_b.id]
     held.release()
     assert stats_rollup_tenants_recent() == 2
+
+
+def test_hourly_series_follow_the_tenants_zone_across_a_dst_change(as_user, alice):
+    from anmei.stats.models import StatsSettings
+
+    StatsSettings.objects.create(tenant_id=alice.tenant_id, time_zone="Europe/Berlin")
+    params = {"metric": "conversations", "granularity": "hour", "from": "2026-10-25", "to": "2026-10-25"}
+    points = as_user(alice).get("/api/v1/stats/timeseries", params).json()["points"]
+    assert len(points) == 25  # the clocks went back: 02:00 twice
+    assert [p["t"] for p in points[1:4]] == [
+        "2026-10-25T01:00:00+02:00",
+        "2026-10-25T02:00:00+02:00",
+        "2026-10-25T02:00:00+01:00",
+    ]
+    assert {p["value"] for p in points} == {0}

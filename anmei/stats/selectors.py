@@ -7,7 +7,7 @@ and channel filters. Definitions: docs/metrics.md.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.db.models import Count, Min, Q, Sum
@@ -276,7 +276,8 @@ def stats_timeseries(
         by_key = {row["hour"]: row for row in rows}
         start = datetime(day_from.year, day_from.month, day_from.day, tzinfo=zone)
         end = datetime(day_to.year, day_to.month, day_to.day, tzinfo=zone) + timedelta(days=1)
-        keys, moment = [], start
+        # Step in UTC: aware arithmetic in a zone with DST steps wall-clock hours, not real ones.
+        keys, moment, end = [], start.astimezone(UTC), end.astimezone(UTC)
         while moment < end:
             keys.append(moment.astimezone(zone))
             moment += timedelta(hours=1)
