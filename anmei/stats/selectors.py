@@ -47,13 +47,16 @@ def _scope(model, *, tenant_ids: list[int] | None, consultant_id: int | None, ch
     return q
 
 
-def _terms(kind: str, *, tenant_ids, day_from: date, day_to: date, limit: int) -> list[tuple[str, int]]:
-    qs = StatsTermDaily.objects.filter(kind=kind, day__gte=day_from, day__lte=day_to)
+def _terms(*, tenant_ids, day_from: date, day_to: date, limit: int) -> dict[str, list[tuple[str, int]]]:
+    """Top terms of each kind (word, question, keyword) over the days, in one query."""
+    qs = StatsTermDaily.objects.filter(day__gte=day_from, day__lte=day_to)
     if tenant_ids is not None:
         qs = qs.filter(tenant_id__in=tenant_ids)
-    rows = qs.values("term").annotate(n=Sum("count")).order_by()
+    by_kind: dict[str, list[tuple[str, int]]] = {kind: [] for kind in StatsTermDaily.Kind.values}
+    for row in qs.values("kind", "term").annotate(n=Sum("count")).order_by():
+        by_kind[row["kind"]].append((row["term"], row["n"]))
     # Ties by code point in Python: database collations order Chinese differently from each other.
-    return sorted(((row["term"], row["n"]) for row in rows), key=lambda item: (-item[1], item[0]))[:limit]
+    return {kind: sorted(terms, key=lambda item: (-item[1], item[0]))[:limit] for kind, terms in by_kind.items()}
 
 
 def stats_overview(
@@ -127,9 +130,8 @@ def stats_overview(
     keyword_hits = hot_words = hot_questions = []
     registration = {"registered": None, "converted": None, "rate": None}
     if tenant_wide:
-        keyword_hits = _terms("keyword", tenant_ids=tenant_ids, day_from=day_from, day_to=day_to, limit=top)
-        hot_words = _terms("word", tenant_ids=tenant_ids, day_from=day_from, day_to=day_to, limit=top)
-        hot_questions = _terms("question", tenant_ids=tenant_ids, day_from=day_from, day_to=day_to, limit=top)
+        terms = _terms(tenant_ids=tenant_ids, day_from=day_from, day_to=day_to, limit=top)
+        keyword_hits, hot_words, hot_questions = terms["keyword"], terms["word"], terms["question"]
         reg_qs = StatsTenantDaily.objects.filter(day__gte=day_from, day__lte=day_to)
         if tenant_ids is not None:
             reg_qs = reg_qs.filter(tenant_id__in=tenant_ids)
