@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.fixtures_stats import D
+
+CHROMIUM = "/usr/bin/chromium"
 
 CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'"
 
 
 @pytest.mark.browser
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="apt-get install -y chromium fonts-noto-cjk (.ci/run does)")
 def test_stats_page_draws_the_day_in_chromium(stats_day_committed, transactional_db, live_server, tmp_path):
     from django.test import Client
     from playwright.sync_api import sync_playwright
@@ -20,7 +25,7 @@ def test_stats_page_draws_the_day_in_chromium(stats_day_committed, transactional
     session = client.cookies["sessionid"].value
     errors: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
             context = browser.new_context(viewport={"width": 1400, "height": 1800}, locale="zh-CN")
             context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
