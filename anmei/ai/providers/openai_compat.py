@@ -2,7 +2,9 @@
 
 The gateway runs the tool-call loop itself: the model asks for a tool, we call it on our MCP
 server (group key + subject token, so only this customer's data is reachable), feed the result
-back and repeat until the model answers with text or the round limit is hit.
+back and repeat until the model answers with text or the round limit is hit. Summaries and
+suggestions come without tools (`request.mcp` is None); with `on_delta` set they stream (SSE,
+`stream: true`) and each text fragment is handed to the callback as it arrives.
 """
 
 from __future__ import annotations
@@ -37,17 +39,22 @@ async def _run(request: AgentRequest) -> AgentResult:
     import httpx2
 
     headers = {"Authorization": f"Bearer {request.api_key}"} if request.api_key else {}
-    messages: list[dict[str, Any]] = [
-        {"role": "system", "content": SYSTEM_PROMPTS.get(request.purpose, SYSTEM_PROMPTS["reply"])},
-        {"role": "user", "content": request.query},
-    ]
+    if request.messages:
+        messages: list[dict[str, Any]] = [dict(m) for m in request.messages]
+    else:
+        messages = [
+            {"role": "system", "content": SYSTEM_PROMPTS.get(request.purpose, SYSTEM_PROMPTS["reply"])},
+            {"role": "user", "content": request.query},
+        ]
     usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
     reported = False
     tool_calls = 0
     url = api_url(request.base_url, "/v1/chat/completions")
     async with httpx2.AsyncClient(timeout=request.timeout, headers=headers, verify=_ssl_context()) as llm:
         if request.mcp is None:
-            raise AgentError("no MCP key for the openai provider")
+            if request.purpose in ("welcome", "reply"):
+                raise AgentError("no MCP key for the openai provider")
+            return await _complete(llm, url, request, messages)
         async with mcp_session(request.mcp, request.timeout) as session:
             tools = [
                 {
@@ -97,3 +104,56 @@ async def _run(request: AgentRequest) -> AgentResult:
                         content = json.dumps({"error": str(exc)[:200]})
                     messages.append({"role": "tool", "tool_call_id": call.get("id", ""), "content": content})
     raise AgentError("tool loop did not finish")
+
+
+def _usage(data: dict) -> dict:
+    usage = data.get("usage") or {}
+    return {k: usage[k] for k in ("prompt_tokens", "completion_tokens", "total_tokens") if isinstance(usage.get(k), int)}
+
+
+async def _complete(llm, url: str, request: AgentRequest, messages: list[dict[str, Any]]) -> AgentResult:
+    """One tool-less completion, streamed when the caller wants fragments."""
+    body: dict[str, Any] = {"model": request.model, "messages": messages, "max_tokens": request.max_tokens}
+    if request.json_mode:
+        body["response_format"] = {"type": "json_object"}
+    if request.on_delta is None:
+        response = await llm.post(url, json=body)
+        if response.status_code != 200:
+            raise AgentError(f"model answered {response.status_code}: {response.text[:200]}")
+        try:
+            data = response.json()
+            text = (data["choices"][0]["message"].get("content") or "").strip()
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+            raise AgentError("model answered an unexpected body") from None
+        if not text:
+            raise AgentError("model answered without text")
+        return AgentResult(text=text, model=data.get("model") or request.model, usage=_usage(data))
+    body["stream"] = True
+    body["stream_options"] = {"include_usage": True}
+    parts: list[str] = []
+    model, usage = request.model, {}
+    async with llm.stream("POST", url, json=body) as response:
+        if response.status_code != 200:
+            await response.aread()
+            raise AgentError(f"model answered {response.status_code}: {response.text[:200]}")
+        async for line in response.aiter_lines():
+            if not line.startswith("data:"):
+                continue
+            payload = line[5:].strip()
+            if payload == "[DONE]":
+                break
+            try:
+                chunk = json.loads(payload)
+            except ValueError:
+                raise AgentError("model streamed an unexpected chunk") from None
+            model = chunk.get("model") or model
+            usage = _usage(chunk) or usage
+            for choice in chunk.get("choices") or []:
+                fragment = (choice.get("delta") or {}).get("content")
+                if fragment:
+                    parts.append(fragment)
+                    request.on_delta(fragment)
+    text = "".join(parts).strip()
+    if not text:
+        raise AgentError("model answered without text")
+    return AgentResult(text=text, model=model, usage=usage)
