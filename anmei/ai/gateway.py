@@ -180,9 +180,7 @@ def agent_run(
         return AgentOutcome(text=None, provider=provider, error=error, duration_ms=duration_ms)
     duration_ms = (time.perf_counter() - started) * 1000
     usage = dict(result.usage or {})
-    counted_locally = not isinstance(usage.get("total_tokens"), int) and not isinstance(
-        usage.get("prompt_tokens"), int
-    )
+    counted_locally = not isinstance(usage.get("total_tokens"), int) and not isinstance(usage.get("prompt_tokens"), int)
     if counted_locally:  # the provider reported nothing: meter with our offline tokenizer
         prompt = built.prompt_tokens if built else tokens.count_text(query)
         completion = tokens.count_text(result.text)

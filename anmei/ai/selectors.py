@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -14,8 +13,8 @@ from anmei.ai.models import AgentCall, AgentConfig, CannedResponse
 
 
 def _month_start(now: datetime | None = None) -> datetime:
-    now = now or datetime.now(dt_timezone.utc)
-    return datetime(now.year, now.month, 1, tzinfo=dt_timezone.utc)
+    now = now or datetime.now(UTC)
+    return datetime(now.year, now.month, 1, tzinfo=UTC)
 
 
 def llm_tokens_used_this_month(*, tenant_id: int) -> int:
@@ -42,8 +41,8 @@ def llm_quota_state(*, config: AgentConfig) -> dict:
 
 def llm_usage_report(*, tenant_id: int, date_from: date, date_to: date, group_by: str) -> dict:
     """Totals and rows for `GET /api/v1/admin/llm-usage` over [from, to] (whole UTC days)."""
-    start = datetime.combine(date_from, time.min, tzinfo=dt_timezone.utc)
-    end = datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=dt_timezone.utc)
+    start = datetime.combine(date_from, time.min, tzinfo=UTC)
+    end = datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=UTC)
     calls = AgentCall.objects.filter(tenant_id=tenant_id, created_at__gte=start, created_at__lt=end)
     sums = {
         "calls": Count("id"),
@@ -67,10 +66,8 @@ def llm_usage_report(*, tenant_id: int, date_from: date, date_to: date, group_by
 
     totals = clean(calls.aggregate(**sums))
     if group_by == "day":
-        grouped = calls.annotate(day=TruncDay("created_at", tzinfo=dt_timezone.utc)).values("day")
-        rows = [
-            {**clean(r), "day": r["day"].date().isoformat()} for r in grouped.annotate(**sums).order_by("day")
-        ]
+        grouped = calls.annotate(day=TruncDay("created_at", tzinfo=UTC)).values("day")
+        rows = [{**clean(r), "day": r["day"].date().isoformat()} for r in grouped.annotate(**sums).order_by("day")]
     else:
         field = {"purpose": "purpose", "model": "model"}[group_by]
         rows = [clean(r) for r in calls.values(field).annotate(**sums).order_by(field)]

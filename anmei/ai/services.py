@@ -93,7 +93,8 @@ def agent_config_mcp_key(*, config: AgentConfig) -> str:
 def _cost(config: AgentConfig | None, prompt: int | None, completion: int | None) -> Decimal | None:
     if config is None or not (config.price_prompt_per_1k or config.price_completion_per_1k):
         return None
-    return (Decimal(prompt or 0) * config.price_prompt_per_1k + Decimal(completion or 0) * config.price_completion_per_1k) / 1000
+    prompt_cost = Decimal(prompt or 0) * config.price_prompt_per_1k
+    return (prompt_cost + Decimal(completion or 0) * config.price_completion_per_1k) / 1000
 
 
 def agent_call_record(

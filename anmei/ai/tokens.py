@@ -34,7 +34,8 @@ def _rank_file() -> str:
 @functools.cache
 def encoding() -> tiktoken.Encoding:
     with open(_rank_file(), "rb") as handle:
-        ranks = {base64.b64decode(token): int(rank) for token, rank in (line.split() for line in handle if line.strip())}
+        pairs = (line.split() for line in handle if line.strip())
+        ranks = {base64.b64decode(token): int(rank) for token, rank in pairs}
     return tiktoken.Encoding(
         name=ENCODING_NAME,
         pat_str=_PATTERN,

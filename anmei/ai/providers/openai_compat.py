@@ -108,7 +108,8 @@ async def _run(request: AgentRequest) -> AgentResult:
 
 def _usage(data: dict) -> dict:
     usage = data.get("usage") or {}
-    return {k: usage[k] for k in ("prompt_tokens", "completion_tokens", "total_tokens") if isinstance(usage.get(k), int)}
+    keys = ("prompt_tokens", "completion_tokens", "total_tokens")
+    return {k: usage[k] for k in keys if isinstance(usage.get(k), int)}
 
 
 async def _complete(llm, url: str, request: AgentRequest, messages: list[dict[str, Any]]) -> AgentResult:
