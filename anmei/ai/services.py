@@ -9,7 +9,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from anmei.ai.models import AgentCall, AgentConfig
+from anmei.ai.models import AgentCall, AgentConfig, CannedResponse
+from anmei.common.errors import ApplicationError
 
 logger = logging.getLogger("anmei.ai")
 
@@ -182,3 +183,48 @@ def llm_quota_alert_check(*, config: AgentConfig) -> str:
         level=AdminAlert.Level.ERROR if full else AdminAlert.Level.WARNING,
     )
     return state["state"]
+
+
+def canned_response_create(*, tenant_id: int, shortcode: str, text: str, keywords: list[str]) -> CannedResponse:
+    try:
+        with transaction.atomic():
+            return CannedResponse.objects.create(
+                tenant_id=tenant_id, shortcode=shortcode, text=text, keywords=_clean_keywords(keywords)
+            )
+    except IntegrityError as exc:
+        raise _shortcode_taken(shortcode) from exc
+
+
+def canned_response_update(*, response: CannedResponse, **fields) -> CannedResponse:
+    if "keywords" in fields:
+        fields["keywords"] = _clean_keywords(fields["keywords"])
+    for name, value in fields.items():
+        setattr(response, name, value)
+    try:
+        with transaction.atomic():
+            response.save()
+    except IntegrityError as exc:
+        raise _shortcode_taken(response.shortcode) from exc
+    return response
+
+
+def canned_response_delete(*, response: CannedResponse) -> None:
+    response.delete()
+
+
+def _clean_keywords(keywords: list[str]) -> list[str]:
+    seen: list[str] = []
+    for word in keywords:
+        word = word.strip()
+        if word and word not in seen:
+            seen.append(word)
+    return seen
+
+
+def _shortcode_taken(shortcode: str) -> ApplicationError:
+    return ApplicationError(
+        "shortcode_taken",
+        f"a canned response /{shortcode} exists",
+        status_code=409,
+        details={"field": "shortcode"},
+    )
