@@ -18,11 +18,12 @@ import re
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from anmei.ai import tokens
 from anmei.ai.models import ConversationContext
-from anmei.conversations.models import Message
+from anmei.conversations.models import Conversation, Message
 
 CUSTOMER_TAG = "customer_message"
 _TAG = re.compile(r"<\s*/?\s*customer_message\s*>", re.IGNORECASE)
@@ -122,6 +123,34 @@ def _unsummarised(conversation_id: int, after_id: int, limit: int) -> list[Messa
     )
 
 
+def _context_row(tenant_id: int, conversation_id: int) -> ConversationContext | None:
+    """The conversation's rolling-summary row (made on first use), or None if it is not the tenant's."""
+    context = ConversationContext.objects.filter(conversation_id=conversation_id, tenant_id=tenant_id).first()
+    if context is not None:
+        return context
+    if not Conversation.objects.filter(pk=conversation_id, tenant_id=tenant_id).exists():
+        return None
+    try:
+        with transaction.atomic():
+            return ConversationContext.objects.create(conversation_id=conversation_id, tenant_id=tenant_id)
+    except IntegrityError:
+        return ConversationContext.objects.get(conversation_id=conversation_id)
+
+
+def _cut_to_fit(item: dict, room: int) -> dict | None:
+    """The turn's beginning that fits `room` tokens (framing and delimiters included), or None."""
+    user = item["role"] == "user"
+    inner = _TAG.sub("", item["content"]) if user else item["content"]
+    limit = room - tokens.TOKENS_PER_MESSAGE - (tokens.count_text(customer_words("")) if user else 0)
+    while limit > 0:
+        text = tokens.truncate_text(inner, limit)
+        cut = {"role": item["role"], "content": customer_words(text) if user else text}
+        if tokens.count_message(cut) <= room:
+            return cut if text else None
+        limit -= 1  # a merge across the delimiter made it one token longer
+    return None
+
+
 def context_build(
     *,
     tenant_id: int,
@@ -140,9 +169,8 @@ def context_build(
     context = None
     recent: list[Message] = []
     if conversation_id:
-        context, _ = ConversationContext.objects.get_or_create(
-            conversation_id=conversation_id, defaults={"tenant_id": tenant_id}
-        )
+        context = _context_row(tenant_id, conversation_id)
+    if context is not None:
         recent = _unsummarised(conversation_id, context.summarized_through_id, window + 1)
         if len(recent) > window:
             # More than a window is unsummarised: fold everything older than the newest half-window.
@@ -166,16 +194,10 @@ def context_build(
         cost = tokens.count_message(item)
         if used + cost > budget:
             if not chosen:  # the newest turn alone is too long: keep its beginning
-                room = budget - used - tokens.TOKENS_PER_MESSAGE
-                if item["role"] == "user":
-                    inner = _TAG.sub("", item["content"])
-                    overhead = tokens.count_text(customer_words(""))
-                    item = {"role": "user", "content": customer_words(tokens.truncate_text(inner, room - overhead))}
-                else:
-                    item = {"role": item["role"], "content": tokens.truncate_text(item["content"], room)}
-                if room > 0 and tokens.count_message(item) + used <= budget:
-                    chosen.append((message_id, item))
-                    used += tokens.count_message(item)
+                cut = _cut_to_fit(item, budget - used)
+                if cut is not None:
+                    chosen.append((message_id, cut))
+                    used += tokens.count_message(cut)
             break
         chosen.append((message_id, item))
         used += cost

@@ -1,0 +1,44 @@
+"""Fixtures for the session-intelligence tests (a pytest plugin loaded by conftest)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+
+def configure_agent(tenant, **fields):
+    """Set the tenant's agent through the service (secrets in clear here, stored encrypted)."""
+    from anmei.ai.services import agent_config_get, agent_config_update
+
+    return agent_config_update(config=agent_config_get(tenant_id=tenant.id), **fields)
+
+
+def use_openai(tenant, fake, **fields):
+    return configure_agent(
+        tenant, provider="openai", base_url=fake.url + "/v1", model="fake-gpt", api_key="sk-fake-123", **fields
+    )
+
+
+def summary_json(**overrides) -> str:
+    body = {
+        "main_issues": "客户想了解玻尿酸的维持时间和价格",
+        "solution": "顾问说明了维持6到12个月及价格区间",
+        "evaluation": "回复及时、专业",
+        "follow_up": "三天后回访是否预约面诊",
+    }
+    body.update(overrides)
+    return json.dumps(body, ensure_ascii=False)
+
+
+def suggestions_json(*items: tuple[str, str]) -> str:
+    return json.dumps({"suggestions": [{"kind": k, "text": t} for k, t in items]}, ensure_ascii=False)
+
+
+@pytest.fixture
+def fake_astrbot_llm():
+    from tests.fakes.fake_astrbot_llm import FakeAstrBotLLM
+
+    server = FakeAstrBotLLM().start()
+    yield server
+    server.stop()
