@@ -42,3 +42,43 @@ def fake_astrbot_llm():
     server = FakeAstrBotLLM().start()
     yield server
     server.stop()
+
+
+class Listener:
+    """Joins users' WebSocket groups on the real channel layer and reads the events pushed to them."""
+
+    def __init__(self, *users) -> None:
+        from asgiref.sync import async_to_sync
+        from channels.layers import get_channel_layer
+
+        from anmei.common.realtime import user_group
+
+        self.layer = get_channel_layer()
+        self.channels = {}
+        for user in users:
+            channel = async_to_sync(self.layer.new_channel)()
+            async_to_sync(self.layer.group_add)(user_group(user.tenant_id, user.id), channel)
+            self.channels[user.id] = channel
+
+    def next(self, user, event_type: str, timeout: float = 15.0) -> dict | None:
+        """The next `event_type` event pushed to `user` within `timeout`, or None."""
+        import asyncio
+        import time
+
+        from asgiref.sync import async_to_sync
+
+        channel = self.channels[user.id]
+
+        async def receive():
+            deadline = time.monotonic() + timeout
+            while (remaining := deadline - time.monotonic()) > 0:
+                try:
+                    message = await asyncio.wait_for(self.layer.receive(channel), remaining)
+                except TimeoutError:
+                    return None
+                event = message.get("event") or {}
+                if event.get("type") == event_type:
+                    return event
+            return None
+
+        return async_to_sync(receive)()
