@@ -45,27 +45,31 @@ def fake_astrbot_llm():
 
 
 class Listener:
-    """Joins users' WebSocket groups on the real channel layer and reads the events pushed to them."""
+    """Joins users' WebSocket groups on the real channel layer and reads the events pushed to them.
+
+    It keeps a layer instance and an event loop of its own: channels_redis binds receive state to a loop.
+    """
 
     def __init__(self, *users) -> None:
-        from asgiref.sync import async_to_sync
-        from channels.layers import get_channel_layer
+        import asyncio
+
+        from channels import DEFAULT_CHANNEL_LAYER
+        from channels.layers import channel_layers
 
         from anmei.common.realtime import user_group
 
-        self.layer = get_channel_layer()
+        self.loop = asyncio.new_event_loop()
+        self.layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)  # its own: receive state is per loop
         self.channels = {}
         for user in users:
-            channel = async_to_sync(self.layer.new_channel)()
-            async_to_sync(self.layer.group_add)(user_group(user.tenant_id, user.id), channel)
+            channel = self.loop.run_until_complete(self.layer.new_channel())
+            self.loop.run_until_complete(self.layer.group_add(user_group(user.tenant_id, user.id), channel))
             self.channels[user.id] = channel
 
     def next(self, user, event_type: str, timeout: float = 15.0) -> dict | None:
         """The next `event_type` event pushed to `user` within `timeout`, or None."""
         import asyncio
         import time
-
-        from asgiref.sync import async_to_sync
 
         channel = self.channels[user.id]
 
@@ -81,4 +85,4 @@ class Listener:
                     return event
             return None
 
-        return async_to_sync(receive)()
+        return self.loop.run_until_complete(receive())

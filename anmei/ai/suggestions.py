@@ -170,7 +170,7 @@ def suggestions_push(*, tenant_id: int, message_id: int) -> list[dict]:
     consultant_id = conversation.consultant_id
 
     def delta(fragment: str) -> None:
-        realtime.broadcast_to_user(
+        _push_quietly(
             tenant_id,
             consultant_id,
             {
@@ -183,7 +183,7 @@ def suggestions_push(*, tenant_id: int, message_id: int) -> list[dict]:
 
     suggestions = suggestions_generate(conversation=conversation, message=message, on_delta=delta)
     if suggestions:
-        realtime.broadcast_to_user(
+        _push_quietly(
             tenant_id,
             consultant_id,
             {
@@ -203,3 +203,10 @@ def suggestions_push(*, tenant_id: int, message_id: int) -> list[dict]:
         },
     )
     return suggestions
+
+
+def _push_quietly(tenant_id: int, user_id: int, event: dict) -> None:
+    try:
+        realtime.broadcast_to_user(tenant_id, user_id, event)
+    except Exception:  # noqa: BLE001 - realtime logs it; a lost suggestion is not worth a retry
+        pass

@@ -9,6 +9,7 @@ suggestions come without tools (`request.mcp` is None); with `on_delta` set they
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -153,7 +154,7 @@ async def _complete(llm, url: str, request: AgentRequest, messages: list[dict[st
                 fragment = (choice.get("delta") or {}).get("content")
                 if fragment:
                     parts.append(fragment)
-                    request.on_delta(fragment)
+                    await asyncio.to_thread(request.on_delta, fragment)  # a sync callback, off this loop
     text = "".join(parts).strip()
     if not text:
         raise AgentError("model answered without text")
