@@ -3,7 +3,7 @@
 It checks the platform's signature (`X-Anmei-Signature: sha256=<hex HMAC-SHA256 of
 "<timestamp>.<body>">` with the bot's secret), keeps what it was sent in `requests`, and answers
 `{"text", "model", "usage"}`: the next text from `replies`, else a fixed answer. `mode = "error500"`
-makes it fail like a broken LLM behind the bot.
+makes it fail like a broken LLM behind the bot. The bot's other callbacks are acknowledged (200).
 """
 
 from __future__ import annotations
@@ -59,8 +59,8 @@ class FakeAstrBotLLM:
         self.httpd.server_close()
 
     def _handle(self, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, Any]:
-        if path != INFER_PATH:
-            return 404, {"error": "not found"}
+        if path != INFER_PATH:  # the bot's other callbacks (message/send, config/update) are acknowledged
+            return 200, {"ok": True}
         timestamp = headers.get("x-anmei-timestamp", "")
         expected = (
             "sha256=" + hmac.new(self.secret.encode(), timestamp.encode() + b"." + raw, hashlib.sha256).hexdigest()
