@@ -4,7 +4,7 @@ Callers never see provider failures: `generate_welcome` reports them in its resu
 automation can fall back to its template, and `generate_reply` returns None so a bot sends its
 away message. A per tenant+provider circuit breaker skips an agent that keeps failing. Every call
 but the welcome gets its messages from the context builder; every call is metered (AgentCall, the
-LlmUsage rows) against the tenant's monthly token quota, and a spent quota means "no text" (the
+LLM usage rows) against the tenant's monthly token quota, and a spent quota means "no text" (the
 caller's fallback) plus an admin alert — never an error.
 """
 

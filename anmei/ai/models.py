@@ -74,7 +74,8 @@ class AgentConfig(models.Model):
 
 
 class AgentCall(models.Model):
-    """One call to an agent: outcome, latency and token usage when the provider reports it."""
+    """One call to an agent — the LLM usage row: outcome, latency, tokens (the provider's figures, else
+    counted with our offline tokenizer), cost (the provider's, else priced from the agent config)."""
 
     class Purpose(models.TextChoices):
         WELCOME = "welcome", "Welcome"
@@ -110,15 +111,6 @@ class AgentCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider}/{self.purpose} {'ok' if self.success else 'failed'}"
-
-
-class LlmUsage(AgentCall):
-    """The metering view of agent calls (one table: every call is one usage row)."""
-
-    class Meta:
-        proxy = True
-        verbose_name = "LLM usage"
-        verbose_name_plural = "LLM usage"
 
 
 class ConversationContext(models.Model):

@@ -114,7 +114,7 @@ def agent_call_record(
     config: AgentConfig | None = None,
     counted_locally: bool = False,
 ) -> AgentCall:
-    """Store one call with its tokens (LlmUsage); the cost is the provider's, else priced from the config."""
+    """Store one call with its tokens (the LLM usage row); the cost is the provider's, else priced from the config."""
     usage = usage or {}
     cost = usage.get("cost")
     try:

@@ -28,6 +28,7 @@ class FakeOpenAI:
         self.mode = "ok"
         self.requests: list[dict[str, Any]] = []
         self.replies: deque[str] = deque()
+        self.default_reply: str | None = None  # answered once `replies` is empty (benches)
         self.usage = {"prompt_tokens": 50, "completion_tokens": 20, "total_tokens": 70}
         self._lock = threading.Lock()
         self.server = FakeServer(self.handle)
@@ -77,7 +78,7 @@ class FakeOpenAI:
         if self.mode == "error500":
             return 500, {"error": {"message": "The server had an error", "type": "server_error"}}
         with self._lock:
-            scripted = self.replies.popleft() if self.replies else None
+            scripted = self.replies.popleft() if self.replies else self.default_reply
         if scripted is not None:
             if body.get("stream"):
                 return 200, self._stream(scripted)
