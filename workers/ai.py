@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from celery_config import app
+from celery import shared_task
+
+# shared_task, not `celery_config.app`: services import these tasks at module top, and the worker's
+# own `celery -A celery_config` start imports those services (admin autodiscovery) mid-way.
 
 
-@app.task(name="workers.ai.summarize")
+@shared_task(name="workers.ai.summarize")
 def summarize(job_id: int) -> None:
     """Write a conversation's summary (durable job `ai_summary:<conversation>:<generation>`)."""
     from anmei.ai.summaries import summary_failed, summary_generate
@@ -22,7 +25,7 @@ def summarize(job_id: int) -> None:
         summary_generate(conversation_id=job.payload["conversation_id"], generation=job.payload["generation"])
 
 
-@app.task(name="workers.ai.suggest", acks_late=True)
+@shared_task(name="workers.ai.suggest", acks_late=True)
 def suggest(tenant_id: int, conversation_id: int, token: str) -> int:
     """Reply suggestions for a conversation's newest customer message (coalesced; one in flight)."""
     from anmei.ai.suggestions import suggestion_run
