@@ -86,3 +86,22 @@ class Listener:
             return None
 
         return self.loop.run_until_complete(receive())
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.layer.close_pools())
+        self.loop.close()
+
+
+@pytest.fixture
+def listen():
+    """`listen(*users)` → a Listener on those users' groups, closed (pools, loop) after the test."""
+    made: list[Listener] = []
+
+    def make(*users) -> Listener:
+        listener = Listener(*users)
+        made.append(listener)
+        return listener
+
+    yield make
+    for listener in made:
+        listener.close()

@@ -8,7 +8,7 @@ import pytest
 from anmei.ai.models import AgentCall, CannedResponse
 from anmei.conversations.models import Conversation
 from tests.conftest import make_user
-from tests.fixtures_ai import Listener, suggestions_json, use_openai
+from tests.fixtures_ai import suggestions_json, use_openai
 from tests.helpers import assert_error, poll
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fast_hashing")]
@@ -33,7 +33,7 @@ def _canned(tenant):
 
 
 def test_a_customer_message_brings_suggestions_to_the_assigned_consultant_only(
-    tenant_a, tenant_b, carol, cathy, ben, as_user, fake_openai, celery_worker
+    listen, tenant_a, tenant_b, carol, cathy, ben, as_user, fake_openai, celery_worker
 ):
     # given Carol's active conversation, a canned response and an LLM
     dave = make_user(tenant_a, "dave", "consultant")
@@ -44,7 +44,7 @@ def test_a_customer_message_brings_suggestions_to_the_assigned_consultant_only(
         suggestions_json(("comfort", "别担心，我们会为您详细说明。"), ("solution", "建议先面诊。"))
     )
     conversation = _active(tenant_a, cathy, carol)
-    listener = Listener(carol, dave, ben)
+    listener = listen(carol, dave, ben)
 
     # when the customer asks about the price
     message_id = _send(as_user(cathy), conversation, "玻尿酸价格是多少？")
@@ -72,14 +72,14 @@ def test_a_customer_message_brings_suggestions_to_the_assigned_consultant_only(
 
 
 def test_a_burst_is_coalesced_into_one_more_generation_for_the_newest_message(
-    tenant_a, carol, cathy, as_user, fake_openai, celery_worker
+    listen, tenant_a, carol, cathy, as_user, fake_openai, celery_worker
 ):
     # given a slow LLM
     use_openai(tenant_a, fake_openai)
     fake_openai.latency = 1.0
     fake_openai.replies.extend([suggestions_json(("personalised", f"建议{i}")) for i in range(5)])
     conversation = _active(tenant_a, cathy, carol)
-    listener = Listener(carol)
+    listener = listen(carol)
     client = as_user(cathy)
 
     # when one message starts a generation and four more arrive while it runs
@@ -98,13 +98,13 @@ def test_a_burst_is_coalesced_into_one_more_generation_for_the_newest_message(
 
 
 def test_streaming_provider_sends_deltas_before_the_suggestions(
-    tenant_a, carol, cathy, as_user, fake_openai, celery_worker
+    listen, tenant_a, carol, cathy, as_user, fake_openai, celery_worker
 ):
     use_openai(tenant_a, fake_openai, stream=True)
     answer = suggestions_json(("personalised", "您好，玻尿酸一般可以维持六到十二个月，具体因人而异。"))
     fake_openai.replies.append(answer)
     conversation = _active(tenant_a, cathy, carol)
-    listener = Listener(carol)
+    listener = listen(carol)
 
     message_id = _send(as_user(cathy), conversation, "能维持多久？")
 

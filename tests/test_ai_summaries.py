@@ -10,7 +10,7 @@ from anmei.conversations.models import Conversation
 from anmei.conversations.services import message_create
 from anmei.jobs.models import Job
 from tests.conftest import make_user
-from tests.fixtures_ai import Listener, summary_json, use_openai
+from tests.fixtures_ai import summary_json, use_openai
 from tests.helpers import assert_error, poll
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fast_hashing")]
@@ -32,14 +32,14 @@ def _ready(conversation_id: int):
 
 
 def test_end_stores_one_llm_summary_and_pushes_it_to_the_consultant_only(
-    tenant_a, tenant_b, carol, cathy, ben, as_user, fake_openai, celery_worker
+    listen, tenant_a, tenant_b, carol, cathy, ben, as_user, fake_openai, celery_worker
 ):
     # given an active conversation of Carol's, an LLM that answers in JSON, and listeners
     dave = make_user(tenant_a, "dave", "consultant")
     use_openai(tenant_a, fake_openai)
     fake_openai.replies.append(summary_json())
     conversation = _active(tenant_a, cathy, carol)
-    listener = Listener(carol, dave, ben)
+    listener = listen(carol, dave, ben)
 
     # when Carol ends it, twice
     first = as_user(carol).post(f"/api/v1/conversations/{conversation.id}/end")
