@@ -110,9 +110,16 @@ def test_without_an_llm_or_with_a_failing_one_the_local_summary_is_stored_and_th
     offline = _active(tenant_a, cathy, carol)
     assert as_user(carol).post(f"/api/v1/conversations/{offline.id}/end").status_code == 200
     summary = poll(lambda: _ready(offline.id))
-    assert (summary.model, summary.follow_up) == ("local-extractive", summary.follow_up)
+    assert summary.model == "local-extractive"
     assert summary.follow_up.startswith("跟进客户关心的：玻尿酸")
     assert AgentCall.objects.count() == 0
+    # an admin's regenerate writes a new generation through a new job
+    from anmei.ai.summaries import summary_regenerate
+
+    assert summary_regenerate(summary=summary).status == "pending"
+    again = poll(lambda: _ready(offline.id))
+    assert (again.generation, again.model) == (2, "local-extractive")
+    assert Job.objects.filter(kind="ai_summary", key__startswith=f"ai_summary:{offline.id}:").count() == 2
 
     # given an LLM that answers 500
     use_openai(tenant_a, fake_openai)

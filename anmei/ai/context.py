@@ -65,9 +65,13 @@ def message_text(message: Message) -> str | None:
     if message.is_blocked or message.sender_type not in ROLES or message.type == Message.Type.SYSTEM:
         return None
     if message.type == Message.Type.VOICE:
+        # The ASR worker (issue 11) writes the transcript into `content` and marks payload.asr.status
+        # "success" (the media URL moves to payload.original_content); until then: a placeholder.
         payload = message.payload if isinstance(message.payload, dict) else {}
-        transcript = payload.get("transcript") or (payload.get("asr") or {}).get("text") if payload else None
-        return str(transcript) if transcript else PLACEHOLDERS[Message.Type.VOICE]
+        asr = payload.get("asr") if isinstance(payload.get("asr"), dict) else {}
+        if asr.get("status") == "success" and message.content:
+            return message.content
+        return PLACEHOLDERS[Message.Type.VOICE]
     if message.type in PLACEHOLDERS:
         return PLACEHOLDERS[message.type] + (f" {message.content}" if message.content else "")
     return message.content or None
