@@ -164,3 +164,12 @@ def test_another_tenant_cannot_build_from_this_conversation(tenant_a, tenant_b, 
 
     assert built.messages == [_system(), {"role": "user", "content": "<customer_message>你好</customer_message>"}]
     assert not ConversationContext.objects.exists()
+
+
+def test_the_budget_is_the_providers_unless_the_agent_config_sets_one(settings):
+    from anmei.ai.context import budget_for
+
+    settings.AI_CONTEXT_TOKEN_BUDGETS = {"openai": 6000, "dify": 3000}
+    assert (budget_for(provider="openai"), budget_for(provider="dify")) == (6000, 3000)
+    assert budget_for(provider="openai", configured=1500) == 1500
+    assert budget_for(provider="astrbot") == 6000  # unknown to the settings: the largest known budget

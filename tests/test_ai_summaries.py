@@ -136,3 +136,24 @@ def test_summary_is_for_staff_and_404_before_the_end(tenant_a, carol, cathy, as_
     conversation = _active(tenant_a, cathy, carol)
     assert_error(as_user(carol).get(f"/api/v1/conversations/{conversation.id}/summary"), 404, "not_found")
     assert_error(as_user(cathy).get(f"/api/v1/conversations/{conversation.id}/summary"), 403)
+
+
+def test_dify_gets_the_built_context_as_its_query_and_a_prose_answer_falls_back(tenant_a, carol, cathy, fake_dify):
+    # given a Dify app (it answers prose, not the JSON asked for)
+    from anmei.ai.summaries import summary_generate
+    from tests.fixtures_ai import configure_agent
+
+    configure_agent(tenant_a, provider="dify", base_url=fake_dify.url, api_key="app-dify-secret")
+    conversation = _active(tenant_a, cathy, carol)
+    ConversationSummary.objects.create(tenant=tenant_a, conversation=conversation)
+
+    # when the summary is written
+    summary = summary_generate(conversation_id=conversation.id, generation=1)
+
+    # then Dify got the whole conversation as one query, outside its own conversation thread, twice
+    first, second = (r["body"] for r in fake_dify.requests)
+    assert first["query"].startswith("[system]\n你是医美咨询机构的质检助手")
+    assert "[user]\n<customer_message>好的，我再考虑一下热玛吉。</customer_message>" in first["query"]
+    assert (first["conversation_id"], first["inputs"]["purpose"]) == ("", "summary")
+    assert second["query"] == first["query"]
+    assert (summary.status, summary.model, summary.error) == ("ready", "local-extractive", "malformed summary answer")
