@@ -15,6 +15,19 @@ class AgentConfigForm(forms.ModelForm):
         required=False, widget=forms.PasswordInput, help_text="mcp_key_… of the tool group the agent uses"
     )
     clear_api_key = forms.BooleanField(required=False)
+    # Session intelligence knobs: optional here (left empty, the stored value is kept).
+    context_token_budget = forms.IntegerField(required=False, min_value=0, help_text="0 = the provider's default")
+    monthly_token_quota = forms.IntegerField(required=False, min_value=0, help_text="0 = unlimited")
+    price_prompt_per_1k = forms.DecimalField(required=False, min_value=0, max_digits=12, decimal_places=6)
+    price_completion_per_1k = forms.DecimalField(required=False, min_value=0, max_digits=12, decimal_places=6)
+    OPTIONAL = ("context_token_budget", "monthly_token_quota", "price_prompt_per_1k", "price_completion_per_1k")
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in self.OPTIONAL:
+            if cleaned.get(name) is None:
+                cleaned[name] = getattr(self.instance, name)
+        return cleaned
 
     class Meta:
         model = AgentConfig

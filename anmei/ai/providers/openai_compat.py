@@ -145,8 +145,10 @@ def _complete(request: AgentRequest, messages: list[dict[str, Any]]) -> AgentRes
             return _streamed(response, request)
     except httpx2.TimeoutException:
         raise AgentError("timeout") from None
-    except httpx2.HTTPError as exc:
-        raise AgentError(f"model unreachable: {type(exc).__name__}") from None
+    except AgentError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - network, bad URL, broken stream: the agent failed, say why
+        raise AgentError(f"model unreachable: {type(exc).__name__}: {str(exc)[:200]}") from None
 
 
 def _answer(response, request: AgentRequest) -> AgentResult:
