@@ -104,11 +104,13 @@ def suggestion_run(*, tenant_id: int, conversation_id: int, token: str) -> int:
         message_id = int(message_id)
         try:
             suggestions_push(tenant_id=tenant_id, message_id=message_id)
-        finally:
-            runs += 1
-            outcome = release(
-                keys=[latest_key, lock_key], args=[message_id, token, settings.AI_SUGGESTION_LOCK_SECONDS]
+        except Exception:  # noqa: BLE001 - ephemeral help: log it, and never keep the lock past a failure
+            logger.exception(
+                "suggestion generation failed",
+                extra={"tenant_id": tenant_id, "conversation_id": conversation_id, "message_id": message_id},
             )
+        runs += 1
+        outcome = release(keys=[latest_key, lock_key], args=[message_id, token, settings.AI_SUGGESTION_LOCK_SECONDS])
         message_id = outcome if outcome and outcome > 0 else None
     return runs
 
