@@ -277,6 +277,7 @@ AI_CONTEXT_TOKEN_BUDGETS = {
 }
 AI_CONTEXT_RECENT_WINDOW = env.int("AI_CONTEXT_RECENT_WINDOW", default=40)  # verbatim turns read per build
 AI_CONTEXT_SUMMARY_TOKENS = env.int("AI_CONTEXT_SUMMARY_TOKENS", default=400)  # cap of the rolling summary
+AI_CONTEXT_FOLD_MAX = env.int("AI_CONTEXT_FOLD_MAX", default=500)  # older turns read by one fold
 AI_COMPLETION_MAX_TOKENS = env.int("AI_COMPLETION_MAX_TOKENS", default=800)
 AI_QUOTA_ALERT_RATIO = env.float("AI_QUOTA_ALERT_RATIO", default=0.8)
 AI_SUGGESTIONS_ENABLED = env.bool("AI_SUGGESTIONS_ENABLED", default=True)

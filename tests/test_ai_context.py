@@ -173,3 +173,17 @@ def test_the_budget_is_the_providers_unless_the_agent_config_sets_one(settings):
     assert (budget_for(provider="openai"), budget_for(provider="dify")) == (6000, 3000)
     assert budget_for(provider="openai", configured=1500) == 1500
     assert budget_for(provider="astrbot") == 6000  # unknown to the settings: the largest known budget
+
+
+def test_one_fold_reads_at_most_the_newest_fold_max_older_turns(tenant_a, carol, cathy, settings):
+    # given a long history and a fold limit of 3
+    settings.AI_CONTEXT_RECENT_WINDOW, settings.AI_CONTEXT_FOLD_MAX = 4, 3
+    conversation = _conversation(tenant_a, cathy, carol)
+    stored = [_say(conversation, "customer", f"第{i}条") for i in range(12)]
+
+    # when built: the 10 older turns are past the summary point, only the newest 3 of them read
+    context_build(tenant_id=tenant_a.id, conversation_id=conversation.id, system_prompt=SYSTEM, budget=4000)
+
+    row = ConversationContext.objects.get(conversation=conversation)
+    assert (row.summarized_through_id, row.folded_messages) == (stored[9].id, 3)
+    assert row.summary == "客户：第7条\n客户：第8条\n客户：第9条"

@@ -179,10 +179,12 @@ def context_build(
         if len(recent) > window:
             # More than a window is unsummarised: fold everything older than the newest half-window.
             keep = recent[: window // 2]
+            # At most AI_CONTEXT_FOLD_MAX of them are read (a long imported history once): the
+            # summary is capped anyway, and the newest of the older turns matter most.
             older = Message.objects.filter(
                 conversation_id=conversation_id, id__gt=context.summarized_through_id, id__lt=keep[-1].id
-            ).order_by("created_at", "id")
-            folded = [(m.id, t) for m in older.iterator() if (t := turn(m)) is not None]
+            ).order_by("-created_at", "-id")[: settings.AI_CONTEXT_FOLD_MAX]
+            folded = [(m.id, t) for m in reversed(list(older)) if (t := turn(m)) is not None]
             if folded:
                 _fold(context=context, turns=folded)
             recent = keep
