@@ -157,3 +157,19 @@ def test_dify_gets_the_built_context_as_its_query_and_a_prose_answer_falls_back(
     assert (first["conversation_id"], first["inputs"]["purpose"]) == ("", "summary")
     assert second["query"] == first["query"]
     assert (summary.status, summary.model, summary.error) == ("ready", "local-extractive", "malformed summary answer")
+
+
+def test_a_conversation_where_the_customer_said_nothing_is_summarised_without_the_llm(
+    tenant_a, carol, cathy, fake_openai
+):
+    from anmei.ai.summaries import summary_generate
+
+    use_openai(tenant_a, fake_openai)
+    conversation = Conversation.objects.create(tenant=tenant_a, customer=cathy, status="ended")
+    message_create(conversation=conversation, sender_type="bot", content="欢迎来到安美智享！")
+    ConversationSummary.objects.create(tenant=tenant_a, conversation=conversation)
+
+    summary = summary_generate(conversation_id=conversation.id, generation=1)
+
+    assert (summary.model, summary.main_issues) == ("local-extractive", "（客户未留言）")
+    assert fake_openai.requests == [] and not AgentCall.objects.exists()

@@ -121,7 +121,10 @@ def summary_generate(*, conversation_id: int, generation: int) -> ConversationSu
         return None
     conversation = summary.conversation
     parsed, model, error = None, "", ""
-    for _attempt in range(2):  # a malformed answer is asked again once
+    said_anything = Message.objects.filter(
+        conversation=conversation, sender_type=Message.SenderType.CUSTOMER, is_blocked=False
+    ).exists()
+    for _attempt in range(2 if said_anything else 0):  # a malformed answer is asked again once
         outcome = agent_run(
             tenant_id=conversation.tenant_id,
             customer_id=conversation.customer_id,
