@@ -27,6 +27,7 @@ WORKER_MODULES = [
     "workers.bots",
     "workers.blacklist",
     "workers.conversations",
+    "workers.ai",
     "workers.jobs",
 ]
 
@@ -52,6 +53,7 @@ app.conf.update(
     task_routes={
         "workers.asr.*": {"queue": settings.CELERY_ASR_QUEUE},
         "workers.bots.auto_reply": {"queue": settings.CELERY_REPLIES_QUEUE},
+        "workers.ai.suggest": {"queue": settings.CELERY_REPLIES_QUEUE},
     },
     # Longer than the longest countdown (60 s) and the longest task, or Redis redelivers early.
     broker_transport_options={"visibility_timeout": settings.CELERY_BROKER_VISIBILITY_TIMEOUT},
