@@ -133,7 +133,7 @@ async def test_websocket_groups_do_not_cross_tenants(carol, ben):
 
 @pytest.mark.django_db(transaction=True)
 async def test_console_presence_counts_tabs_once_and_clears_on_disconnect(carol):
-    from anmei.console.presence import online_user_ids
+    from anmei.common.presence import online_user_ids
 
     tabs = []
     for _ in range(2):

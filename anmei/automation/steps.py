@@ -146,7 +146,7 @@ def notify_consultants(*, run: AutomationRun, config: AutomationSettings) -> dic
     The online/offline decision is stored on the run the first time, so a retry finishes the
     same plan instead of mixing both.
     """
-    from anmei.console.presence import online_user_ids
+    from anmei.common.presence import online_user_ids
     from anmei.notifications.backends import NotificationBackendError, backend_for
     from anmei.notifications.services import notification_create, notification_send
 

@@ -11,9 +11,10 @@ from rest_framework.views import APIView
 from anmei.blacklist.selectors import blacklist_snapshot, blacklist_version
 from anmei.bots import selectors, services
 from anmei.bots.authentication import BotTokenAuthentication, IsBot
-from anmei.bots.models import BotInstance, Platform
+from anmei.bots.models import BotInstance
 from anmei.common.api import validated_input
 from anmei.common.permissions import IsTenantAdmin
+from anmei.common.platforms import Platform
 from anmei.conversations.models import Message
 
 

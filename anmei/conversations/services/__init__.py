@@ -8,7 +8,8 @@ from anmei.conversations.services.lifecycle import (  # noqa: F401
     conversation_claim,
     conversation_decline,
     conversation_end,
-    conversation_end_inactive,
+    conversation_end_idle,
+    conversation_tenants_with_open,
     conversation_transfer,
 )
 from anmei.conversations.services.messages import (  # noqa: F401

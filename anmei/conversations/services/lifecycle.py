@@ -248,29 +248,29 @@ def conversation_end(
     )
 
 
-def conversation_end_inactive(*, now=None) -> int:
-    """End open conversations idle longer than their tenant's inactivity timeout (beat task body).
+def conversation_tenants_with_open() -> list[int]:
+    """Ids of the tenants that have at least one conversation not yet ended (the inactivity sweep)."""
+    return list(Conversation.objects.exclude(status=S.ENDED).values_list("tenant_id", flat=True).distinct().order_by())
+
+
+def conversation_end_idle(*, tenant_id: int, idle_for: timedelta, now=None) -> int:
+    """End this tenant's open conversations with no activity for `idle_for`; return how many.
 
     Idempotent: an already-ended conversation is skipped, a race with a consultant's own end is a no-op.
     """
-    from anmei.bots.services import gateway_settings_get
-
     now = now or timezone.now()
+    idle = (
+        Conversation.objects.filter(tenant_id=tenant_id)
+        .exclude(status=S.ENDED)
+        .annotate(last_activity=Coalesce("last_message_at", "created_at"))
+        .filter(Q(last_activity__lt=now - idle_for))
+        .values_list("id", flat=True)
+    )
     ended = 0
-    tenant_ids = Conversation.objects.exclude(status=S.ENDED).values_list("tenant_id", flat=True).distinct().order_by()
-    for tenant_id in list(tenant_ids):
-        timeout = timedelta(minutes=gateway_settings_get(tenant_id=tenant_id).inactivity_timeout_minutes)
-        idle = (
-            Conversation.objects.filter(tenant_id=tenant_id)
-            .exclude(status=S.ENDED)
-            .annotate(last_activity=Coalesce("last_message_at", "created_at"))
-            .filter(Q(last_activity__lt=now - timeout))
-            .values_list("id", flat=True)
-        )
-        for conversation_id in list(idle):
-            try:
-                conversation_end(user=None, tenant_id=tenant_id, conversation_id=conversation_id, reason="inactivity")
-                ended += 1
-            except ConflictError:
-                continue
+    for conversation_id in list(idle):
+        try:
+            conversation_end(user=None, tenant_id=tenant_id, conversation_id=conversation_id, reason="inactivity")
+            ended += 1
+        except ConflictError:
+            continue
     return ended

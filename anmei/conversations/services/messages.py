@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from anmei.accounts.models import User
 from anmei.common import realtime
 from anmei.common.errors import ApplicationError, ConflictError
+from anmei.common.presence import online_user_ids
 from anmei.conversations.models import Conversation, Message
 from anmei.conversations.selectors import conversation_get
 
@@ -88,8 +89,6 @@ def message_route(*, message_id: int) -> str:
 
 def message_route_loaded(*, message: Message, conversation: Conversation) -> str:
     """`message_route` for a caller that already holds the message and its conversation's state."""
-    from anmei.console.presence import online_user_ids
-
     message_id, tenant_id = message.id, message.tenant_id
     if message.is_blocked:
         return "blocked"
