@@ -108,9 +108,9 @@ def test_blacklist_entries_added_and_deleted_in_admin_are_versioned(alice, tenan
 
 
 def test_gateway_settings_refuse_an_unusable_retry_schedule(alice, tenant_a):
-    from anmei.bots.services import gateway_settings_get
+    from anmei.bots.services import gateway_settings_get_or_create
 
-    gateway = gateway_settings_get(tenant_id=tenant_a.id)
+    gateway = gateway_settings_get_or_create(tenant_id=tenant_a.id)
     response = _admin_client(alice).post(
         f"/admin/bots/gatewaysettings/{gateway.id}/change/",
         {

@@ -229,10 +229,10 @@ class TestMessages:
 
 @pytest.mark.django_db
 def test_inactive_conversations_are_ended_by_the_sweep(tenant_a, cathy, carol, as_user):
-    from anmei.bots.services import gateway_settings_get
+    from anmei.bots.services import gateway_settings_get_or_create
 
     # given a 10-minute timeout, one conversation idle for 11 minutes and one active 5 minutes ago
-    gateway = gateway_settings_get(tenant_id=tenant_a.id)
+    gateway = gateway_settings_get_or_create(tenant_id=tenant_a.id)
     gateway.inactivity_timeout_minutes = 10
     gateway.save()
     idle = Conversation.objects.create(tenant=tenant_a, customer=cathy, status="waiting")

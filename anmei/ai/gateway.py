@@ -17,7 +17,7 @@ from anmei.ai import breaker
 from anmei.ai.mcp_client import MCPEndpoint, default_url, subject_token
 from anmei.ai.models import AgentConfig
 from anmei.ai.providers import AgentError, AgentRequest, provider_run
-from anmei.ai.services import agent_call_record, agent_config_get, agent_config_mcp_key
+from anmei.ai.services import agent_call_record, agent_config_get_or_create, agent_config_mcp_key
 
 logger = logging.getLogger("anmei.ai")
 
@@ -75,7 +75,7 @@ def agent_run(
     *, tenant_id: int, customer_id: int, conversation_id: int | None, purpose: str, query: str
 ) -> AgentOutcome:
     """Ask the tenant's agent once, recording the call, its tokens and the breaker's view of it."""
-    config = agent_config_get(tenant_id=tenant_id)
+    config = agent_config_get_or_create(tenant_id=tenant_id)
     provider = config.provider
     if not config.enabled:
         return AgentOutcome(text=None, provider=provider, error="agent_disabled")

@@ -243,7 +243,7 @@ def blacklist_push_pending(*, bot_id: int) -> float | None:
     version is skipped — the bot sees the gap and re-pulls the full list.
     """
     from anmei.bots.models import BotInstance
-    from anmei.bots.services import gateway_settings_get, signed_post
+    from anmei.bots.services import gateway_settings_get_or_create, signed_post
     from anmei.notifications.services import admin_alert_raise
 
     bot = BotInstance.objects.filter(pk=bot_id, status=BotInstance.Status.ACTIVE).first()
@@ -266,7 +266,7 @@ def blacklist_push_pending(*, bot_id: int) -> float | None:
                 continue
             cursor.attempts += 1
             cursor.last_error = error
-            countdowns = gateway_settings_get(tenant_id=bot.tenant_id).countdowns
+            countdowns = gateway_settings_get_or_create(tenant_id=bot.tenant_id).countdowns
             if cursor.attempts <= len(countdowns):
                 countdown = float(countdowns[cursor.attempts - 1])
                 cursor.next_attempt_at = now + timedelta(seconds=countdown)

@@ -163,7 +163,7 @@ class BotConfigApi(_BotApi):
     @extend_schema(responses={200: dict})
     def get(self, request):
         bot = request.auth
-        gateway = services.gateway_settings_get(tenant_id=bot.tenant_id)
+        gateway = services.gateway_settings_get_or_create(tenant_id=bot.tenant_id)
         return Response(
             {
                 "bot_id": bot.id,

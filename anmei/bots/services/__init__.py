@@ -11,7 +11,7 @@ from anmei.bots.services.instances import (  # noqa: F401
     bot_credentials_rotate,
     bot_heartbeat,
     bot_secret,
-    gateway_settings_get,
+    gateway_settings_get_or_create,
     signed_post,
 )
 from anmei.bots.services.outbound import (  # noqa: F401

@@ -22,7 +22,7 @@ from anmei.bots.models import BotInstance
 from anmei.bots.services.instances import bot_heartbeat
 from anmei.common.errors import ApplicationError
 from anmei.conversations.models import Conversation, Message
-from anmei.conversations.services import message_create, message_route, message_route_loaded
+from anmei.conversations.services import conversation_create, message_create, message_route, message_route_loaded
 
 logger = logging.getLogger("anmei.bots")
 
@@ -82,16 +82,8 @@ def _open_conversation(*, bot: BotInstance, customer: User, platform: str) -> Co
             Conversation.objects.filter(pk=conversation.pk).update(bot_instance_id=bot.id, bot_name=bot.name)
             conversation.bot_instance_id, conversation.bot_name = bot.id, bot.name
         return conversation
-    has_default = Conversation.objects.filter(customer=customer, is_default=True).exists()
-    return Conversation.objects.create(
-        tenant_id=bot.tenant_id,
-        customer=customer,
-        channel=platform,
-        bot_instance_id=bot.id,
-        bot_name=bot.name,
-        status=Conversation.Status.WAITING,
-        is_default=not has_default,
-    )
+    opened, _ = conversation_create(customer=customer, channel=platform, bot_name=bot.name, bot_instance_id=bot.id)
+    return opened
 
 
 def _store_upload(*, tenant_id: int, upload: UploadedFile) -> dict[str, Any]:

@@ -101,7 +101,7 @@ def bot_heartbeat(*, bot: BotInstance, status: dict[str, Any] | None = None) -> 
     return bot
 
 
-def gateway_settings_get(*, tenant_id: int) -> GatewaySettings:
+def gateway_settings_get_or_create(*, tenant_id: int) -> GatewaySettings:
     """Read the tenant's run-time knobs (fresh from the database on every call: admin edits apply at once)."""
     found = GatewaySettings.objects.filter(tenant_id=tenant_id).first()
     if found is not None:

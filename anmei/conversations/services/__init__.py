@@ -6,6 +6,7 @@ Views, WebSocket commands, bot webhooks and tasks all come through here.
 from anmei.conversations.services.lifecycle import (  # noqa: F401
     conversation_accept,
     conversation_claim,
+    conversation_create,
     conversation_decline,
     conversation_end,
     conversation_end_idle,

@@ -12,7 +12,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -26,6 +26,60 @@ logger = logging.getLogger("anmei.conversations")
 
 S = Conversation.Status
 _STAFF = (User.Role.CONSULTANT, User.Role.ADMIN)
+
+
+def conversation_create(
+    *,
+    customer: User,
+    channel: str,
+    bot_name: str = "",
+    bot_instance_id: int | None = None,
+    reuse_default: bool = False,
+    event_action: str = "",
+    event_details: dict[str, Any] | None = None,
+) -> tuple[Conversation, bool]:
+    """Open a waiting conversation for `customer`; it is their default one when they have none yet.
+
+    With `reuse_default`, the customer's default conversation is returned instead when it exists
+    (registration automation: a retried step finds the one it made). The partial unique index "one
+    default conversation per customer" settles races: the loser gets the winner's default, or,
+    without `reuse_default`, a plain (non-default) conversation. `event_action` stores a
+    ConversationEvent with the creation, in the same transaction.
+    """
+    default = Conversation.objects.filter(customer=customer, is_default=True).first()
+    if default is not None and reuse_default:
+        return default, False
+    fields = {
+        "tenant_id": customer.tenant_id,
+        "customer": customer,
+        "channel": channel,
+        "bot_name": bot_name,
+        "bot_instance_id": bot_instance_id,
+        "status": S.WAITING,
+    }
+    try:
+        with transaction.atomic():
+            conversation = Conversation.objects.create(**fields, is_default=default is None)
+            _created_event(conversation, event_action, event_details)
+    except IntegrityError:
+        if reuse_default:
+            return Conversation.objects.get(customer=customer, is_default=True), False
+        with transaction.atomic():
+            conversation = Conversation.objects.create(**fields, is_default=False)
+            _created_event(conversation, event_action, event_details)
+    return conversation, True
+
+
+def _created_event(conversation: Conversation, action: str, details: dict[str, Any] | None) -> None:
+    if action:
+        ConversationEvent.objects.create(
+            tenant_id=conversation.tenant_id,
+            conversation=conversation,
+            action=action,
+            from_status="",
+            to_status=conversation.status,
+            details=details or {},
+        )
 
 
 def _locked(*, tenant_id: int, conversation_id: int) -> Conversation:
