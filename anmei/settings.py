@@ -273,3 +273,8 @@ AI_GATEWAY_CALLER_APP_ID = env.str("AI_GATEWAY_CALLER_APP_ID", default="anmei-ai
 AI_GATEWAY_DEFAULT_TIMEOUT_SECONDS = env.float("AI_GATEWAY_DEFAULT_TIMEOUT_SECONDS", default=8.0)
 AI_BREAKER_THRESHOLD = env.int("AI_BREAKER_THRESHOLD", default=5)
 AI_BREAKER_COOLDOWN_SECONDS = env.int("AI_BREAKER_COOLDOWN_SECONDS", default=30)
+
+# --- code health (issue 9) ---
+# The bot webhook's one-statement path for a returning customer (PostgreSQL only); off = the
+# general path for every message (same stored rows, tests/test_bots_ingest_paths.py).
+BOT_INGEST_FAST_PATH = env.bool("BOT_INGEST_FAST_PATH", default=True)
