@@ -105,15 +105,15 @@ def _store_upload(*, tenant_id: int, upload: UploadedFile) -> dict[str, Any]:
 
 
 # The common case in one statement (PostgreSQL): a known customer, unchanged nickname, not blocked,
-# writing into their open conversation on the same bot.
-# Measured gain, a returning customer's message, service time in one thread: general path 15.6 ms,
-# this statement 3.9 ms = 4.0x (bench/bot_ingest_paths.py, both paths in the same run, 2-core
-# shared machine under load, 2026-11-26; 8.1 -> 2.3 ms when it was written). ~9 round trips and two
-# transactions become one statement. tests/test_bots_ingest_paths.py runs the same scenarios through both paths and compares
-# the stored rows; BOT_INGEST_FAST_PATH=false switches it off. It reads the customer and the conversation,
+# writing into their open conversation on the same bot. It reads the customer and the conversation,
 # stores the message unless the bot's message_id is already stored (the partial unique index
 # decides) and touches the conversation, all in one round trip; any other case returns no row and
 # takes the general path below, which also answers repeats.
+# Measured gain, a returning customer's message, service time in one thread: general path 15.6 ms,
+# this statement 3.9 ms = 4.0x (bench/bot_ingest_paths.py, both paths in the same run, 2-core
+# shared machine under load, 2026-11-26; 8.1 -> 2.3 ms when it was written): ~9 round trips and
+# two transactions become one statement. tests/test_bots_ingest_paths.py runs one scenario through
+# both paths and compares the stored rows; BOT_INGEST_FAST_PATH=false switches it off.
 # Locks come in the general path's order, customer first: FOR KEY SHARE waits for a general path
 # holding the customer (FOR UPDATE) before this touches the conversation. Without it the message's
 # foreign-key check took the customer's lock only at the end of the statement, after the
