@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from anmei.bots.services.instances import gateway_settings_get_or_create
+from anmei.bots.selectors import gateway_settings_get
 from anmei.conversations.services import conversation_end_idle, conversation_tenants_with_open
 
 
@@ -16,6 +16,6 @@ def conversation_end_inactive(*, now: datetime | None = None) -> int:
     """End open conversations idle longer than their tenant's inactivity timeout; return how many."""
     ended = 0
     for tenant_id in conversation_tenants_with_open():
-        timeout = timedelta(minutes=gateway_settings_get_or_create(tenant_id=tenant_id).inactivity_timeout_minutes)
+        timeout = timedelta(minutes=gateway_settings_get(tenant_id=tenant_id).inactivity_timeout_minutes)
         ended += conversation_end_idle(tenant_id=tenant_id, idle_for=timeout, now=now)
     return ended
