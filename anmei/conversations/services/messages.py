@@ -13,6 +13,7 @@ from anmei.common.errors import ApplicationError, ConflictError
 from anmei.common.presence import online_user_ids
 from anmei.conversations.models import Conversation, Message
 from anmei.conversations.selectors import conversation_get
+from workers.bots import auto_reply
 
 logger = logging.getLogger("anmei.conversations")
 
@@ -103,8 +104,6 @@ def message_route_loaded(*, message: Message, conversation: Conversation) -> str
             return "console"
     except Exception:  # noqa: BLE001 - realtime logs it; fall back to an answer for the customer
         logger.warning("message route push failed", extra={"tenant_id": tenant_id, "message_id": message_id})
-    from workers.bots import auto_reply
-
     auto_reply.delay(message_id)
     return "auto_reply"
 
