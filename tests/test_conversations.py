@@ -152,3 +152,28 @@ async def test_console_presence_counts_tabs_once_and_clears_on_disconnect(carol)
     assert await sync_to_async(online_user_ids)(tenant_id=carol.tenant_id) == {carol.id}
     await tabs[1].disconnect()
     assert await sync_to_async(online_user_ids)(tenant_id=carol.tenant_id) == set()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("reuse_default", "conversations"), [(True, 1), (False, 6)])
+def test_concurrent_conversation_creates_leave_one_default(tenant_a, reuse_default, conversations):
+    from anmei.conversations.services import conversation_create
+    from tests.helpers import race
+
+    # given a customer without conversations
+    customer = make_user(tenant_a, "newcomer")
+
+    # when six writers open a conversation for them at once
+    def open_one(_: int) -> tuple[int, bool]:
+        conversation, created = conversation_create(
+            customer=customer, channel="wecom", bot_name="AI助手", reuse_default=reuse_default
+        )
+        return conversation.id, created
+
+    results = race(6, open_one)
+
+    # then exactly one is their default: reusing writers all get it, the others one each
+    stored = Conversation.objects.filter(customer=customer)
+    assert (stored.count(), stored.filter(is_default=True).count()) == (conversations, 1)
+    assert len({conversation_id for conversation_id, _ in results}) == conversations
+    assert sum(created for _, created in results) == conversations
