@@ -13,10 +13,12 @@ import django  # noqa: E402
 from django.apps import apps  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+# Created before Django is set up: a worker process's django.setup() imports admin modules that
+# import services, and anmei.jobs.services imports this `app`.
+app = Celery("anmei")
+
 if not apps.ready and not apps.loading:  # a worker process: set Django up before tasks import models
     django.setup()
-
-app = Celery("anmei")
 
 # Every task module under workers/ is listed here; tasks stay thin and call services in anmei/.
 WORKER_MODULES = [
