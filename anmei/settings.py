@@ -11,11 +11,13 @@ from pathlib import Path
 
 import environ
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("ANMEI_VAR_DIR", BASE_DIR / "var"))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+from anmei.common.env import StrictEnv
 
-env = environ.Env()
+BASE_DIR = Path(__file__).resolve().parent.parent
+# Created by the entry points (manage.py, the launcher, the test session), not by importing this.
+VAR_DIR = Path(os.environ.get("ANMEI_VAR_DIR", BASE_DIR / "var"))
+
+env = StrictEnv()  # booleans must be true/false spellings: DEBUG=ture is an error, not False
 
 DEBUG = env.bool("DEBUG", default=True)
 SECRET_KEY = env.str("SECRET_KEY", default="" if not DEBUG else "dev-insecure-anmei-secret-key-change-me")
@@ -192,8 +194,14 @@ SPECTACULAR_SETTINGS = {
 AUTH_TOKEN_TTL_SECONDS = env.int("AUTH_TOKEN_TTL_SECONDS", default=7 * 24 * 3600)
 WS_TICKET_TTL_SECONDS = env.int("WS_TICKET_TTL_SECONDS", default=60)
 
-# Fernet key for secrets an admin must be able to view again (MCP keys, agent keys).
+# Fernet key for secrets an admin must be able to view again (MCP keys, agent keys, bot secrets).
+# Required in production: derived from SECRET_KEY (development only), rotating SECRET_KEY would make
+# every stored secret unreadable. To rotate it, set the new key here and list the previous ones in
+# FIELD_ENCRYPTION_OLD_KEYS (comma-separated): they still decrypt, new secrets use the new key.
 FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="")
+FIELD_ENCRYPTION_OLD_KEYS = env.list("FIELD_ENCRYPTION_OLD_KEYS", default=[])
+if not FIELD_ENCRYPTION_KEY and not DEBUG:
+    raise environ.ImproperlyConfigured("FIELD_ENCRYPTION_KEY must be set when DEBUG is off")
 
 # MCP sidecar (mcp_server/): where it listens, where the platform reaches it, how it logs calls.
 MCP_HOST = env.str("MCP_HOST", default="127.0.0.1")
@@ -294,3 +302,8 @@ JOBS_STUCK_AFTER_SECONDS = env.float("JOBS_STUCK_AFTER_SECONDS", default=120.0)
 JOBS_DEFAULT_MAX_ATTEMPTS = env.int("JOBS_DEFAULT_MAX_ATTEMPTS", default=4)
 JOBS_DEFAULT_RETRY_COUNTDOWNS = [float(x) for x in env.list("JOBS_DEFAULT_RETRY_COUNTDOWNS", default=["5", "15", "60"])]
 JOBS_DEFAULT_LEASE_SECONDS = env.int("JOBS_DEFAULT_LEASE_SECONDS", default=120)
+
+# --- code health (issue 9) ---
+# The bot webhook's one-statement path for a returning customer (PostgreSQL only); off = the
+# general path for every message (same stored rows, tests/test_bots_ingest_paths.py).
+BOT_INGEST_FAST_PATH = env.bool("BOT_INGEST_FAST_PATH", default=True)

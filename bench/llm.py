@@ -124,7 +124,7 @@ def main() -> None:
 
     from anmei.accounts.models import User
     from anmei.ai.context import context_build, turn
-    from anmei.ai.services import agent_config_get, agent_config_update
+    from anmei.ai.services import agent_config_get_or_create, agent_config_update
     from anmei.ai.tokens import count_messages
     from anmei.common.realtime import user_group
     from anmei.conversations.models import Conversation, Message
@@ -140,7 +140,7 @@ def main() -> None:
         name=f"LLM bench {run}", slug=f"llm-{run}", contact_email="b@x.test", status="approved"
     )
     agent_config_update(
-        config=agent_config_get(tenant_id=tenant.id),
+        config=agent_config_get_or_create(tenant_id=tenant.id),
         provider="openai",
         base_url=fake.url + "/v1",
         model="fake-gpt",

@@ -145,7 +145,7 @@ class Stack:
 
 def setup_tenant(stack: Stack, slug: str, dify_url: str):
     from anmei.accounts.models import User
-    from anmei.ai.services import agent_config_get, agent_config_update
+    from anmei.ai.services import agent_config_get_or_create, agent_config_update
     from anmei.automation.services import automation_settings_update
     from anmei.tenants.models import Tenant
 
@@ -155,7 +155,7 @@ def setup_tenant(stack: Stack, slug: str, dify_url: str):
     if not User.objects.filter(tenant=tenant, role="consultant").exists():
         User.objects.create(tenant=tenant, username="consultant", role="consultant")
     agent_config_update(
-        config=agent_config_get(tenant_id=tenant.id),
+        config=agent_config_get_or_create(tenant_id=tenant.id),
         provider="dify",
         base_url=dify_url,
         app_id="bench-dify",

@@ -67,9 +67,10 @@ def _loggable(value: Any) -> Any:
 class AnmeiMCPServer(MCPServer):
     """MCPServer with the call pipeline in `call_tool` and a per-key `tools/list`.
 
-    Both override SDK internals checked against mcp 2.3.0: `_handle_list_tools` (bound as the
-    low-level list handler in MCPServer.__init__) and `_tool_manager.call_tool` (argument
-    validation + run). Re-check them when upgrading the SDK; tests/test_mcp_sidecar.py covers both.
+    `call_tool` wraps the SDK's public `MCPServer.call_tool` (argument validation + run). The
+    per-key list has no public hook: `_handle_list_tools` is the low-level list handler bound in
+    MCPServer.__init__ (checked against mcp 2.3.0; re-check it when upgrading the SDK,
+    tests/test_mcp_sidecar.py covers it).
     """
 
     async def _handle_list_tools(self, ctx, params) -> ListToolsResult:
@@ -103,7 +104,7 @@ class AnmeiMCPServer(MCPServer):
             token = tools.current_scope.set(scope)
             try:
                 with anyio.fail_after(scope.grant.timeout_seconds):
-                    result = await self._tool_manager.call_tool(name, arguments, context, convert_result=True)
+                    result = await super().call_tool(name, arguments, context)
             finally:
                 tools.current_scope.reset(token)
         except TimeoutError:

@@ -18,6 +18,12 @@ PASSWORD = "correct-horse-battery"
 pytest_plugins = ["tests.fixtures_mcp", "tests.fixtures_bots", "tests.fixtures_automation", "tests.fixtures_ai"]
 
 
+def pytest_configure(config):
+    from django.conf import settings
+
+    settings.VAR_DIR.mkdir(parents=True, exist_ok=True)  # the SQLite test database lives there
+
+
 @pytest.fixture(autouse=True)
 def _clean_redis():
     """Start every test with an empty Redis database (tickets, presence, throttles, queues)."""

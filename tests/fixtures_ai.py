@@ -9,9 +9,9 @@ import pytest
 
 def configure_agent(tenant, **fields):
     """Set the tenant's agent through the service (secrets in clear here, stored encrypted)."""
-    from anmei.ai.services import agent_config_get, agent_config_update
+    from anmei.ai.services import agent_config_get_or_create, agent_config_update
 
-    return agent_config_update(config=agent_config_get(tenant_id=tenant.id), **fields)
+    return agent_config_update(config=agent_config_get_or_create(tenant_id=tenant.id), **fields)
 
 
 def use_openai(tenant, fake, **fields):

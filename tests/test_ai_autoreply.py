@@ -18,9 +18,9 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 @pytest.fixture
 def no_automation(tenant_a):
     """No registration welcome for the IM customers here: only auto-replies call the model."""
-    from anmei.automation.services import automation_settings_get
+    from anmei.automation.services import automation_settings_get_or_create
 
-    automation = automation_settings_get(tenant_id=tenant_a.id)
+    automation = automation_settings_get_or_create(tenant_id=tenant_a.id)
     automation.enabled = False
     automation.save()
 

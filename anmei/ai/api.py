@@ -87,7 +87,7 @@ class AgentConfigApi(APIView):
 
     @extend_schema(responses={200: AgentConfigOutputSerializer})
     def get(self, request):
-        return Response(_config_out(services.agent_config_get(tenant_id=request.user.tenant_id)))
+        return Response(_config_out(selectors.agent_config_get(tenant_id=request.user.tenant_id)))
 
     @extend_schema(request=InputSerializer, responses={200: AgentConfigOutputSerializer})
     def put(self, request):
@@ -96,7 +96,7 @@ class AgentConfigApi(APIView):
         if prices is not None:
             data["price_prompt_per_1k"] = prices["prompt_per_1k"]
             data["price_completion_per_1k"] = prices["completion_per_1k"]
-        config = services.agent_config_get(tenant_id=request.user.tenant_id)
+        config = services.agent_config_get_or_create(tenant_id=request.user.tenant_id)
         config = services.agent_config_update(config=config, **data)
         return Response(_config_out(config))
 

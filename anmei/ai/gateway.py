@@ -22,7 +22,7 @@ from anmei.ai.mcp_client import MCPEndpoint, default_url, subject_token
 from anmei.ai.models import AgentConfig
 from anmei.ai.providers import AgentError, AgentRequest, provider_run
 from anmei.ai.selectors import llm_quota_state
-from anmei.ai.services import agent_call_record, agent_config_get, agent_config_mcp_key, llm_quota_alert_check
+from anmei.ai.services import agent_call_record, agent_config_get_or_create, agent_config_mcp_key, llm_quota_alert_check
 
 logger = logging.getLogger("anmei.ai")
 
@@ -112,7 +112,7 @@ def agent_run(
     `query` is the welcome request, or the customer's newest words (appended to the built context
     when the conversation's history does not already end with them).
     """
-    config = agent_config_get(tenant_id=tenant_id)
+    config = agent_config_get_or_create(tenant_id=tenant_id)
     provider = config.provider
     if not config.enabled:
         return AgentOutcome(text=None, provider=provider, error="agent_disabled")

@@ -1,4 +1,4 @@
-"""Reads for session intelligence: token usage against the quota, usage reports, summaries, canned responses."""
+"""AI reads, tenant-scoped and never writing: agent config, token usage, usage reports, canned responses."""
 
 from __future__ import annotations
 
@@ -94,3 +94,18 @@ def canned_responses_matching(*, tenant_id: int, text: str, limit: int = 3) -> l
         if hits:
             scored.append((-hits, response.shortcode, response))
     return [r for *_key, r in sorted(scored, key=lambda item: item[:2])][:limit]
+
+
+def agent_config_default(*, tenant_id: int) -> AgentConfig:
+    """The configuration a tenant gets on first use (offline local provider), not saved."""
+    return AgentConfig(
+        tenant_id=tenant_id,
+        timeout_seconds=settings.AI_GATEWAY_DEFAULT_TIMEOUT_SECONDS,
+        breaker_threshold=settings.AI_BREAKER_THRESHOLD,
+        breaker_cooldown_seconds=settings.AI_BREAKER_COOLDOWN_SECONDS,
+    )
+
+
+def agent_config_get(*, tenant_id: int) -> AgentConfig:
+    """The tenant's agent configuration, or the unsaved default while it has none."""
+    return AgentConfig.objects.filter(tenant_id=tenant_id).first() or agent_config_default(tenant_id=tenant_id)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 from decimal import Decimal, InvalidOperation
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from anmei.ai.models import AgentCall, AgentConfig, CannedResponse
+from anmei.ai.selectors import agent_config_default
 from anmei.common.errors import ApplicationError
+from anmei.mcp_admin.services import mcp_group_create
+from anmei.tenants.models import Tenant
 
 logger = logging.getLogger("anmei.ai")
 
@@ -18,19 +20,16 @@ GATEWAY_MCP_GROUP = "ai-gateway"
 GATEWAY_MCP_TOOLS = ["get_user_profile", "analyze_customer", "get_conversation_data"]
 
 
-def agent_config_get(*, tenant_id: int) -> AgentConfig:
+def agent_config_get_or_create(*, tenant_id: int) -> AgentConfig:
     """Return the tenant's agent configuration, creating the offline default (local) on first use."""
     config = AgentConfig.objects.filter(tenant_id=tenant_id).first()
     if config is not None:
         return config
     try:
         with transaction.atomic():
-            return AgentConfig.objects.create(
-                tenant_id=tenant_id,
-                timeout_seconds=settings.AI_GATEWAY_DEFAULT_TIMEOUT_SECONDS,
-                breaker_threshold=settings.AI_BREAKER_THRESHOLD,
-                breaker_cooldown_seconds=settings.AI_BREAKER_COOLDOWN_SECONDS,
-            )
+            config = agent_config_default(tenant_id=tenant_id)
+            config.save(force_insert=True)
+            return config
     except IntegrityError:
         return AgentConfig.objects.get(tenant_id=tenant_id)
 
@@ -58,17 +57,11 @@ def agent_config_mcp_key(*, config: AgentConfig) -> str:
     """
     if config.mcp_group_key_encrypted:
         return config.mcp_group_key
-    try:
-        from anmei.mcp_admin.services import mcp_group_create
-    except ImportError:
-        return ""
     with transaction.atomic():
         locked = AgentConfig.objects.select_for_update().get(pk=config.pk)
         if locked.mcp_group_key_encrypted:
             return locked.mcp_group_key
         name = GATEWAY_MCP_GROUP
-        from anmei.tenants.models import Tenant
-
         tenant = Tenant.objects.get(pk=config.tenant_id)
         for attempt in range(3):
             try:

@@ -30,7 +30,7 @@ def validate_countdowns(value) -> None:
 
 
 def validate_notification_backend(value: str) -> None:
-    if value not in getattr(settings, "NOTIFICATION_BACKENDS", {}):
+    if value not in settings.NOTIFICATION_BACKENDS:
         raise ValidationError(f"unknown backend; configured: {', '.join(sorted(settings.NOTIFICATION_BACKENDS))}")
 
 

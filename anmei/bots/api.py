@@ -8,12 +8,13 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from anmei.blacklist.selectors import blacklist_snapshot, blacklist_version
+from anmei.blacklist.selectors import blacklist_snapshot
 from anmei.bots import selectors, services
 from anmei.bots.authentication import BotTokenAuthentication, IsBot
-from anmei.bots.models import BotInstance, Platform
+from anmei.bots.models import BotInstance
 from anmei.common.api import validated_input
 from anmei.common.permissions import IsTenantAdmin
+from anmei.common.platforms import Platform
 from anmei.conversations.models import Message
 
 
@@ -161,29 +162,10 @@ class BotHeartbeatApi(_BotApi):
 class BotConfigApi(_BotApi):
     @extend_schema(responses={200: dict})
     def get(self, request):
-        bot = request.auth
-        gateway = services.gateway_settings_get(tenant_id=bot.tenant_id)
-        return Response(
-            {
-                "bot_id": bot.id,
-                "name": bot.name,
-                "platform": bot.platform,
-                "config_version": bot.config_version,
-                "blacklist_version": blacklist_version(tenant_id=bot.tenant_id),
-                "auto_reply": {"enabled": gateway.auto_reply_enabled, "rules": bot.auto_reply_rules},
-                "away_message": bot.away_message or gateway.away_message,
-                "heartbeat_interval_seconds": max(bot_stale_seconds() // 3, 10),
-            }
-        )
+        return Response(selectors.bot_config_get(bot=request.auth))
 
 
 class BotBlacklistApi(_BotApi):
     @extend_schema(responses={200: dict})
     def get(self, request):
         return Response(blacklist_snapshot(tenant_id=request.auth.tenant_id))
-
-
-def bot_stale_seconds() -> int:
-    from django.conf import settings
-
-    return settings.BOT_STALE_AFTER_SECONDS

@@ -78,7 +78,7 @@ def backend_for(name: str, *, url: str = "", secret: str = ""):
     """
     from django.utils.module_loading import import_string
 
-    registry = getattr(settings, "NOTIFICATION_BACKENDS", {})
+    registry = settings.NOTIFICATION_BACKENDS
     path = registry.get(name) or registry.get(StoredBackend.name)
     cls = import_string(path) if path else StoredBackend
     if cls is StoredBackend:

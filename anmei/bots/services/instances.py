@@ -27,8 +27,13 @@ def _new_credentials() -> tuple[str, str]:
     return new_token(TOKEN_PREFIX), new_token(SECRET_PREFIX)
 
 
-def bot_create(*, tenant_id: int, name: str, platform: str, callback_url: str) -> tuple[BotInstance, str, str]:
+def bot_create(
+    *, tenant_id: int, name: str, platform: str, callback_url: str, **options: Any
+) -> tuple[BotInstance, str, str]:
     """Create a bot; returns (bot, token, secret) — the only time either is available in clear.
+
+    `options` are the bot's other editable fields (status, away_message, auto_reply_rules), as the
+    Django admin's add form gives them.
 
     Its blacklist cursor starts at the tenant's current version: a new bot pulls the full list at
     start, so it needs only the changes made after it exists.
@@ -46,6 +51,7 @@ def bot_create(*, tenant_id: int, name: str, platform: str, callback_url: str) -
                 token_hash=hash_token(token),
                 token_prefix=token[:12],
                 secret_encrypted=encrypt(secret),
+                **options,
             )
             blacklist_cursor_create(bot=bot)
     except IntegrityError as exc:
@@ -101,7 +107,7 @@ def bot_heartbeat(*, bot: BotInstance, status: dict[str, Any] | None = None) -> 
     return bot
 
 
-def gateway_settings_get(*, tenant_id: int) -> GatewaySettings:
+def gateway_settings_get_or_create(*, tenant_id: int) -> GatewaySettings:
     """Read the tenant's run-time knobs (fresh from the database on every call: admin edits apply at once)."""
     found = GatewaySettings.objects.filter(tenant_id=tenant_id).first()
     if found is not None:

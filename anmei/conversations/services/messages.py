@@ -11,8 +11,10 @@ from anmei.accounts.models import User
 from anmei.ai.suggestions import suggestion_request
 from anmei.common import realtime
 from anmei.common.errors import ApplicationError, ConflictError
+from anmei.common.presence import online_user_ids
 from anmei.conversations.models import Conversation, Message
 from anmei.conversations.selectors import conversation_get
+from workers.bots import auto_reply
 
 logger = logging.getLogger("anmei.conversations")
 
@@ -89,8 +91,6 @@ def message_route(*, message_id: int) -> str:
 
 def message_route_loaded(*, message: Message, conversation: Conversation) -> str:
     """`message_route` for a caller that already holds the message and its conversation's state."""
-    from anmei.console.presence import online_user_ids
-
     message_id, tenant_id = message.id, message.tenant_id
     if message.is_blocked:
         return "blocked"
@@ -106,8 +106,6 @@ def message_route_loaded(*, message: Message, conversation: Conversation) -> str
             return "console"
     except Exception:  # noqa: BLE001 - realtime logs it; fall back to an answer for the customer
         logger.warning("message route push failed", extra={"tenant_id": tenant_id, "message_id": message_id})
-    from workers.bots import auto_reply
-
     auto_reply.delay(message_id)
     return "auto_reply"
 
