@@ -3,6 +3,14 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 
 from anmei.accounts.models import AuthToken, User
 from anmei.common.admin import ReadOnlyAdminMixin, TenantScopedAdmin
+from anmei.common.permissions import is_operator
+
+# Roles a tenant admin may give: never above their own (operators are platform accounts).
+_TENANT_ROLES = [
+    (User.Role.CUSTOMER, "Customer"),
+    (User.Role.CONSULTANT, "Consultant"),
+    (User.Role.ADMIN, "Tenant admin"),
+]
 
 
 @admin.register(User)
@@ -14,10 +22,30 @@ class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
     fieldsets = (
         (None, {"fields": ("tenant", "username", "password", "role")}),
         ("Profile", {"fields": ("nickname", "email", "phone", "source", "platform_user_id")}),
-        ("Status", {"fields": ("is_active", "is_staff", "last_login", "created_at")}),
+        ("Status", {"fields": ("is_active", "is_staff", "is_superuser", "last_login", "created_at")}),
     )
     add_fieldsets = ((None, {"fields": ("tenant", "username", "role", "password1", "password2")}),)
-    readonly_fields = ("last_login", "created_at")
+    # Staff/superuser follow the role (User.save); nobody sets them in a form.
+    readonly_fields = ("last_login", "created_at", "is_staff", "is_superuser")
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = tuple(super().get_readonly_fields(request, obj))
+        return fields if is_operator(request.user) else (*fields, "tenant")
+
+    def formfield_for_choice_field(self, db_field, request, **kwargs):
+        if db_field.name == "role" and not is_operator(request.user):
+            kwargs["choices"] = _TENANT_ROLES
+        return super().formfield_for_choice_field(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        if not is_operator(request.user):
+            obj.tenant_id = request.user.tenant_id
+            if obj.role not in dict(_TENANT_ROLES):
+                from django.core.exceptions import PermissionDenied
+
+                raise PermissionDenied("tenant admins cannot grant the operator role")
+        super().save_model(request, obj, form, change)
+
     actions = ("deactivate", "revoke_tokens")
 
     @admin.action(description="Deactivate selected users (and revoke their tokens)")
