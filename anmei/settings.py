@@ -285,3 +285,9 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": [NONE],
     }
 }
+
+# Throttling: X-Forwarded-For is believed only from these proxies (addresses or CIDRs, comma-separated;
+# empty: the socket address is the client). Login, register and ws-ticket are limited per address
+# (`auth`) and per account (`auth_account`, whatever the address); Django admin's login shares them.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["auth_account"] = env.str("THROTTLE_AUTH_ACCOUNT_RATE", default="10/min")

@@ -9,7 +9,7 @@ from rest_framework.views import APIView
 
 from anmei.accounts import services
 from anmei.common.api import validated_input
-from anmei.common.throttling import AuthRateThrottle
+from anmei.common.throttling import AccountRateThrottle, AuthRateThrottle
 
 _username = serializers.RegexField(r"^[\w.@+-]+\Z", min_length=1, max_length=150)
 _slug = serializers.SlugField(max_length=50)
@@ -18,7 +18,7 @@ _slug = serializers.SlugField(max_length=50)
 class RegisterApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [AuthRateThrottle]
+    throttle_classes = [AuthRateThrottle, AccountRateThrottle]
     throttle_scope = "auth"
 
     class InputSerializer(serializers.Serializer):
@@ -53,7 +53,7 @@ class RegisterApi(APIView):
 class LoginApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [AuthRateThrottle]
+    throttle_classes = [AuthRateThrottle, AccountRateThrottle]
     throttle_scope = "auth"
 
     class InputSerializer(serializers.Serializer):
@@ -81,7 +81,7 @@ class LoginApi(APIView):
 
 class WsTicketApi(APIView):
     permission_classes = [IsAuthenticated]
-    throttle_classes = [AuthRateThrottle]
+    throttle_classes = [AuthRateThrottle, AccountRateThrottle]
     throttle_scope = "auth"
 
     class OutputSerializer(serializers.Serializer):
