@@ -291,3 +291,8 @@ CONTENT_SECURITY_POLICY = {
 # (`auth`) and per account (`auth_account`, whatever the address); Django admin's login shares them.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["auth_account"] = env.str("THROTTLE_AUTH_ACCOUNT_RATE", default="10/min")
+
+# Outbound calls to tenant-configured URLs (anmei.common.outbound): private, loopback and link-local
+# addresses are refused unless listed here (host names or CIDRs, comma-separated; empty by default).
+# On-premise deployments list their internal gateways; the test suite lists 127.0.0.1 for its fakes.
+OUTBOUND_ALLOWED_PRIVATE_HOSTS = env.list("OUTBOUND_ALLOWED_PRIVATE_HOSTS", default=[])

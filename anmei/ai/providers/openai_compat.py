@@ -12,6 +12,7 @@ from typing import Any
 
 from anmei.ai.mcp_client import MCPCallError, _ssl_context, mcp_session, run_async, session_call, session_tools
 from anmei.ai.providers import AgentError, AgentRequest, AgentResult, api_url
+from anmei.common import outbound
 
 MAX_TOOL_ROUNDS = 4
 
@@ -28,7 +29,10 @@ def run(request: AgentRequest) -> AgentResult:
     if not request.base_url or not request.model:
         raise AgentError("openai provider needs a base URL and a model")
     try:
+        outbound.preflight(request.base_url)  # refused before we open an MCP session for nothing
         return run_async(_run(request), request.timeout)
+    except outbound.OutboundError as exc:
+        raise AgentError(f"model unreachable: {exc.category}") from None
     except MCPCallError as exc:
         raise AgentError(str(exc)) from None
 
@@ -45,7 +49,8 @@ async def _run(request: AgentRequest) -> AgentResult:
     reported = False
     tool_calls = 0
     url = api_url(request.base_url, "/v1/chat/completions")
-    async with httpx2.AsyncClient(timeout=request.timeout, headers=headers, verify=_ssl_context()) as llm:
+    # The base URL is tenant-configured: the guarded client (SSRF rules, no redirects).
+    async with outbound.async_client(timeout=request.timeout, headers=headers, verify=_ssl_context()) as llm:
         if request.mcp is None:
             raise AgentError("no MCP key for the openai provider")
         async with mcp_session(request.mcp, request.timeout) as session:
@@ -65,9 +70,14 @@ async def _run(request: AgentRequest) -> AgentResult:
                 body: dict[str, Any] = {"model": request.model, "messages": messages}
                 if tools:
                     body["tools"] = tools
-                response = await llm.post(url, json=body)
+                try:
+                    response = await llm.post(url, json=body)
+                except httpx2.TimeoutException:
+                    raise AgentError("timeout") from None
+                except httpx2.HTTPError as exc:
+                    raise AgentError(f"model unreachable: {outbound.async_category(exc)}") from None
                 if response.status_code != 200:
-                    raise AgentError(f"model answered {response.status_code}: {response.text[:200]}")
+                    raise AgentError(f"model answered {response.status_code}")  # never the body
                 try:
                     data = response.json()
                     message = data["choices"][0]["message"]
