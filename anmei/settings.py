@@ -296,3 +296,20 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["auth_account"] = env.str("THROTTLE_AUT
 # addresses are refused unless listed here (host names or CIDRs, comma-separated; empty by default).
 # On-premise deployments list their internal gateways; the test suite lists 127.0.0.1 for its fakes.
 OUTBOUND_ALLOWED_PRIVATE_HOSTS = env.list("OUTBOUND_ALLOWED_PRIVATE_HOSTS", default=[])
+
+# Passwords: Argon2id (anmei.accounts.hashers, m=19 MiB t=2 p=1 by default) for new hashes; PBKDF2
+# only verifies old hashes, which are upgraded on the next successful login. Validators run on
+# registration, password change and admin forms alike.
+ARGON2_TIME_COST = env.int("ARGON2_TIME_COST", default=2)
+ARGON2_MEMORY_KIB = env.int("ARGON2_MEMORY_KIB", default=19 * 1024)
+ARGON2_PARALLELISM = env.int("ARGON2_PARALLELISM", default=1)
+PASSWORD_HASHERS = env.list(
+    "PASSWORD_HASHERS",
+    default=["anmei.accounts.hashers.Argon2idHasher", "django.contrib.auth.hashers.PBKDF2PasswordHasher"],
+)
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
