@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "anmei.automation",
     "anmei.bots",
     "anmei.blacklist",
+    "anmei.apikeys",
 ]
 
 MIDDLEWARE = [
@@ -313,3 +314,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Tenant API keys (anmei.apikeys): `Authorization: Bearer ak_…`, scoped; per-key requests per minute.
+REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"].append("anmei.apikeys.authentication.ApiKeyAuthentication")
+API_KEY_RATE_LIMIT_PER_MINUTE = env.int("API_KEY_RATE_LIMIT_PER_MINUTE", default=120)

@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from anmei.accounts.authentication import BearerTokenAuthentication
+from anmei.apikeys.authentication import ApiKeyAuthentication
 from anmei.automation import selectors, services
 from anmei.automation.models import AutomationRun
 from anmei.common.api import IdField, validated_input
@@ -31,7 +32,7 @@ class DashboardApi(APIView):
     """Registration automation dashboard (API.md: the top-level keys are fixed)."""
 
     # Session auth too, so the admin page can fetch it with the Django admin login.
-    authentication_classes = [BearerTokenAuthentication, SessionAuthentication]
+    authentication_classes = [BearerTokenAuthentication, ApiKeyAuthentication, SessionAuthentication]
     permission_classes = [IsTenantAdminOrOperator]
 
     class FilterSerializer(serializers.Serializer):
