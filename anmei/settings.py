@@ -318,3 +318,36 @@ AUTH_PASSWORD_VALIDATORS = [
 # Tenant API keys (anmei.apikeys): `Authorization: Bearer ak_…`, scoped; per-key requests per minute.
 REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"].append("anmei.apikeys.authentication.ApiKeyAuthentication")
 API_KEY_RATE_LIMIT_PER_MINUTE = env.int("API_KEY_RATE_LIMIT_PER_MINUTE", default=120)
+
+# MCP sidecar transport security (the SDK's Host/Origin validation against DNS rebinding), on in every
+# deployment: Host must be one of these (`host:port`, `host:*` for any port); an Origin, when sent,
+# one of MCP_ALLOWED_ORIGINS. Compose adds the service name `mcp` and the public name it is reached by.
+MCP_ALLOWED_HOSTS = [h for h in env.list("MCP_ALLOWED_HOSTS", default=["127.0.0.1:*", "localhost:*", "[::1]:*"]) if h]
+MCP_ALLOWED_ORIGINS = [
+    o
+    for o in env.list("MCP_ALLOWED_ORIGINS", default=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"])
+    if o
+]
+
+# `manage.py check --deploy` clean with DEBUG off: HTTPS only behind the proxy, which must set
+# X-Forwarded-Proto itself (compose's nginx does); health probes inside the network stay on HTTP.
+if not DEBUG:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_REDIRECT_EXEMPT = [r"^api/v1/health", r"^metrics$"]
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+SESSION_COOKIE_HTTPONLY = True
+# drf-spectacular: one name per choice set (no enum-collision warnings in check --deploy).
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    "MessageTypeEnum": "anmei.conversations.models.Message.Type",
+    "MessageInputTypeEnum": ["text", "image", "voice", "file"],
+    "ToolNameEnum": "anmei.mcp_admin.models.ToolName",
+}
+
+# MCP call logs: `redacted` (default) keeps a response's shape, ids and numbers but no text (customer
+# PII); `full` stores it whole (still bounded by MCP_LOG_MAX_JSON_CHARS).
+MCP_LOG_RESPONSES = env.str("MCP_LOG_RESPONSES", default="redacted")

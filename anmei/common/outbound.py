@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import re
 import socket
 import threading
 from typing import Any
@@ -125,6 +126,21 @@ def preflight(url: str) -> None:
     check_url(url)
     parts = urlsplit(url)
     resolve(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+
+
+_SECRETS = re.compile(r"(?i)(bearer\s+|sk-|ak_|anm_|bot_|mcp_key_|api[_-]?key[\"']?\s*[:=]\s*[\"']?)[\w\-.~+/=]+")
+_EMAILS = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+_LONG_NUMBERS = re.compile(r"\+?\d[\d -]{6,}\d")
+_ADDRESSES = re.compile(r"\b\d{1,3}(\.\d{1,3}){3}(:\d+)?\b")
+
+
+def scrub(text: str, limit: int = 300) -> str:
+    """An upstream body fit for our own logs: truncated, credentials, emails, phones and IPs masked."""
+    text = (text or "")[:limit]
+    text = _SECRETS.sub(lambda m: m.group(1) + "***", text)
+    text = _EMAILS.sub("***@***", text)
+    text = _ADDRESSES.sub("*.*.*.*", text)
+    return _LONG_NUMBERS.sub("***", text)
 
 
 # --- requests (sync) ------------------------------------------------------------------------------

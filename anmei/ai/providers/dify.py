@@ -7,9 +7,13 @@ Anmei conversation in Redis so that later replies continue the same Dify convers
 
 from __future__ import annotations
 
+import logging
+
 from anmei.ai.providers import AgentError, AgentRequest, AgentResult, api_url
 from anmei.common import outbound
 from anmei.common.redis import get_redis, tenant_key
+
+logger = logging.getLogger("anmei.ai.dify")
 
 
 def _conversation_key(request: AgentRequest) -> str:
@@ -47,6 +51,14 @@ def run(request: AgentRequest) -> AgentResult:
     except outbound.OutboundError as exc:
         raise AgentError(exc.category if exc.category == "timeout" else f"dify unreachable: {exc.category}") from None
     if response.status_code != 200:
+        logger.warning(
+            "dify error answer",
+            extra={
+                "tenant_id": request.tenant_id,
+                "status": response.status_code,
+                "body": outbound.scrub(response.text),
+            },
+        )
         raise AgentError(f"dify answered {response.status_code}")  # never the body: tenants see this
     try:
         data = response.json()

@@ -8,11 +8,14 @@ back and repeat until the model answers with text or the round limit is hit.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from anmei.ai.mcp_client import MCPCallError, _ssl_context, mcp_session, run_async, session_call, session_tools
 from anmei.ai.providers import AgentError, AgentRequest, AgentResult, api_url
 from anmei.common import outbound
+
+logger = logging.getLogger("anmei.ai.openai")
 
 MAX_TOOL_ROUNDS = 4
 
@@ -77,6 +80,14 @@ async def _run(request: AgentRequest) -> AgentResult:
                 except httpx2.HTTPError as exc:
                     raise AgentError(f"model unreachable: {outbound.async_category(exc)}") from None
                 if response.status_code != 200:
+                    logger.warning(
+                        "model error answer",
+                        extra={
+                            "tenant_id": request.tenant_id,
+                            "status": response.status_code,
+                            "body": outbound.scrub(response.text),
+                        },
+                    )
                     raise AgentError(f"model answered {response.status_code}")  # never the body
                 try:
                     data = response.json()
