@@ -63,6 +63,14 @@ class BotListCreateApi(APIView):
         return Response({"id": bot.id, "token": token, "secret": secret}, status=status.HTTP_201_CREATED)
 
 
+class RotateOutputSerializer(serializers.Serializer):
+    """Only what was rotated comes back: `token` and/or `secret`."""
+
+    id = serializers.IntegerField()
+    token = serializers.CharField(required=False)
+    secret = serializers.CharField(required=False)
+
+
 class BotRotateApi(APIView):
     """Issue a new token and/or signing secret; shown only in this response."""
 
@@ -72,7 +80,7 @@ class BotRotateApi(APIView):
         token = serializers.BooleanField(default=True)
         secret = serializers.BooleanField(default=True)
 
-    @extend_schema(request=InputSerializer, responses={200: CredentialsOutputSerializer})
+    @extend_schema(request=InputSerializer, responses={200: RotateOutputSerializer})
     def post(self, request, bot_id: int):
         data = validated_input(self.InputSerializer, request.data or {})
         bot = selectors.bot_get(tenant_id=request.user.tenant_id, bot_id=bot_id)

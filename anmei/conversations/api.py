@@ -46,6 +46,7 @@ class MessageOutputSerializer(serializers.ModelSerializer):
 
 
 class ConversationListApi(APIView):
+    pagination_class = StandardPagination  # documents the paginated shape (the view paginates itself)
     permission_classes = [IsTenantMember]
 
     class FilterSerializer(serializers.Serializer):
@@ -68,6 +69,7 @@ class ConversationListApi(APIView):
 
 
 class ConversationMessageListApi(APIView):
+    pagination_class = StandardPagination  # documents the paginated shape (the view paginates itself)
     permission_classes = [IsTenantMember]
 
     class FilterSerializer(serializers.Serializer):
