@@ -30,7 +30,7 @@ from anmei.apikeys.services import api_key_create
 from anmei.conversations.models import Conversation, Message
 from tests.fixtures_bots import make_bot
 
-MAX_EXAMPLES = 3
+MAX_EXAMPLES = 2
 CHECKS = [status_code_conformance, content_type_conformance, response_schema_conformance]
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]
