@@ -205,3 +205,29 @@ def test_bot_callback_to_loopback_is_refused_with_a_category(no_allow_list, tena
     bot, _token, _secret = make_bot(tenant_a, callback_url=target.url)
     assert signed_post(bot=bot, path="/astrbot-api/v1/message/send", payload={"x": 1}) == "blocked_destination"
     assert target.seen == []
+
+
+@pytest.mark.parametrize(
+    ("url", "refused"),
+    [
+        ("https://bot.clinic.example/cb", False),
+        ("http://169.254.169.254/latest", True),
+        ("http://localhost:6379/", True),
+        ("http://[::1]/", True),
+        ("file:///etc/passwd", True),
+        ("http://user:pw@bot.example/", True),
+    ],
+)
+def test_tenant_urls_are_checked_when_saved(no_allow_list, url, refused):
+    assert (outbound.config_error(url) is not None) is refused
+
+
+@pytest.mark.django_db
+def test_bot_api_refuses_a_metadata_callback_url(no_allow_list, as_user, alice):
+    from anmei.bots.models import BotInstance
+    from tests.helpers import assert_error
+
+    body = {"name": "b", "platform": "wecom", "callback_url": "http://169.254.169.254/latest/"}
+    error = assert_error(as_user(alice).post("/api/v1/bots", body, format="json"), 400, "validation_error")
+    assert list(error["details"]["fields"]) == ["callback_url"]
+    assert not BotInstance.objects.exists()

@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 
 from anmei.automation import services
 from anmei.automation.models import AutomationRun, AutomationSettings, AutomationStep
+from anmei.common import outbound
 from anmei.common.admin import ReadOnlyAdminMixin, TenantScopedAdmin
 from anmei.common.errors import ApplicationError
 
@@ -29,6 +30,13 @@ class AutomationSettingsForm(forms.ModelForm):
             "push_gateway_url",
             "welcome_template",
         ]
+
+    def clean_push_gateway_url(self):
+        value = self.cleaned_data.get("push_gateway_url", "")
+        error = outbound.config_error(value)  # SSRF: the call itself is guarded too
+        if error:
+            raise forms.ValidationError(error)
+        return value
 
     def save(self, commit=True):
         config = super().save(commit=False)

@@ -12,6 +12,7 @@ from anmei.blacklist.selectors import blacklist_snapshot, blacklist_version
 from anmei.bots import selectors, services
 from anmei.bots.authentication import BotTokenAuthentication, IsBot
 from anmei.bots.models import BotInstance, Platform
+from anmei.common import outbound
 from anmei.common.api import validated_input
 from anmei.common.permissions import IsTenantAdmin
 from anmei.conversations.models import Message
@@ -50,6 +51,12 @@ class BotListCreateApi(APIView):
         name = serializers.CharField(max_length=64)
         platform = serializers.ChoiceField(choices=Platform.choices)
         callback_url = serializers.URLField(max_length=300)
+
+        def validate_callback_url(self, value):
+            error = outbound.config_error(value)  # SSRF: the call itself is guarded too
+            if error:
+                raise serializers.ValidationError(error)
+            return value
 
     @extend_schema(responses={200: BotOutputSerializer(many=True)})
     def get(self, request):

@@ -118,6 +118,35 @@ def check_url(url: str) -> None:
         raise OutboundError("invalid_url", "credentials in the URL are not allowed")
 
 
+def config_error(url: str) -> str | None:
+    """Why a tenant may not save this URL (None: fine), for form and serializer validation.
+
+    Checks the shape and hosts that are addresses (or `localhost`) without a DNS lookup: names are
+    resolved, and refused if private, when a call is made.
+    """
+    if not url:
+        return None
+    try:
+        check_url(url)
+    except OutboundError as exc:
+        return exc.detail
+    host = urlsplit(url).hostname or ""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        ip = (
+            ipaddress.ip_address("127.0.0.1")
+            if host.rstrip(".").lower() in ("localhost", "localhost.localdomain")
+            else None
+        )
+    if ip is not None:
+        try:
+            check_address(host, ip)
+        except BlockedDestination:
+            return "this address is not reachable from the platform (private, loopback or link-local)"
+    return None
+
+
 def preflight(url: str) -> None:
     """check_url plus resolving and checking the host now: fail fast before slower setup work.
 
