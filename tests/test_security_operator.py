@@ -129,3 +129,14 @@ def test_tenant_admin_filter_sidebar_lists_only_own_tenant_values(client, alice,
     assert [(b"Beta" in page, b"beta-group" in page) for page in pages] == [(False, False)] * 3
     client.force_login(olga)
     assert b"Beta" in client.get("/admin/accounts/user/").content
+
+
+def test_admin_add_user_checks_usernames_within_the_tenant_only(client, alice, bob, carol):
+    client.force_login(alice)
+    # a name another tenant uses is free here (and its use elsewhere is not revealed)
+    assert _add_user(client, username="bob").status_code == 302
+    assert User.objects.filter(username="bob").count() == 2
+    # a name taken in the own tenant is refused
+    response = _add_user(client, username="Carol")
+    assert response.status_code == 200
+    assert "username" in response.context["adminform"].form.errors

@@ -1,5 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm
+from django.core.exceptions import ValidationError
 
 from anmei.accounts.models import AuthToken, User
 from anmei.common.admin import ReadOnlyAdminMixin, TenantScopedAdmin
@@ -11,6 +13,21 @@ _TENANT_ROLES = [
     (User.Role.CONSULTANT, "Consultant"),
     (User.Role.ADMIN, "Tenant admin"),
 ]
+
+
+class TenantUserCreationForm(AdminUserCreationForm):
+    """Usernames are unique per tenant: Django's check looks across every tenant, which refused a
+    free name and told a tenant admin which usernames other tenants use."""
+
+    admin_tenant_id: int | None = None  # a tenant admin's own tenant (set per request by the admin)
+
+    def clean_username(self):
+        username = self.cleaned_data.get("username")
+        tenant = self.cleaned_data.get("tenant")
+        tenant_id = self.admin_tenant_id if self.admin_tenant_id is not None else getattr(tenant, "pk", None)
+        if username and User.objects.filter(username__iexact=username, tenant_id=tenant_id).exists():
+            self._update_errors(ValidationError({"username": self.instance.unique_error_message(User, ["username"])}))
+        return username
 
 
 @admin.register(User)
@@ -25,12 +42,20 @@ class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
         ("Status", {"fields": ("is_active", "is_staff", "is_superuser", "last_login", "created_at")}),
     )
     add_fieldsets = ((None, {"fields": ("tenant", "username", "role", "password1", "password2")}),)
+    add_form = TenantUserCreationForm
     # Staff/superuser follow the role (User.save); nobody sets them in a form.
     readonly_fields = ("last_login", "created_at", "is_staff", "is_superuser")
 
     def get_readonly_fields(self, request, obj=None):
         fields = tuple(super().get_readonly_fields(request, obj))
         return fields if is_operator(request.user) else (*fields, "tenant")
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        if obj is None and issubclass(form, TenantUserCreationForm):
+            tenant_id = None if is_operator(request.user) else request.user.tenant_id
+            form = type(form.__name__, (form,), {"admin_tenant_id": tenant_id})
+        return form
 
     def formfield_for_choice_field(self, db_field, request, **kwargs):
         if db_field.name == "role" and not is_operator(request.user):
