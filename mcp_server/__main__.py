@@ -50,9 +50,17 @@ def main() -> None:
 
             host = args.host or settings.MCP_HOST
             port = args.port or settings.MCP_PORT
+            from mcp.server.transport_security import TransportSecuritySettings
+
             app = server.streamable_http_app(
                 streamable_http_path="/mcp",
                 host=host,
+                # Host/Origin validation from settings whatever the bind address (0.0.0.0 in compose).
+                transport_security=TransportSecuritySettings(
+                    enable_dns_rebinding_protection=True,
+                    allowed_hosts=settings.MCP_ALLOWED_HOSTS,
+                    allowed_origins=settings.MCP_ALLOWED_ORIGINS,
+                ),
                 json_response=settings.MCP_JSON_RESPONSE,
                 stateless_http=settings.MCP_STATELESS_HTTP,
             )

@@ -56,8 +56,25 @@ def _find_cause(exc: BaseException) -> BaseException | None:
     return None
 
 
-def _loggable(value: Any) -> Any:
-    """Keep call-log JSON bounded: a huge response is summarised, not stored whole."""
+def _redacted(value: Any) -> Any:
+    """The shape of a value without its text: ids, numbers and flags stay, strings become their length."""
+    if isinstance(value, dict):
+        return {key: _redacted(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(item) for item in value[:20]] + ([f"[{len(value) - 20} more]"] if len(value) > 20 else [])
+    if isinstance(value, str):
+        return f"[redacted: {len(value)} chars]"
+    return value
+
+
+def _loggable(value: Any, *, redact: bool = False) -> Any:
+    """Keep call-log JSON bounded: a huge response is summarised, not stored whole.
+
+    Responses carry customer PII (profiles, messages): with MCP_LOG_RESPONSES=redacted (the default)
+    the log keeps their shape, not their text; `full` stores them (still truncated).
+    """
+    if redact and settings.MCP_LOG_RESPONSES != "full":
+        value = _redacted(value)
     text = json.dumps(value, ensure_ascii=False, default=str)
     if len(text) <= settings.MCP_LOG_MAX_JSON_CHARS:
         return value
@@ -134,7 +151,7 @@ class AnmeiMCPServer(MCPServer):
                 "tool_name": name[:100],
                 "caller_app_id": credentials.caller_app_id,
                 "request": _loggable(arguments),
-                "response": _loggable(result.structured_content or {}),
+                "response": _loggable(result.structured_content or {}, redact=True),
                 "success": not result.is_error,
                 "error_code": error.get("code", "")[:64],
                 "error": error.get("message", ""),

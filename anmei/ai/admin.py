@@ -4,6 +4,7 @@ from django import forms
 from django.contrib import admin
 
 from anmei.ai.models import AgentCall, AgentConfig, CannedResponse, ConversationSummary
+from anmei.common import outbound
 from anmei.common.admin import ReadOnlyAdminMixin, TenantScopedAdmin
 
 
@@ -48,6 +49,13 @@ class AgentConfigForm(forms.ModelForm):
             "price_prompt_per_1k",
             "price_completion_per_1k",
         ]
+
+    def clean_base_url(self):
+        value = self.cleaned_data.get("base_url", "")
+        error = outbound.config_error(value)  # SSRF: the call itself is guarded too
+        if error:
+            raise forms.ValidationError(error)
+        return value
 
     def save(self, commit=True):
         config = super().save(commit=False)

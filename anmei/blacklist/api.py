@@ -44,6 +44,7 @@ class EntryOutputSerializer(serializers.ModelSerializer):
 
 
 class BlacklistListCreateApi(APIView):
+    pagination_class = StandardPagination  # documents the paginated shape (the view paginates itself)
     permission_classes = [IsTenantAdmin]
 
     class FilterSerializer(serializers.Serializer):

@@ -12,6 +12,7 @@ from anmei.blacklist.selectors import blacklist_snapshot
 from anmei.bots import selectors, services
 from anmei.bots.authentication import BotTokenAuthentication, IsBot
 from anmei.bots.models import BotInstance
+from anmei.common import outbound
 from anmei.common.api import validated_input
 from anmei.common.permissions import IsTenantAdmin
 from anmei.common.platforms import Platform
@@ -52,6 +53,12 @@ class BotListCreateApi(APIView):
         platform = serializers.ChoiceField(choices=Platform.choices)
         callback_url = serializers.URLField(max_length=300)
 
+        def validate_callback_url(self, value):
+            error = outbound.config_error(value)  # SSRF: the call itself is guarded too
+            if error:
+                raise serializers.ValidationError(error)
+            return value
+
     @extend_schema(responses={200: BotOutputSerializer(many=True)})
     def get(self, request):
         bots = selectors.bot_list(tenant_id=request.user.tenant_id)
@@ -64,6 +71,14 @@ class BotListCreateApi(APIView):
         return Response({"id": bot.id, "token": token, "secret": secret}, status=status.HTTP_201_CREATED)
 
 
+class RotateOutputSerializer(serializers.Serializer):
+    """Only what was rotated comes back: `token` and/or `secret`."""
+
+    id = serializers.IntegerField()
+    token = serializers.CharField(required=False)
+    secret = serializers.CharField(required=False)
+
+
 class BotRotateApi(APIView):
     """Issue a new token and/or signing secret; shown only in this response."""
 
@@ -73,7 +88,7 @@ class BotRotateApi(APIView):
         token = serializers.BooleanField(default=True)
         secret = serializers.BooleanField(default=True)
 
-    @extend_schema(request=InputSerializer, responses={200: CredentialsOutputSerializer})
+    @extend_schema(request=InputSerializer, responses={200: RotateOutputSerializer})
     def post(self, request, bot_id: int):
         data = validated_input(self.InputSerializer, request.data or {})
         bot = selectors.bot_get(tenant_id=request.user.tenant_id, bot_id=bot_id)

@@ -57,6 +57,7 @@ class MessageOutputSerializer(serializers.ModelSerializer):
 
 
 class ConversationListApi(APIView):
+    pagination_class = StandardPagination  # documents the paginated shape (the view paginates itself)
     permission_classes = [IsTenantMember]
 
     class FilterSerializer(serializers.Serializer):
@@ -79,6 +80,7 @@ class ConversationListApi(APIView):
 
 
 class ConversationMessageListApi(APIView):
+    pagination_class = StandardPagination  # documents the paginated shape (the view paginates itself)
     permission_classes = [IsTenantMember]
 
     class FilterSerializer(serializers.Serializer):

@@ -7,10 +7,13 @@ Anmei conversation in Redis so that later replies continue the same Dify convers
 
 from __future__ import annotations
 
-import requests
+import logging
 
 from anmei.ai.providers import AgentError, AgentRequest, AgentResult, api_url, transcript
+from anmei.common import outbound
 from anmei.common.redis import get_redis, tenant_key
+
+logger = logging.getLogger("anmei.ai.dify")
 
 
 def _conversation_key(request: AgentRequest) -> str:
@@ -42,18 +45,25 @@ def run(request: AgentRequest) -> AgentResult:
         "conversation_id": dify_conversation,
     }
     try:
-        response = requests.post(
+        # The base URL is tenant-configured: the guarded client (SSRF rules, no redirects).
+        response = outbound.post(
             api_url(request.base_url, "/v1/chat-messages"),
             json=body,
             headers={"Authorization": f"Bearer {request.api_key}"},
             timeout=request.timeout,
         )
-    except requests.Timeout:
-        raise AgentError("timeout") from None
-    except requests.RequestException as exc:
-        raise AgentError(f"dify unreachable: {type(exc).__name__}") from None
+    except outbound.OutboundError as exc:
+        raise AgentError(exc.category if exc.category == "timeout" else f"dify unreachable: {exc.category}") from None
     if response.status_code != 200:
-        raise AgentError(f"dify answered {response.status_code}: {response.text[:200]}")
+        logger.warning(
+            "dify error answer",
+            extra={
+                "tenant_id": request.tenant_id,
+                "status": response.status_code,
+                "body": outbound.scrub(response.text),
+            },
+        )
+        raise AgentError(f"dify answered {response.status_code}")  # never the body: tenants see this
     try:
         data = response.json()
     except ValueError:

@@ -11,6 +11,7 @@ to the callback as it arrives.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from typing import Any
 
@@ -18,6 +19,9 @@ import httpx2
 
 from anmei.ai.mcp_client import MCPCallError, _ssl_context, mcp_session, run_async, session_call, session_tools
 from anmei.ai.providers import AgentError, AgentRequest, AgentResult, api_url
+from anmei.common import outbound
+
+logger = logging.getLogger("anmei.ai.openai")
 
 MAX_TOOL_ROUNDS = 4
 
@@ -39,7 +43,10 @@ def run(request: AgentRequest) -> AgentResult:
         )
         return _complete(request, messages)
     try:
+        outbound.preflight(request.base_url)  # refused before we open an MCP session for nothing
         return run_async(_run(request), request.timeout)
+    except outbound.OutboundError as exc:
+        raise AgentError(f"model unreachable: {exc.category}") from None
     except MCPCallError as exc:
         raise AgentError(str(exc)) from None
 
@@ -58,7 +65,8 @@ async def _run(request: AgentRequest) -> AgentResult:
     reported = False
     tool_calls = 0
     url = api_url(request.base_url, "/v1/chat/completions")
-    async with httpx2.AsyncClient(timeout=request.timeout, headers=headers, verify=_ssl_context()) as llm:
+    # The base URL is tenant-configured: the guarded client (SSRF rules, no redirects).
+    async with outbound.async_client(timeout=request.timeout, headers=headers, verify=_ssl_context()) as llm:
         if request.mcp is None:
             raise AgentError("no MCP key for the openai provider")
         async with mcp_session(request.mcp, request.timeout) as session:
@@ -78,9 +86,22 @@ async def _run(request: AgentRequest) -> AgentResult:
                 body: dict[str, Any] = {"model": request.model, "messages": messages}
                 if tools:
                     body["tools"] = tools
-                response = await llm.post(url, json=body)
+                try:
+                    response = await llm.post(url, json=body)
+                except httpx2.TimeoutException:
+                    raise AgentError("timeout") from None
+                except httpx2.HTTPError as exc:
+                    raise AgentError(f"model unreachable: {outbound.async_category(exc)}") from None
                 if response.status_code != 200:
-                    raise AgentError(f"model answered {response.status_code}: {response.text[:200]}")
+                    logger.warning(
+                        "model error answer",
+                        extra={
+                            "tenant_id": request.tenant_id,
+                            "status": response.status_code,
+                            "body": outbound.scrub(response.text),
+                        },
+                    )
+                    raise AgentError(f"model answered {response.status_code}")  # never the body
                 try:
                     data = response.json()
                     message = data["choices"][0]["message"]
@@ -125,7 +146,7 @@ def _client() -> httpx2.Client:
     """One keep-alive client per worker thread: no event loop, TLS context or connection per call."""
     client = getattr(_local, "client", None)
     if client is None:
-        client = _local.client = httpx2.Client(verify=_ssl_context())
+        client = _local.client = outbound.sync_client(verify=_ssl_context())
     return client
 
 
@@ -147,8 +168,8 @@ def _complete(request: AgentRequest, messages: list[dict[str, Any]]) -> AgentRes
         raise AgentError("timeout") from None
     except AgentError:
         raise
-    except Exception as exc:  # noqa: BLE001 - network, bad URL, broken stream: the agent failed, say why
-        raise AgentError(f"model unreachable: {type(exc).__name__}: {str(exc)[:200]}") from None
+    except httpx2.HTTPError as exc:  # network, refused destination, broken stream: a category only
+        raise AgentError(f"model unreachable: {outbound.async_category(exc)}") from None
 
 
 def _answer(response, request: AgentRequest) -> AgentResult:

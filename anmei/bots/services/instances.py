@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from typing import Any
 
-import requests
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from anmei.bots.models import BotInstance, GatewaySettings
+from anmei.common import outbound
 from anmei.common.crypto import decrypt, encrypt, hash_token, hmac_sha256_hex, new_token
 from anmei.common.errors import ApplicationError
 
@@ -123,17 +122,6 @@ def bot_secret(bot: BotInstance) -> str:
     return decrypt(bot.secret_encrypted)
 
 
-_local = threading.local()
-
-
-def _session() -> requests.Session:
-    """One keep-alive session per thread (worker threads push to many bots in a row)."""
-    session = getattr(_local, "session", None)
-    if session is None:
-        session = _local.session = requests.Session()
-    return session
-
-
 def sign(secret: str, timestamp: str, body: bytes) -> str:
     """`sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">` as API.md fixes it."""
     return "sha256=" + hmac_sha256_hex(secret, timestamp.encode() + b"." + body)
@@ -143,7 +131,7 @@ def signed_post(*, bot: BotInstance, path: str, payload: dict[str, Any], extra_h
     """POST JSON to `<callback_url><path>` signed with the bot's secret; return why it failed.
 
     "" means the bot acknowledged (2xx). Anything else — a non-2xx status ("HTTP 500") or a network
-    error (its exception name) — is a failure the caller retries on its schedule.
+    error (its outbound category) — is a failure the caller retries on its schedule.
     """
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str).encode()
     timestamp = str(int(time.time()))
@@ -156,8 +144,9 @@ def signed_post(*, bot: BotInstance, path: str, payload: dict[str, Any], extra_h
     }
     url = bot.callback_url.rstrip("/") + path
     try:
-        response = _session().post(url, data=body, headers=headers, timeout=settings.BOT_HTTP_TIMEOUT_SECONDS)
-    except requests.RequestException as exc:
-        return type(exc).__name__
+        # The callback URL is tenant-configured: the guarded client (SSRF rules, no redirects).
+        response = outbound.post(url, data=body, headers=headers, timeout=settings.BOT_HTTP_TIMEOUT_SECONDS)
+    except outbound.OutboundError as exc:
+        return exc.category
     response.close()
     return "" if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
