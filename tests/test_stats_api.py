@@ -229,3 +229,20 @@ def test_hourly_series_follow_the_tenants_zone_across_a_dst_change(as_user, alic
         "2026-10-25T02:00:00+01:00",
     ]
     assert {p["value"] for p in points} == {0}
+
+
+def test_an_api_key_with_stats_read_reads_the_figures_and_one_without_cannot(alice, tenant_a):
+    from rest_framework.test import APIClient
+
+    from anmei.apikeys.services import api_key_create
+
+    _, stats_key = api_key_create(actor=alice, name="bi", scopes=["stats:read"])
+    _, other_key = api_key_create(actor=alice, name="crm", scopes=["conversations:read"])
+    params = {"from": D.isoformat(), "to": D.isoformat()}
+
+    with_scope = APIClient(HTTP_AUTHORIZATION=f"Bearer {stats_key}")
+    assert with_scope.get("/api/v1/stats/overview", params).json()["conversations"]["total"] == 0
+    series = with_scope.get("/api/v1/stats/timeseries", {**params, "metric": "conversations", "granularity": "day"})
+    assert series.status_code == 200
+    without = APIClient(HTTP_AUTHORIZATION=f"Bearer {other_key}")
+    assert_error(without.get("/api/v1/stats/overview", params), 403)
