@@ -28,6 +28,7 @@ addStrings({
   "act.blacklist": ["拉黑", "Blacklist"],
   "act.open": ["查看", "Open"],
   "toast.newCustomer": ["新客户：{message}", "New customer: {message}"],
+  "toast.missedCustomer": ["断线期间有新客户注册，等待接入", "A customer registered while you were offline"],
   "toast.transferIn": ["{who} 将会话 #{id} 转接给您", "{who} transfers #{id} to you"],
   "toast.claimed": ["已接入会话 #{id}", "Claimed #{id}"],
   "toast.alert": ["系统告警：{message}", "Alert: {message}"],
@@ -750,6 +751,19 @@ function onConversationUpdated(event) {
   renderList();
 }
 
+function newCustomerToast(event) {
+  if ($(`.toast.new-customer[data-conversation-id="${Number(event.conversation_id)}"]`)) return;
+  beep();
+  notifyBrowser(event.title, event.message);
+  refreshSoon();
+  toast(t("toast.newCustomer", { message: event.message }), {
+    timeout: 0,
+    kind: "new-customer",
+    conversationId: event.conversation_id,
+    actions: [[t("act.claim"), () => claim(event.conversation_id), "primary"]],
+  });
+}
+
 function onEvent(event) {
   switch (event.type) {
     case "message.new":
@@ -758,23 +772,21 @@ function onEvent(event) {
     case "conversation.updated":
       onConversationUpdated(event);
       break;
-    case "new_customer": {
-      beep();
-      notifyBrowser(event.title, event.message);
-      refreshSoon();
-      toast(t("toast.newCustomer", { message: event.message }), {
-        timeout: 0,
-        kind: "new-customer",
-        conversationId: event.conversation_id,
-        actions: [[t("act.claim"), () => claim(event.conversation_id), "primary"]],
-      });
+    case "new_customer":
+      newCustomerToast(event);
       break;
-    }
     case "sync.result":
       state.cursor.message = Math.max(state.cursor.message ?? 0, event.cursor.message);
       state.cursor.event = Math.max(state.cursor.event ?? 0, event.cursor.event);
       for (const message of event.messages) onMessage(message);
-      for (const change of event.events) onConversationUpdated({ ...change, event_id: change.id, type: "sync.event" });
+      for (const change of event.events) {
+        onConversationUpdated({ ...change, event_id: change.id, type: "sync.event" });
+        // A registration announced while this tab was disconnected: still waiting → the same toast.
+        const waiting = event.events.filter((e) => e.conversation_id === change.conversation_id).at(-1).status === "waiting";
+        if (change.action === "created_by_automation" && waiting) {
+          newCustomerToast({ conversation_id: change.conversation_id, title: t("tab.waiting"), message: t("toast.missedCustomer") });
+        }
+      }
       loadConversations();
       break;
     case "presence.list":
