@@ -241,29 +241,36 @@ def test_markup_in_a_nickname_or_a_message_is_shown_as_text_and_never_runs(
 
 
 def test_messages_sent_while_the_server_was_down_appear_once_after_reconnect(
-    web_server, browser_context, screenshot, carol, cathy
+    web_server, browser_context, screenshot, tenant_a, carol, cathy
 ):
     from anmei.conversations.services import conversation_claim, conversation_message_send
 
-    # given Carol's console showing her active conversation with Cathy
+    # given Carol's console showing her active conversation with Cathy, and another one of hers
     conversation = waiting_conversation(cathy, "第一条")
     off_the_page_thread(conversation_claim, user=carol, conversation_id=conversation.id)
+    dora = make_user(tenant_a, "dora", nickname="Dora")
+    other = waiting_conversation(dora, "在吗")
+    off_the_page_thread(conversation_claim, user=carol, conversation_id=other.id)
     console = console_login(browser_context(), web_server, carol)
     open_in_console(console, conversation, tab="mine")
     expect(console.locator(".msg.customer .body")).to_have_text(["第一条"])
 
-    # when the server goes away (every socket is closed) and Cathy writes twice meanwhile
+    # when the server goes away (every socket is closed) and both customers write meanwhile
     web_server.stop()
     expect(console.locator("#conn")).not_to_have_attribute("data-state", "online")
     for content in ("第二条", "第三条"):
         off_the_page_thread(
             conversation_message_send, user=cathy, conversation_id=conversation.id, type="text", content=content
         )
+    off_the_page_thread(conversation_message_send, user=dora, conversation_id=other.id, type="text", content="价格多少")
     web_server.start()
 
     # then the console reconnects, resyncs, and shows each missed message exactly once
     expect(console.locator("#conn")).to_have_attribute("data-state", "online", timeout=30_000)
     expect(console.locator(".msg.customer .body")).to_have_text(["第一条", "第二条", "第三条"])
+    # and the other conversation got an unread badge and its preview
+    expect(conversation_item(console, other.id).locator(".unread")).to_have_text("1")
+    expect(conversation_item(console, other.id).locator(".preview")).to_have_text("价格多少")
     # and live delivery carries on without doubles
     off_the_page_thread(
         conversation_message_send, user=cathy, conversation_id=conversation.id, type="text", content="第四条"
@@ -271,6 +278,28 @@ def test_messages_sent_while_the_server_was_down_appear_once_after_reconnect(
     expect(console.locator(".msg.customer .body")).to_have_text(["第一条", "第二条", "第三条", "第四条"])
     assert Message.objects.filter(conversation=conversation).count() == 4
     screenshot(console, "console-after-resync")
+
+    # when Carol opens the other conversation, the badge clears
+    conversation_item(console, other.id).click()
+    expect(console.locator(".msg.customer .body")).to_have_text(["在吗", "价格多少"])
+    expect(conversation_item(console, other.id).locator(".unread")).to_have_count(0)
+
+    # when she searches the messages, a hit opens its conversation
+    console.keyboard.press("Control+k")
+    console.keyboard.type("第三")
+    console.keyboard.press("Enter")
+    hits = console.locator("#search-results .hit")
+    expect(hits).to_have_count(1)
+    expect(hits.first).to_contain_text("第三条")
+    hits.first.click()
+    expect(console.locator("#chat-title")).to_have_text(f"#{conversation.id} Cathy")
+
+    # and the English switch relabels the page
+    console.click("#lang")
+    expect(console.locator('[data-tab="mine"] span')).to_have_text("Mine")
+    expect(console.locator("#chat-status")).to_have_text("Active")
+    expect(console.locator("#conn")).to_have_text("Connected")
+    screenshot(console, "console-english")
 
 
 def _endpoint_exists(path: str) -> bool:

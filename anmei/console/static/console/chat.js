@@ -25,7 +25,6 @@ addStrings({
 });
 
 const state = { me: null, conversation: null, messageIds: new Set(), oldestId: null, cursor: { message: null, event: null }, score: 0, mode: "register", socket: null };
-window.__anmei = { state };
 
 function setMode(mode) {
   state.mode = mode;
@@ -72,7 +71,8 @@ function onState(value) {
   }
   const el = $("#conn");
   el.dataset.state = value;
-  el.textContent = t(`conn.${value}`);
+  el.dataset.i18n = `conn.${value}`;
+  el.textContent = t(el.dataset.i18n);
 }
 
 function onOpen() {

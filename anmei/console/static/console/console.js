@@ -94,7 +94,6 @@ const state = {
   refreshTimer: null,
 };
 
-window.__anmei = { state }; // read by the browser tests (no secrets in it: the token is not part of state)
 
 // ---- helpers -------------------------------------------------------------------------------
 const isStaffMsg = (m) => m.sender_type === "consultant" || m.sender_type === "bot";
@@ -191,7 +190,8 @@ function setConnState(value) {
     location.reload();
     return;
   }
-  el.textContent = t(`conn.${value === "online" ? "online" : value === "offline" ? "offline" : value}`);
+  el.dataset.i18n = `conn.${value}`;
+  el.textContent = t(el.dataset.i18n);
 }
 
 // On every (re)connect: ask for what was missed since our cursors, refresh lists and staff.
@@ -701,17 +701,16 @@ function onMessage(message) {
   bumpCursor("message", message.id);
   const id = message.conversation_id;
   const previous = state.previews.get(id);
-  if (!previous || previous.id <= message.id) state.previews.set(id, message);
+  // Newer than the newest message this tab knew of the conversation: the resync overlap and
+  // repeats of a message already shown are not unread.
+  const isNew = !previous || message.id > previous.id;
+  if (isNew) state.previews.set(id, message);
   const known = state.conversations.get(id);
   if (known) known.last_message_at = message.created_at;
   else refreshSoon();
   if (id === state.openId) addMessage(message);
-  else if (message.sender_type === "customer") {
-    const seen = state.seenUnread || (state.seenUnread = new Set());
-    if (!seen.has(message.id)) {
-      seen.add(message.id);
-      state.unread.set(id, (state.unread.get(id) || 0) + 1);
-    }
+  else if (message.sender_type === "customer" && isNew) {
+    state.unread.set(id, (state.unread.get(id) || 0) + 1);
     if (document.hidden) notifyBrowser(known?.customer_nickname || t("sender.customer"), previewText(message));
   }
   renderList();
@@ -843,7 +842,7 @@ async function search(event) {
   try {
     const { results } = await api(`conversations/messages/search?${params}`);
     box.replaceChildren(
-      h("button", { type: "button", class: "linkish", onclick: () => { $("#search-q").value = ""; $("#search-sender").value = ""; search(); } }, t("search.close")),
+      h("button", { type: "button", class: "linkish", dataset: { i18n: "search.close" }, onclick: () => { $("#search-q").value = ""; $("#search-sender").value = ""; search(); } }, t("search.close")),
       ...(results.length
         ? results.map((m) =>
             h(
