@@ -219,6 +219,16 @@ def test_markup_in_a_nickname_or_a_message_is_shown_as_text_and_never_runs(
     text = '<script>window.__xss=2</script><img src=x onerror="window.__xss=3"><b>粗体</b>'
     mallory = make_user(tenant_a, "mallory", User.Role.CUSTOMER, nickname=nickname)
     conversation = waiting_conversation(mallory, text)
+    from anmei.conversations.services import message_create
+
+    message_create(
+        conversation=conversation,
+        sender_type="customer",
+        sender=mallory,
+        type="file",
+        content="报告.pdf",
+        payload={"media_url": "javascript:window.__xss=4"},
+    )
 
     # when Carol opens it in the console and Mallory opens her chat
     console = console_login(browser_context(), web_server, carol)
@@ -227,12 +237,13 @@ def test_markup_in_a_nickname_or_a_message_is_shown_as_text_and_never_runs(
 
     # then both pages show the characters, build no element from them, and run nothing
     expect(conversation_item(console, conversation.id).locator(".name")).to_have_text(nickname)
-    expect(console.locator(".msg.customer .body")).to_have_text(text)
+    expect(console.locator(".msg.customer .body")).to_have_text([text, "报告.pdf"])
     expect(console.locator("#chat-title")).to_have_text(f"#{conversation.id} {nickname}")
-    expect(chat.locator(".msg.customer .body")).to_have_text(text)
+    expect(chat.locator(".msg.customer .body")).to_have_text([text, "报告.pdf"])
     for page in (console, chat):
+        page.locator(".msg.customer .body").last.click()
         assert page.evaluate("window.__xss") is None
-        assert page.locator(".msg script, .msg img, .msg b, #conv-list img").count() == 0
+        assert page.locator(".msg script, .msg img, .msg b, .msg a, #conv-list img").count() == 0
     # and the pages are served under a CSP that forbids inline script
     for path in ("/console/", "/chat/"):
         policy = console.request.get(f"{web_server.url}{path}").headers["content-security-policy"]

@@ -243,10 +243,21 @@ export function previewText(message) {
   return message.content;
 }
 
+// Only our own paths and http(s) links become src/href: never javascript: or data: from a payload.
+export function safeUrl(value) {
+  if (typeof value !== "string" || !value) return null;
+  try {
+    const url = new URL(value, location.origin);
+    return url.protocol === "https:" || url.protocol === "http:" ? url.href : null;
+  } catch {
+    return null;
+  }
+}
+
 // A message bubble (shared by both pages). `mine` decides the side; media from the signed media_url.
 export function messageBubble(message, { mine, senderLabel, onAsrRetry } = {}) {
   const body = h("div", { class: "body" });
-  const mediaUrl = message.media_url || message.payload?.media_url;
+  const mediaUrl = safeUrl(message.media_url || message.payload?.media_url);
   if (message.type === "image" && mediaUrl) {
     body.append(h("img", { src: mediaUrl, alt: t("msg.image"), loading: "lazy" }));
     if (message.content) body.append(h("div", {}, message.content));

@@ -350,6 +350,19 @@ function addMessage(message, { scroll = true } = {}) {
   const label = message.sender_type === "consultant" ? staffName(message.sender_id) : t(`sender.${message.sender_type}`);
   timelineInsert(messageBubble(message, { mine, senderLabel: label, onAsrRetry: retryAsr }), message.created_at);
   if (scroll) $("#timeline").scrollTop = $("#timeline").scrollHeight;
+  const taskId = message.asr_task_id ?? message.payload?.asr_task_id;
+  if (message.type === "voice" && taskId && !message.payload?.transcript) loadAsr(message, taskId);
+}
+
+// A voice message's transcript state comes from its ASR task (GET /api/v1/asr/tasks/<id>).
+async function loadAsr(message, taskId) {
+  try {
+    const task = await api(`asr/tasks/${encodeURIComponent(taskId)}`);
+    if (task.status === "success") onAsr({ type: "asr.result", conversation_id: message.conversation_id, message_id: message.id, asr_task_id: taskId, result: task.result });
+    else if (task.status === "failed") onAsr({ type: "asr.result", conversation_id: message.conversation_id, message_id: message.id, asr_task_id: taskId, status: "failed", error: task.error });
+  } catch {
+    /* no ASR on this deployment: the bubble keeps its audio player */
+  }
 }
 
 function eventText(event) {
