@@ -87,6 +87,25 @@ def _browser_server(django_db_setup, django_db_blocker):
     server.stop()
     with django_db_blocker.unblock():
         _wait_for_backends_to_exit()
+        _end_idle_sessions_left_by_this_process()
+
+
+def _end_idle_sessions_left_by_this_process() -> None:
+    """End idle connections that ORM calls made under Playwright's event loop left open.
+
+    Django keeps connections per asyncio context while a loop runs on the thread (asgiref Local),
+    so connections opened in the tests' contexts are not the ones pytest-django closes, and the
+    test database could not be dropped. Every server and sidecar has stopped when this runs.
+    """
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'idle'"
+        )
 
 
 @pytest.fixture
