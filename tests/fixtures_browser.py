@@ -87,25 +87,6 @@ def _browser_server(django_db_setup, django_db_blocker):
     server.stop()
     with django_db_blocker.unblock():
         _wait_for_backends_to_exit()
-        _end_idle_sessions_left_by_this_process()
-
-
-def _end_idle_sessions_left_by_this_process() -> None:
-    """End idle connections that ORM calls made under Playwright's event loop left open.
-
-    Django keeps connections per asyncio context while a loop runs on the thread (asgiref Local),
-    so connections opened in the tests' contexts are not the ones pytest-django closes, and the
-    test database could not be dropped. Every server and sidecar has stopped when this runs.
-    """
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'idle'"
-        )
 
 
 @pytest.fixture
@@ -114,8 +95,10 @@ def web_server(_browser_server, transactional_db):
     return _browser_server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def _chromium():
+    """Chromium for one test module: Playwright's sync API keeps an event loop on the main thread
+    while it runs, which the async tests of later modules (pytest-asyncio) cannot share."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"Chromium not found at {CHROMIUM}: apt-get install -y chromium fonts-noto-cjk (see .ci/run)")
     from playwright.sync_api import sync_playwright
@@ -149,6 +132,9 @@ def browser_context(_chromium, request):
     yield open_context
     for context in contexts:
         context.close()
+    from django.db import connections
+
+    connections.close_all()  # the ones this test's ORM calls opened under Playwright's loop
 
 
 @pytest.fixture
