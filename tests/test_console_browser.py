@@ -316,6 +316,32 @@ def test_messages_sent_while_the_server_was_down_appear_once_after_reconnect(
     screenshot(console, "console-english")
 
 
+def test_admin_blacklists_an_im_customer_from_the_conversation(
+    web_server, browser_context, screenshot, tenant_a, alice
+):
+    from anmei.blacklist.models import BlacklistEntry
+
+    # given a WeChat customer's waiting conversation open in the admin's console
+    wang = make_user(tenant_a, "wx_wang", nickname="小王", source="wechat", platform_user_id="wx-123")
+    conversation = waiting_conversation(wang, "广告广告")
+    console = console_login(browser_context(), web_server, alice)
+    open_in_console(console, conversation, tab="waiting")
+    expect(console.locator("#customer-info")).to_contain_text("wechat · wx-123")
+
+    # when she blacklists the customer with a reason
+    console.click("#btn-blacklist")
+    console.fill("#blacklist-reason", "发广告")
+    console.locator("#blacklist-form button[value=ok]").click()
+
+    # then the side panel says so, the button is gone, and the entry exists for that identity only
+    expect(console.locator("#customer-info")).to_contain_text("已拉黑（发广告）")
+    expect(console.locator("#btn-blacklist")).to_be_hidden()
+    assert list(BlacklistEntry.objects.values_list("tenant_id", "platform", "platform_user_id", "reason")) == [
+        (tenant_a.id, "wechat", "wx-123", "发广告")
+    ]
+    screenshot(console, "console-blacklisted")
+
+
 def _endpoint_exists(path: str) -> bool:
     from django.urls import Resolver404, resolve
 

@@ -183,7 +183,6 @@ async function sendImage(event) {
   const form = new FormData();
   form.append("type", "image");
   form.append("file", file);
-  form.append("content", file.name);
   try {
     const message = await api(`conversations/${state.conversation.id}/messages`, { method: "POST", form });
     addMessage(message);

@@ -176,7 +176,6 @@ function start() {
   show($("#logout"));
   show($("#presence"));
   $("#me").textContent = `${current.tenant} / ${current.user.username}`;
-  show($("#btn-blacklist"), state.me.role === "admin");
   if ("Notification" in window && Notification.permission === "default") Notification.requestPermission().catch(() => {});
   state.socket = new LiveSocket("/ws/console/", { onEvent: onEvent, onOpen: onSocketOpen, onState: setConnState });
   state.socket.connect();
@@ -288,6 +287,7 @@ function renderList() {
 // ---- the open conversation -----------------------------------------------------------------
 async function openConversation(id) {
   state.openId = id;
+  state.customerProfile = null;
   state.unread.delete(id);
   state.messageIds = new Set();
   state.eventIds = new Set();
@@ -397,6 +397,9 @@ function renderChatHead() {
   show($("#btn-decline"), c.status === "transferring" && (c.transfer_to === me || c.consultant === me || admin));
   show($("#btn-transfer"), c.status === "active" && holder);
   show($("#btn-end"), c.status !== "ended" && (holder || c.status === "waiting"));
+  // The blacklist blocks IM identities (platform + platform user id); admins only (API.md).
+  const profile = state.customerProfile;
+  show($("#btn-blacklist"), admin && profile?.id === c.customer && Boolean(profile.platform_user_id) && !profile.blacklisted);
   const canWrite = (c.status === "active" || c.status === "transferring") && holder;
   $("#composer-input").disabled = !canWrite;
   $("#send").disabled = !canWrite;
@@ -491,7 +494,7 @@ async function submitBlacklist(event) {
       method: "POST",
       body: {
         platform: profile.source,
-        user_id: profile.platform_user_id || profile.username,
+        user_id: profile.platform_user_id,
         reason: $("#blacklist-reason").value,
         ...(expires ? { expires_at: new Date(expires).toISOString() } : {}),
       },
@@ -673,6 +676,7 @@ async function loadCustomer(customerId) {
   try {
     const profile = await api(`console/customers/${customerId}`);
     state.customerProfile = profile;
+    renderChatHead();
     const row = (label, value) => [h("dt", {}, t(label)), h("dd", {}, value || "—")];
     $("#customer-info").replaceChildren(
       ...row("customer.nickname", profile.nickname),
@@ -930,7 +934,10 @@ function wire() {
   $("#btn-decline").addEventListener("click", () => transition("decline"));
   $("#btn-end").addEventListener("click", () => transition("end"));
   $("#btn-transfer").addEventListener("click", openTransfer);
-  $("#btn-blacklist").addEventListener("click", () => $("#blacklist-dialog").showModal());
+  $("#btn-blacklist").addEventListener("click", () => {
+    $("#blacklist-form").reset();
+    $("#blacklist-dialog").showModal();
+  });
   $("#transfer-form").addEventListener("submit", submitTransfer);
   $("#transfer-cancel").addEventListener("click", () => $("#transfer-dialog").close());
   $("#blacklist-form").addEventListener("submit", submitBlacklist);
