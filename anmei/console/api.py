@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -51,7 +51,7 @@ class ConversationTimelineApi(APIView):
         details = serializers.JSONField()
         created_at = serializers.DateTimeField()
 
-    @extend_schema(responses={200: EventSerializer(many=True)})
+    @extend_schema(responses={200: inline_serializer("ConversationTimeline", {"results": EventSerializer(many=True)})})
     def get(self, request, conversation_id: int):
         events = selectors.conversation_event_list(user=request.user, conversation_id=conversation_id)
         return Response({"results": [conversation_event_data(e) for e in events]})
@@ -98,7 +98,10 @@ class ConversationPreviewApi(APIView):
     class FilterSerializer(serializers.Serializer):
         ids = serializers.RegexField(r"^[0-9]{1,18}(,[0-9]{1,18}){0,99}$")
 
-    @extend_schema(parameters=[FilterSerializer], responses={200: MessageOutputSerializer(many=True)})
+    @extend_schema(
+        parameters=[FilterSerializer],
+        responses={200: inline_serializer("ConversationPreviews", {"results": MessageOutputSerializer(many=True)})},
+    )
     def get(self, request):
         filters = validated_input(self.FilterSerializer, request.query_params.dict())
         ids = [int(i) for i in filters["ids"].split(",")]
