@@ -342,6 +342,71 @@ def test_admin_blacklists_an_im_customer_from_the_conversation(
     screenshot(console, "console-blacklisted")
 
 
+def test_ai_help_and_transcription_events_render_live_as_text(web_server, browser_context, screenshot, carol, cathy):
+    """The event shapes of API.md (suggestion.new, summary.ready, asr.*), pushed as their producers do."""
+    from anmei.common import realtime
+    from anmei.conversations.services import conversation_claim, message_create
+
+    # given Carol's active conversation with a voice message still being transcribed
+    conversation = waiting_conversation(cathy, "你好")
+    off_the_page_thread(conversation_claim, user=carol, conversation_id=conversation.id)
+    voice, _ = message_create(
+        conversation=conversation, sender_type="customer", sender=cathy, type="voice", payload={"asr_task_id": 41}
+    )
+    console = console_login(browser_context(), web_server, carol)
+    open_in_console(console, conversation, tab="mine")
+    transcript = console.locator(f'.msg[data-message-id="{voice.id}"] .transcript')
+    expect(transcript).to_have_text("转写中…")
+
+    def push(event):
+        off_the_page_thread(realtime.broadcast_to_user, tenant_id=carol.tenant_id, user_id=carol.id, event=event)
+
+    base = {"conversation_id": conversation.id, "message_id": voice.id, "asr_task_id": 41}
+    # when the transcription fails, then succeeds on retry
+    push({"type": "asr.result", **base, "status": "failed", "error": {"code": "asr_failed", "message": "x"}})
+    expect(transcript).to_contain_text("转写失败")
+    expect(transcript.locator(".asr-retry")).to_have_text("重试")
+    push({"type": "asr.processing", **base})
+    expect(transcript).to_have_text("转写中…")
+    push({"type": "asr.result", **base, "status": "success", "result": {"text": "<b>想做热玛吉</b>"}})
+    expect(transcript).to_have_text("<b>想做热玛吉</b>")
+
+    # when suggestions arrive, clicking one puts its text in the composer
+    push(
+        {
+            "type": "suggestion.new",
+            "conversation_id": conversation.id,
+            "message_id": voice.id,
+            "suggestions": [
+                {"kind": "answer", "text": "热玛吉一般一年做一次"},
+                {"kind": "question", "text": "<i>预算</i>?"},
+            ],
+        }
+    )
+    expect(console.locator(".suggestion")).to_have_text(["answer · 热玛吉一般一年做一次", "question · <i>预算</i>?"])
+    console.locator(".suggestion").first.click()
+    expect(console.locator("#composer-input")).to_have_value("热玛吉一般一年做一次")
+
+    # when the summary is ready, it is shown field by field
+    push(
+        {
+            "type": "summary.ready",
+            "conversation_id": conversation.id,
+            "summary": {
+                "main_issues": ["热玛吉价格"],
+                "solution": "到院面诊",
+                "evaluation": "",
+                "follow_up": "三天后回访",
+            },
+        }
+    )
+    expect(console.locator("#summary .summary-row")).to_have_text(
+        ["主要问题 热玛吉价格", "解决方案 到院面诊", "后续跟进 三天后回访"]
+    )
+    assert console.locator(".msg b, .suggestion i").count() == 0
+    screenshot(console, "console-ai-help")
+
+
 def _endpoint_exists(path: str) -> bool:
     from django.urls import Resolver404, resolve
 
