@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "anmei.automation",
     "anmei.bots",
     "anmei.blacklist",
+    "anmei.jobs",
 ]
 
 MIDDLEWARE = [
@@ -265,3 +266,31 @@ AI_GATEWAY_CALLER_APP_ID = env.str("AI_GATEWAY_CALLER_APP_ID", default="anmei-ai
 AI_GATEWAY_DEFAULT_TIMEOUT_SECONDS = env.float("AI_GATEWAY_DEFAULT_TIMEOUT_SECONDS", default=8.0)
 AI_BREAKER_THRESHOLD = env.int("AI_BREAKER_THRESHOLD", default=5)
 AI_BREAKER_COOLDOWN_SECONDS = env.int("AI_BREAKER_COOLDOWN_SECONDS", default=30)
+
+# --- Session intelligence (issue 12) ---
+# Prompt-token budget of the context builder per provider (an agent config's own budget wins).
+AI_CONTEXT_TOKEN_BUDGETS = {
+    "openai": env.int("AI_CONTEXT_BUDGET_OPENAI", default=6000),
+    "dify": env.int("AI_CONTEXT_BUDGET_DIFY", default=3000),
+    "astrbot": env.int("AI_CONTEXT_BUDGET_ASTRBOT", default=3000),
+    "local": env.int("AI_CONTEXT_BUDGET_LOCAL", default=3000),
+}
+AI_CONTEXT_RECENT_WINDOW = env.int("AI_CONTEXT_RECENT_WINDOW", default=40)  # verbatim turns read per build
+AI_CONTEXT_SUMMARY_TOKENS = env.int("AI_CONTEXT_SUMMARY_TOKENS", default=400)  # cap of the rolling summary
+AI_CONTEXT_FOLD_MAX = env.int("AI_CONTEXT_FOLD_MAX", default=500)  # older turns read by one fold
+AI_COMPLETION_MAX_TOKENS = env.int("AI_COMPLETION_MAX_TOKENS", default=800)
+AI_QUOTA_ALERT_RATIO = env.float("AI_QUOTA_ALERT_RATIO", default=0.8)
+AI_SUGGESTIONS_ENABLED = env.bool("AI_SUGGESTIONS_ENABLED", default=True)
+AI_SUGGESTION_LOCK_SECONDS = env.int("AI_SUGGESTION_LOCK_SECONDS", default=60)  # longest one generation may hold
+AI_SUMMARY_RETRY_COUNTDOWNS = [float(x) for x in env.list("AI_SUMMARY_RETRY_COUNTDOWNS", default=["5", "30"])]
+
+# --- durable jobs (issue 10) ---
+# Every unit of background work has a Job row (anmei.jobs); Celery carries only its id. The sweep
+# re-sends what is due but was not taken within the grace period, and frees expired leases.
+JOBS_SWEEP_SECONDS = env.float("JOBS_SWEEP_SECONDS", default=5.0)
+JOBS_RESEND_GRACE_SECONDS = env.float("JOBS_RESEND_GRACE_SECONDS", default=15.0)
+JOBS_SWEEP_BATCH = env.int("JOBS_SWEEP_BATCH", default=500)
+JOBS_STUCK_AFTER_SECONDS = env.float("JOBS_STUCK_AFTER_SECONDS", default=120.0)
+JOBS_DEFAULT_MAX_ATTEMPTS = env.int("JOBS_DEFAULT_MAX_ATTEMPTS", default=4)
+JOBS_DEFAULT_RETRY_COUNTDOWNS = [float(x) for x in env.list("JOBS_DEFAULT_RETRY_COUNTDOWNS", default=["5", "15", "60"])]
+JOBS_DEFAULT_LEASE_SECONDS = env.int("JOBS_DEFAULT_LEASE_SECONDS", default=120)

@@ -17,6 +17,7 @@ api_v1 = [
     path("admin/registration-automation/", include("anmei.automation.urls")),
     path("", include("anmei.bots.urls")),
     path("", include("anmei.blacklist.urls")),
+    path("", include("anmei.ai.urls")),
     path("console/", include("anmei.console.api_urls")),
 ]
 

@@ -15,7 +15,13 @@ from anmei.tenants.models import Tenant
 
 PASSWORD = "correct-horse-battery"
 
-pytest_plugins = ["tests.fixtures_mcp", "tests.fixtures_bots", "tests.fixtures_automation", "tests.fixtures_browser"]
+pytest_plugins = [
+    "tests.fixtures_mcp",
+    "tests.fixtures_bots",
+    "tests.fixtures_automation",
+    "tests.fixtures_ai",
+    "tests.fixtures_browser",
+]
 
 
 @pytest.fixture(autouse=True)

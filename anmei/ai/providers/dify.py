@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import requests
 
-from anmei.ai.providers import AgentError, AgentRequest, AgentResult, api_url
+from anmei.ai.providers import AgentError, AgentRequest, AgentResult, api_url, transcript
 from anmei.common.redis import get_redis, tenant_key
 
 
@@ -21,7 +21,7 @@ def run(request: AgentRequest) -> AgentResult:
     if not request.base_url or not request.api_key:
         raise AgentError("dify needs a base URL and an app key")
     dify_conversation = ""
-    if request.conversation_id:
+    if request.conversation_id and request.purpose in ("welcome", "reply"):
         dify_conversation = get_redis().get(_conversation_key(request)) or ""
     body = {
         "inputs": {
@@ -32,7 +32,11 @@ def run(request: AgentRequest) -> AgentResult:
             "is_new_user": "true" if request.purpose == "welcome" else "false",
             "anmei_subject": request.mcp.subject if request.mcp else "",
         },
-        "query": request.query,
+        # Replies continue Dify's own conversation (it keeps the history); summaries and
+        # suggestions need the whole built context, so they send it as the query.
+        "query": transcript(request.messages)
+        if request.messages and request.purpose in ("summary", "suggestion")
+        else request.query,
         "response_mode": "blocking",
         "user": f"anmei-{request.tenant_id}-{request.customer_id}",
         "conversation_id": dify_conversation,
@@ -57,7 +61,7 @@ def run(request: AgentRequest) -> AgentResult:
     answer = (data.get("answer") or "").strip() if isinstance(data, dict) else ""
     if not answer:
         raise AgentError("dify answered without text")
-    if data.get("conversation_id") and request.conversation_id:
+    if data.get("conversation_id") and request.conversation_id and request.purpose in ("welcome", "reply"):
         get_redis().set(_conversation_key(request), data["conversation_id"], ex=30 * 24 * 3600)
     usage = ((data.get("metadata") or {}).get("usage") or {}) if isinstance(data.get("metadata"), dict) else {}
     return AgentResult(

@@ -7,6 +7,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
+from anmei.ai.gateway import generate_reply
 from anmei.blacklist.selectors import blacklist_is_blocked
 from anmei.bots.models import BotDelivery, BotInstance
 from anmei.bots.services.instances import gateway_settings_get, signed_post
@@ -149,26 +150,14 @@ def _rule_reply(bot: BotInstance | None, text: str) -> str | None:
 
 
 def _ai_reply(message: Message) -> str | None:
-    """Ask the AI gateway (written by another issue); any failure or absence means "no answer"."""
-    try:
-        from anmei.ai.gateway import generate_reply
-    except (ImportError, AttributeError):
-        return None
-    try:
-        reply = generate_reply(
-            tenant_id=message.tenant_id,
-            customer_id=message.conversation.customer_id,
-            conversation_id=message.conversation_id,
-            text=message.content,
-        )
-    except Exception:  # noqa: BLE001 - the customer gets the away message instead
-        logger.warning(
-            "ai gateway failed for auto-reply",
-            extra={"tenant_id": message.tenant_id, "message_id": message.id},
-            exc_info=True,
-        )
-        return None
-    return reply.strip() if isinstance(reply, str) and reply.strip() else None
+    """The tenant's agent answers through the context builder; None (agent off, failing, over quota) → away."""
+    return generate_reply(
+        tenant_id=message.tenant_id,
+        customer_id=message.conversation.customer_id,
+        conversation_id=message.conversation_id,
+        text=message.content,
+        bot_id=message.conversation.bot_instance_id,
+    )
 
 
 def auto_reply_create(*, message_id: int) -> Message | None:

@@ -18,6 +18,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from anmei.accounts.models import User
+from anmei.ai.summaries import summary_schedule
 from anmei.common import realtime
 from anmei.common.errors import ApplicationError, ConflictError, NotFoundError
 from anmei.conversations.models import Conversation, ConversationEvent
@@ -238,7 +239,7 @@ def conversation_end(
         and user.id != conversation.consultant_id
     ):
         raise _not_yours("end", conversation)
-    return _apply(
+    ended = _apply(
         conversation,
         actor=user,
         action="end" if user is not None else "timeout",
@@ -247,6 +248,8 @@ def conversation_end(
         details={"reason": reason},
         notify_console=conversation.status == S.WAITING,
     )
+    summary_schedule(conversation=ended)  # durable job, runs after this transaction commits
+    return ended
 
 
 def conversation_end_inactive(*, now=None) -> int:

@@ -8,6 +8,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from anmei.accounts.models import User
+from anmei.ai.suggestions import suggestion_request
 from anmei.common import realtime
 from anmei.common.errors import ApplicationError, ConflictError
 from anmei.conversations.models import Conversation, Message
@@ -98,6 +99,7 @@ def message_route_loaded(*, message: Message, conversation: Conversation) -> str
     try:
         if conversation.status in (S.ACTIVE, S.TRANSFERRING) and conversation.consultant_id:
             realtime.broadcast_to_user(tenant_id, conversation.consultant_id, event)
+            suggestion_request(message=message, conversation=conversation)  # coalesced, after commit
             return "consultant"
         if online_user_ids(tenant_id=tenant_id):
             realtime.broadcast_to_console(tenant_id, event)
