@@ -371,6 +371,21 @@ def test_ai_help_and_transcription_events_render_live_as_text(web_server, browse
     push({"type": "asr.result", **base, "status": "success", "result": {"text": "<b>想做热玛吉</b>"}})
     expect(transcript).to_have_text("<b>想做热玛吉</b>")
 
+    # when Carol types a canned response's /shortcode, Enter puts its text in the composer
+    if _endpoint_exists("/api/v1/canned-responses"):
+        from anmei.ai.services import canned_response_create
+
+        canned_response_create(
+            tenant_id=carol.tenant_id, shortcode="price", text="价格以到院面诊为准", keywords=["价格"]
+        )
+        canned_response_create(tenant_id=carol.tenant_id, shortcode="addr", text="我们在人民路 1 号", keywords=[])
+        console.fill("#composer-input", "")
+        console.type("#composer-input", "/pr")
+        expect(console.locator("#canned li")).to_have_text(["/price 价格以到院面诊为准"])
+        console.press("#composer-input", "Enter")
+        expect(console.locator("#composer-input")).to_have_value("价格以到院面诊为准")
+        expect(console.locator("#canned")).to_be_hidden()
+
     # when suggestions arrive, clicking one puts its text in the composer
     push(
         {

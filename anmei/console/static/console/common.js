@@ -238,7 +238,10 @@ export function formatTime(iso) {
 export function previewText(message) {
   if (!message) return "";
   if (message.type === "image") return t("msg.image");
-  if (message.type === "voice") return message.payload?.transcript ? `${t("msg.voice")} ${message.payload.transcript}` : t("msg.voice");
+  if (message.type === "voice") {
+    const transcript = asrState(message).text;
+    return transcript ? `${t("msg.voice")} ${transcript}` : t("msg.voice");
+  }
   if (message.type === "file") return t("msg.file");
   return message.content;
 }
@@ -281,10 +284,19 @@ export function messageBubble(message, { mine, senderLabel, onAsrRetry } = {}) {
   );
 }
 
+// The ASR worker writes the transcript into `content` and its state into payload.asr.status.
+export function asrState(message) {
+  const payload = message.payload && typeof message.payload === "object" ? message.payload : {};
+  const asr = message.asr || (payload.asr && typeof payload.asr === "object" ? payload.asr : {});
+  const taskId = asr.asr_task_id ?? payload.asr_task_id ?? message.asr_task_id ?? null;
+  const text = asr.text ?? payload.transcript ?? (asr.status === "success" ? message.content : undefined);
+  return { status: asr.status, taskId, text };
+}
+
 export function transcriptNode(message, onAsrRetry) {
-  const asr = message.asr || {};
-  const node = h("div", { class: "transcript", dataset: { asrTaskId: asr.asr_task_id || message.payload?.asr_task_id || "" } });
-  const transcript = asr.text ?? message.payload?.transcript;
+  const asr = asrState(message);
+  const node = h("div", { class: "transcript", dataset: { asrTaskId: asr.taskId ?? "" } });
+  const transcript = asr.text;
   if (asr.status === "failed") {
     node.classList.add("failed");
     node.append(t("asr.failed"));
@@ -292,6 +304,6 @@ export function transcriptNode(message, onAsrRetry) {
       node.append(" ", h("button", { type: "button", class: "linkish asr-retry", onclick: () => onAsrRetry(node.dataset.asrTaskId) }, t("asr.retry")));
     }
   } else if (transcript) node.append(transcript);
-  else if (asr.status === "processing" || asr.status === "pending" || message.payload?.asr_task_id) node.append(t("asr.processing"));
+  else if (asr.status === "processing" || asr.status === "pending" || asr.taskId !== null) node.append(t("asr.processing"));
   return node;
 }

@@ -1,6 +1,6 @@
 // The consultant console. State lives in plain maps; every render builds DOM nodes from text.
 import {
-  $, $$, ApiError, LiveSocket, addStrings, api, applyI18n, formatTime, h, messageBubble, previewText, session, show, t,
+  $, $$, ApiError, LiveSocket, addStrings, api, applyI18n, asrState, formatTime, h, messageBubble, previewText, session, show, t,
   toggleLang,
 } from "./common.js";
 
@@ -350,8 +350,8 @@ function addMessage(message, { scroll = true } = {}) {
   const label = message.sender_type === "consultant" ? staffName(message.sender_id) : t(`sender.${message.sender_type}`);
   timelineInsert(messageBubble(message, { mine, senderLabel: label, onAsrRetry: retryAsr }), message.created_at);
   if (scroll) $("#timeline").scrollTop = $("#timeline").scrollHeight;
-  const taskId = message.asr_task_id ?? message.payload?.asr_task_id;
-  if (message.type === "voice" && taskId && !message.payload?.transcript) loadAsr(message, taskId);
+  const asr = asrState(message);
+  if (message.type === "voice" && asr.taskId !== null && asr.text === undefined) loadAsr(message, asr.taskId);
 }
 
 // A voice message's transcript state comes from its ASR task (GET /api/v1/asr/tasks/<id>).
