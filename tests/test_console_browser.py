@@ -268,20 +268,29 @@ def test_messages_sent_while_the_server_was_down_appear_once_after_reconnect(
     console = console_login(browser_context(), web_server, carol)
     open_in_console(console, conversation, tab="mine")
     expect(console.locator(".msg.customer .body")).to_have_text(["第一条"])
+    chat = chat_login(browser_context(), web_server, cathy)
+    expect(chat.locator(".msg.customer .body")).to_have_text(["第一条"])
 
-    # when the server goes away (every socket is closed) and both customers write meanwhile
+    # when the server goes away (every socket is closed) and both sides write meanwhile
     web_server.stop()
     expect(console.locator("#conn")).not_to_have_attribute("data-state", "online")
+    expect(chat.locator("#conn")).not_to_have_attribute("data-state", "online")
     for content in ("第二条", "第三条"):
         off_the_page_thread(
             conversation_message_send, user=cathy, conversation_id=conversation.id, type="text", content=content
         )
     off_the_page_thread(conversation_message_send, user=dora, conversation_id=other.id, type="text", content="价格多少")
+    off_the_page_thread(
+        conversation_message_send, user=carol, conversation_id=conversation.id, type="text", content="收到"
+    )
     web_server.start()
 
-    # then the console reconnects, resyncs, and shows each missed message exactly once
+    # then both pages reconnect, resync, and show each missed message exactly once
     expect(console.locator("#conn")).to_have_attribute("data-state", "online", timeout=30_000)
     expect(console.locator(".msg.customer .body")).to_have_text(["第一条", "第二条", "第三条"])
+    expect(console.locator(".msg.consultant .body")).to_have_text(["收到"])
+    expect(chat.locator("#conn")).to_have_attribute("data-state", "online", timeout=30_000)
+    expect(chat.locator(".msg .body")).to_have_text(["第一条", "第二条", "第三条", "收到"])
     # and the other conversation got an unread badge and its preview
     expect(conversation_item(console, other.id).locator(".unread")).to_have_text("1")
     expect(conversation_item(console, other.id).locator(".preview")).to_have_text("价格多少")
@@ -290,8 +299,10 @@ def test_messages_sent_while_the_server_was_down_appear_once_after_reconnect(
         conversation_message_send, user=cathy, conversation_id=conversation.id, type="text", content="第四条"
     )
     expect(console.locator(".msg.customer .body")).to_have_text(["第一条", "第二条", "第三条", "第四条"])
-    assert Message.objects.filter(conversation=conversation).count() == 4
+    expect(chat.locator(".msg .body")).to_have_text(["第一条", "第二条", "第三条", "收到", "第四条"])
+    assert Message.objects.filter(conversation=conversation).count() == 5
     screenshot(console, "console-after-resync")
+    screenshot(chat, "chat-after-resync")
 
     # when Carol opens the other conversation, the badge clears
     conversation_item(console, other.id).click()
