@@ -19,6 +19,7 @@ api_v1 = [
     path("", include("anmei.blacklist.urls")),
     path("", include("anmei.ai.urls")),
     path("", include("anmei.apikeys.urls")),
+    path("console/", include("anmei.console.api_urls")),
 ]
 
 urlpatterns = [

@@ -16,8 +16,12 @@ from anmei.tenants.models import Tenant
 PASSWORD = "correct-horse-battery"
 
 pytest_plugins = [
-    "tests.fixtures_mcp", "tests.fixtures_bots", "tests.fixtures_automation", "tests.fixtures_ai",
+    "tests.fixtures_mcp",
+    "tests.fixtures_bots",
+    "tests.fixtures_automation",
+    "tests.fixtures_ai",
     "tests.fixtures_security",
+    "tests.fixtures_browser",
 ]
 
 
