@@ -26,6 +26,7 @@ WORKER_MODULES = [
     "workers.blacklist",
     "workers.conversations",
     "workers.jobs",
+    "workers.asr",
 ]
 
 app.conf.update(

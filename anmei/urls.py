@@ -17,6 +17,7 @@ api_v1 = [
     path("admin/registration-automation/", include("anmei.automation.urls")),
     path("", include("anmei.bots.urls")),
     path("", include("anmei.blacklist.urls")),
+    path("asr/", include("anmei.asr.urls")),
 ]
 
 urlpatterns = [
@@ -25,6 +26,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("", include("anmei.media.urls")),
     path("", include("anmei.console.urls")),
 ]
 

@@ -15,7 +15,7 @@ from anmei.tenants.models import Tenant
 
 PASSWORD = "correct-horse-battery"
 
-pytest_plugins = ["tests.fixtures_mcp", "tests.fixtures_bots", "tests.fixtures_automation"]
+pytest_plugins = ["tests.fixtures_mcp", "tests.fixtures_bots", "tests.fixtures_automation", "tests.fixtures_asr"]
 
 
 @pytest.fixture(autouse=True)

@@ -12,6 +12,7 @@ from anmei.common import realtime
 from anmei.common.errors import ApplicationError, ConflictError
 from anmei.conversations.models import Conversation, Message
 from anmei.conversations.selectors import conversation_get
+from anmei.media.links import media_url_for_payload
 
 logger = logging.getLogger("anmei.conversations")
 
@@ -71,6 +72,7 @@ def message_event(message: Message) -> dict[str, Any]:
             "type": message.type,
             "content": message.content,
             "payload": message.payload,
+            "media_url": media_url_for_payload(message.tenant_id, message.payload),
             "created_at": message.created_at.isoformat(),
         },
     }
@@ -104,6 +106,8 @@ def message_route_loaded(*, message: Message, conversation: Conversation) -> str
             return "console"
     except Exception:  # noqa: BLE001 - realtime logs it; fall back to an answer for the customer
         logger.warning("message route push failed", extra={"tenant_id": tenant_id, "message_id": message_id})
+    if message.type == Message.Type.VOICE and message.payload.get("asr_task_id"):
+        return "awaiting_transcript"  # anmei.asr feeds the transcript to the auto-reply when it is ready
     from workers.bots import auto_reply
 
     auto_reply.delay(message_id)
