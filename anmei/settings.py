@@ -150,7 +150,9 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [REDIS_URL],
+            # redis-py 8 reads with a 5 s socket timeout by default, the same 5 s channels_redis
+            # blocks in BZPOPMIN: an idle receive then died with "Timeout reading" (issue 11).
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
             "prefix": env.str("CHANNELS_PREFIX", default="asgi"),
             "capacity": 1000,
             "expiry": 60,
@@ -337,6 +339,9 @@ ASR_API_BASE_URL = env.str("ASR_API_BASE_URL", default="http://127.0.0.1:8000")
 ASR_API_KEY = env.str("ASR_API_KEY", default="")
 ASR_API_TIMEOUT_SECONDS = env.float("ASR_API_TIMEOUT_SECONDS", default=60.0)
 ASR_BEAM_SIZE = env.int("ASR_BEAM_SIZE", default=1)
+# CPU threads per model (0: the library's default, every core). With N worker processes on C cores
+# use C / N: oversubscribed OpenMP threads made openai-whisper ~10x slower in bench/asr.py.
+ASR_CPU_THREADS = env.int("ASR_CPU_THREADS", default=0)
 ASR_TIME_LIMIT_SECONDS = env.int("ASR_TIME_LIMIT_SECONDS", default=300)
 ASR_MAX_ATTEMPTS = env.int("ASR_MAX_ATTEMPTS", default=3)  # the first try and 2 retries (seed §3.4.4)
 ASR_RETRY_COUNTDOWNS = [int(x) for x in env.list("ASR_RETRY_COUNTDOWNS", default=["5", "20"])]

@@ -187,6 +187,42 @@ def test_exhausted_retries_fail_with_the_last_code_and_alert_the_admins(
     assert poll(lambda: AdminAlert.objects.filter(tenant_id=task.tenant_id, source="asr").count() == 1)
 
 
+def test_a_server_slower_than_the_timeout_fails_as_asr_timeout_after_its_retries(
+    celery_worker, asr_api, settings, bot_a, speech_wav
+):
+    settings.ASR_API_TIMEOUT_SECONDS, settings.ASR_MAX_ATTEMPTS = 0.3, 2
+    asr_api.delays = [1.0, 1.0]
+
+    task = finished(task_of(voice_post(bot_a[1], speech_wav)))
+
+    assert (task.status, task.attempts, task.error_code) == ("failed", 2, "ASR_TIMEOUT")
+    assert len(asr_api.requests) == 2
+
+
+def test_admin_retry_action_reschedules_failed_tasks_only(client, olga, tenant_a, bot_a, asr_api, speech_wav):
+    # given one failed and one succeeded task (set directly: no worker in this test)
+    failed = task_of(voice_post(bot_a[1], speech_wav, "a-1"))
+    done = task_of(voice_post(bot_a[1], speech_wav, "a-2"))
+    AsrTask.objects.filter(pk=failed.pk).update(status="failed", error_code="ASR_BAD_AUDIO")
+    AsrTask.objects.filter(pk=done.pk).update(status="success", text="hi")
+    Job.objects.filter(pk=failed.job_id).update(state="failed", attempts=1)
+    Job.objects.filter(pk=done.job_id).update(state="done", attempts=1)
+
+    # when an operator runs "Transcribe again" on both in Django admin
+    client.force_login(olga)
+    response = client.post(
+        "/admin/asr/asrtask/",
+        {"action": "transcribe_again", "_selected_action": [failed.pk, done.pk]},
+        follow=True,
+    )
+
+    # then only the failed one is pending again, its job back to a first attempt
+    assert response.status_code == 200
+    assert [str(m) for m in response.context["messages"]] == ["1 task(s) scheduled again, 1 skipped."]
+    assert [AsrTask.objects.get(pk=t.pk).status for t in (failed, done)] == ["pending", "success"]
+    assert Job.objects.get(pk=failed.job_id).state == "pending" and Job.objects.get(pk=failed.job_id).attempts == 0
+
+
 def test_undecodable_audio_fails_at_once_without_retries(celery_worker, asr_api, bot_a):
     task = finished(task_of(voice_post(bot_a[1], AMR_GARBAGE)))
 

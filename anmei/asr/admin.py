@@ -29,12 +29,15 @@ class AsrTaskAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
 
     @admin.action(description="Transcribe again (failed tasks)")
     def transcribe_again(self, request, queryset):
-        done, refused = 0, 0
-        for task in queryset.filter(status=AsrTask.Status.FAILED):
+        tasks = list(queryset)
+        done = 0
+        for task in tasks:
+            if task.status != AsrTask.Status.FAILED:
+                continue
             try:
                 asr_task_retry(task=task)
                 done += 1
-            except ApplicationError:
-                refused += 1
-        skipped = queryset.exclude(status=AsrTask.Status.FAILED).count() + refused
+            except ApplicationError:  # changed meanwhile (an attempt is running): counted as skipped
+                pass
+        skipped = len(tasks) - done
         self.message_user(request, f"{done} task(s) scheduled again, {skipped} skipped.", messages.SUCCESS)

@@ -77,6 +77,8 @@ class WhisperBackend:
 
         self.model_name = model_name or "base"
         self.device = "cuda" if _cuda_wanted(torch.cuda.is_available()) else "cpu"
+        if settings.ASR_CPU_THREADS:
+            torch.set_num_threads(settings.ASR_CPU_THREADS)
         try:
             self.model = whisper.load_model(self.model_name, device=self.device)
         except Exception as exc:  # noqa: BLE001 - unknown name, missing file, no network for the download
@@ -119,7 +121,10 @@ class FasterWhisperBackend:
         cuda = _cuda_wanted(ctranslate2.get_cuda_device_count() > 0)
         try:
             self.model = WhisperModel(
-                self.model_name, device="cuda" if cuda else "cpu", compute_type="float16" if cuda else "int8"
+                self.model_name,
+                device="cuda" if cuda else "cpu",
+                compute_type="float16" if cuda else "int8",
+                cpu_threads=settings.ASR_CPU_THREADS,
             )
         except Exception as exc:  # noqa: BLE001 - missing directory, no network for the download
             raise AsrError(

@@ -25,6 +25,7 @@ class AsrTask(models.Model):
     confidence = models.FloatField(null=True, blank=True, help_text="exp(mean token log-probability)")
     language = models.CharField(max_length=16, blank=True)
     duration = models.FloatField(null=True, blank=True, help_text="audio seconds")
+    transcribe_ms = models.FloatField(null=True, blank=True, help_text="the model's own time for the last attempt")
     error_code = models.CharField(max_length=40, blank=True)
     error_message = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)

@@ -214,7 +214,10 @@ def _transcribe(task: AsrTask) -> tuple[Transcript, float]:
     decode_ms = (time.perf_counter() - started) * 1000
     try:
         backend = asr_backend()
-        return backend.transcribe(samples, language=settings.ASR_LANGUAGE or None), decode_ms
+        started = time.perf_counter()
+        transcript = backend.transcribe(samples, language=settings.ASR_LANGUAGE or None)
+        AsrTask.objects.filter(pk=task.pk).update(transcribe_ms=round((time.perf_counter() - started) * 1000, 1))
+        return transcript, decode_ms
     except AsrError:
         raise
     except SoftTimeLimitExceeded as exc:

@@ -1,7 +1,8 @@
 """A fake OpenAI-compatible `POST /v1/audio/transcriptions` server (multipart in, verbose JSON out).
 
 `statuses` is a queue of HTTP statuses to answer before succeeding (e.g. [503, 503] → two failures,
-then the transcript). `requests` records what each call carried, including the WAV it received.
+then the transcript); `delays` stalls the next requests (a server too slow for the client's timeout).
+`requests` records what each call carried, including the WAV it received.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import email.policy
 import io
 import json
 import threading
+import time
 import wave
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -22,6 +24,7 @@ class FakeAsrServer:
     def __init__(self, *, text: str = TRANSCRIPT, language: str = "zh", avg_logprob: float = -0.1) -> None:
         self.text, self.language, self.avg_logprob = text, language, avg_logprob
         self.statuses: list[int] = []
+        self.delays: list[float] = []  # seconds to stall before answering, one per request (then none)
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         fake = self
@@ -82,6 +85,9 @@ class FakeAsrServer:
                 }
             )
             status = self.statuses.pop(0) if self.statuses else 200
+            delay = self.delays.pop(0) if self.delays else 0.0
+        if delay:
+            time.sleep(delay)
         if status != 200:
             return status, {"error": {"message": f"fake failure {status}"}}
         if received is None:
