@@ -56,7 +56,7 @@ def make_clip(workdir: Path) -> bytes:
     return path.read_bytes()
 
 
-def verdict(percent: float) -> str:
+def within_target(percent: float) -> str:
     return "meets" if percent <= 10 else "MISSES"
 
 
@@ -276,7 +276,7 @@ def main() -> None:
             print(f"   vs bare transcribe here, alternated with them (median {bare_s:.3f} s): overhead "
                   f"{(latency - bare_s) * 1000:.0f} ms = {share:.1f} %")  # fmt: skip
             print(f"   vs each message's own transcribe in the worker (median {statistics.median(inside):.3f} s): "
-                  f"overhead {own_ms:.0f} ms = {own:.1f} % (target ≤ 10 %: {verdict(own)})")  # fmt: skip
+                  f"overhead {own_ms:.0f} ms = {own:.1f} % (target ≤ 10 %: {within_target(own)})")  # fmt: skip
     finally:
         worker.terminate()
         worker.wait(30)
