@@ -273,6 +273,20 @@ def test_manual_retry_runs_a_failed_task_again_and_a_succeeded_one_only_with_for
     assert finished(AsrTask.objects.get(pk=task.pk)).status == "success"
 
 
+def test_concurrent_repeats_of_one_voice_message_store_one_file_and_one_task(bot_a, media_dir, speech_wav):
+    from tests.helpers import race
+
+    results = race(3, lambda _: voice_post(bot_a[1], speech_wav, "same-id").json())
+
+    assert len({r["asr_task_id"] for r in results}) == 1 and sorted(r["duplicate"] for r in results) == [
+        False,
+        True,
+        True,
+    ]
+    assert AsrTask.objects.count() == 1 and Job.objects.filter(kind="asr").count() == 1
+    assert len([p for p in media_dir.rglob("*") if p.is_file()]) == 1
+
+
 def test_a_redelivered_task_does_not_transcribe_twice(celery_worker, asr_api, bot_a, speech_wav):
     task = finished(task_of(voice_post(bot_a[1], speech_wav)))
     job = Job.objects.get(kind="asr")
