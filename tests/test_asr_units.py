@@ -38,6 +38,35 @@ def test_wav_and_silk_decode_to_the_same_16k_mono_speech(ext, speech_wav, speech
     assert 0.05 < float(abs(samples).max()) <= 1.0
 
 
+@pytest.mark.parametrize(("rate", "channels"), [(22050, 1), (16000, 1), (44100, 2), (8000, 1)])
+def test_the_in_process_wav_path_matches_ffmpeg(rate, channels, speech_wav, tmp_path):
+    # given the speech re-encoded by ffmpeg at other rates and channel counts (16-bit PCM WAV)
+    path = tmp_path / "in.wav"
+    path.write_bytes(speech_wav)
+    out = tmp_path / f"{rate}-{channels}.wav"
+    subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-i", str(path), "-ar", str(rate), "-ac", str(channels), str(out)], check=True
+    )
+    wav = out.read_bytes()
+
+    # when both paths decode it, then they agree sample for sample (same resampler library)
+    fast, slow = decode_to_16k_mono(wav, ext="wav"), decode_to_16k_mono(wav, ext="wav", fast_wav=False)
+    assert abs(len(fast) - len(slow)) <= 16
+    n = min(len(fast), len(slow))
+    assert float(abs(fast[:n] - slow[:n]).max()) < 2e-3
+
+
+def test_a_wav_the_fast_path_cannot_read_goes_to_ffmpeg(speech_wav, tmp_path):
+    path = tmp_path / "in.wav"
+    path.write_bytes(speech_wav)
+    out = tmp_path / "float.wav"
+    subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(path), "-c:a", "pcm_f32le", str(out)], check=True)
+
+    samples = decode_to_16k_mono(out.read_bytes(), ext="wav")
+
+    assert abs(len(samples) / 16000 - 4.37) < 0.02
+
+
 def test_bytes_that_are_not_audio_raise_bad_audio():
     with pytest.raises(BadAudio):
         decode_to_16k_mono(b"#!AMR\n" + b"\x7c" * 200, ext="amr")
