@@ -25,6 +25,7 @@ from anmei.asr.selectors import asr_task_data
 from anmei.common import realtime
 from anmei.common.errors import ApplicationError, ConflictError
 from anmei.conversations.models import Conversation, Message
+from anmei.conversations.services import message_transcript_set
 from anmei.jobs.services import job_reschedule, job_schedule
 from anmei.media.services import media_read
 
@@ -96,7 +97,7 @@ def _auto_reply_if_unserved(task: AsrTask) -> bool:
     `message_route` leaves voice messages with a transcription pending to this step, so the reply
     answers what was said instead of an empty voice message.
     """
-    from anmei.console.presence import online_user_ids
+    from anmei.common.presence import online_user_ids
     from workers.bots import auto_reply
 
     message = Message.objects.select_related("conversation").filter(pk=task.message_id).first()
@@ -168,17 +169,16 @@ def asr_task_process(*, asr_task_id: str, attempt: int = 1) -> AsrTask | None:
             backend=settings.ASR_BACKEND,
             updated_at=timezone.now(),
         )
-        message = Message.objects.select_for_update().get(pk=task.message_id)
-        payload = dict(message.payload)
-        payload["asr"] = {
-            "status": S.SUCCESS,
-            "confidence": transcript.confidence,
-            "language": transcript.language,
-            "duration": transcript.duration,
-        }
-        if message.content and "original_content" not in payload:
-            payload["original_content"] = message.content
-        Message.objects.filter(pk=message.pk).update(content=transcript.text, payload=payload)
+        message_transcript_set(
+            message_id=task.message_id,
+            text=transcript.text,
+            asr={
+                "status": S.SUCCESS,
+                "confidence": transcript.confidence,
+                "language": transcript.language,
+                "duration": transcript.duration,
+            },
+        )
         transaction.on_commit(lambda: _after_outcome(task.pk), robust=True)
     logger.info(
         "asr task succeeded",
@@ -244,11 +244,8 @@ def asr_task_fail(*, asr_task_id: str, error: str) -> None:
         finished_at=timezone.now(),
         updated_at=timezone.now(),
     )
-    message_row = Message.objects.filter(pk=task.message_id).first()
-    if message_row is not None:
-        payload = dict(message_row.payload)
-        payload["asr"] = {"status": S.FAILED, "error_code": code}
-        Message.objects.filter(pk=message_row.pk).update(payload=payload)
+    if Message.objects.filter(pk=task.message_id).exists():
+        message_transcript_set(message_id=task.message_id, text=None, asr={"status": S.FAILED, "error_code": code})
     transaction.on_commit(lambda: _after_failure(task.pk), robust=True)
     logger.warning("asr task failed", extra={"tenant_id": task.tenant_id, "asr_task_id": asr_task_id, "code": code})
 

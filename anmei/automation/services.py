@@ -27,7 +27,7 @@ logger = logging.getLogger("anmei.automation")
 ALERT_SOURCE = "registration_automation"
 
 
-def automation_settings_get(*, tenant_id: int) -> AutomationSettings:
+def automation_settings_get_or_create(*, tenant_id: int) -> AutomationSettings:
     """Return the tenant's run-time settings, creating them from the settings.py defaults once."""
     found = AutomationSettings.objects.filter(tenant_id=tenant_id).first()
     if found is not None:
@@ -45,7 +45,7 @@ def automation_settings_get(*, tenant_id: int) -> AutomationSettings:
 
 
 def automation_settings_update(*, tenant_id: int, **fields) -> AutomationSettings:
-    config = automation_settings_get(tenant_id=tenant_id)
+    config = automation_settings_get_or_create(tenant_id=tenant_id)
     for name, value in fields.items():
         setattr(config, name, value)
     config.full_clean(exclude=["tenant"])
@@ -60,7 +60,7 @@ def automation_run_start(*, customer: User) -> AutomationRun | None:
     """
     if customer.role != User.Role.CUSTOMER or not customer.tenant_id:
         return None
-    config = automation_settings_get(tenant_id=customer.tenant_id)
+    config = automation_settings_get_or_create(tenant_id=customer.tenant_id)
     if not config.enabled:
         logger.info("automation off: no run", extra={"tenant_id": customer.tenant_id, "customer_id": customer.id})
         return None
@@ -117,7 +117,7 @@ def automation_step_execute(*, run_id: int, generation: int, step: str, attempt:
     run = AutomationRun.objects.select_related("customer").filter(pk=run_id).first()
     if run is None or run.generation != generation or run.status != AutomationRun.Status.RUNNING:
         return StepOutcome("skipped")
-    config = automation_settings_get(tenant_id=run.tenant_id)
+    config = automation_settings_get_or_create(tenant_id=run.tenant_id)
     started_at = timezone.now()
     started = time.perf_counter()
     # The last step finishes the run: its own record commits in the same transaction, so a run

@@ -126,6 +126,17 @@ def blacklist_entry_remove(*, tenant_id: int, entry_id: int) -> int:
 
 
 @transaction.atomic
+def blacklist_entry_update(*, tenant_id: int, entry_id: int, reason: str, expires_at: datetime | None) -> int:
+    """Change an entry's reason and expiry; the bots get it as a new version of that entry ("add")."""
+    from anmei.blacklist.selectors import blacklist_entry_get
+
+    entry = blacklist_entry_get(tenant_id=tenant_id, entry_id=entry_id)
+    entry.reason, entry.expires_at = reason, expires_at
+    entry.save(update_fields=["reason", "expires_at"])
+    return _record_change(tenant_id=tenant_id, action="add", entries=[_entry_data(entry)], reason="admin").version
+
+
+@transaction.atomic
 def blacklist_batch_add(*, tenant_id: int, actor: User | None, entries: list[dict[str, Any]]) -> dict[str, int]:
     """Add or update many entries as one change (one version, one push per bot).
 
@@ -243,7 +254,7 @@ def blacklist_push_pending(*, bot_id: int) -> float | None:
     version is skipped — the bot sees the gap and re-pulls the full list.
     """
     from anmei.bots.models import BotInstance
-    from anmei.bots.services import gateway_settings_get, signed_post
+    from anmei.bots.services import gateway_settings_get_or_create, signed_post
     from anmei.notifications.services import admin_alert_raise
 
     bot = BotInstance.objects.filter(pk=bot_id, status=BotInstance.Status.ACTIVE).first()
@@ -266,7 +277,7 @@ def blacklist_push_pending(*, bot_id: int) -> float | None:
                 continue
             cursor.attempts += 1
             cursor.last_error = error
-            countdowns = gateway_settings_get(tenant_id=bot.tenant_id).countdowns
+            countdowns = gateway_settings_get_or_create(tenant_id=bot.tenant_id).countdowns
             if cursor.attempts <= len(countdowns):
                 countdown = float(countdowns[cursor.attempts - 1])
                 cursor.next_attempt_at = now + timedelta(seconds=countdown)

@@ -8,7 +8,7 @@ import hmac
 import secrets
 
 from cryptography.exceptions import InvalidTag
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 
@@ -26,12 +26,16 @@ def tokens_equal(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
 
 
-def _fernet() -> Fernet:
+def _fernet() -> MultiFernet:
+    """The current key first (it encrypts), then FIELD_ENCRYPTION_OLD_KEYS (they still decrypt).
+
+    Without FIELD_ENCRYPTION_KEY (development only: settings refuse that when DEBUG is off) the
+    key is derived from SECRET_KEY so that a checkout runs with no extra setting.
+    """
     key = settings.FIELD_ENCRYPTION_KEY
     if not key:
-        # Derived from SECRET_KEY so development needs no extra setting; production sets its own.
         key = base64.urlsafe_b64encode(hashlib.sha256(("fernet:" + settings.SECRET_KEY).encode()).digest()).decode()
-    return Fernet(key.encode() if isinstance(key, str) else key)
+    return MultiFernet([Fernet(k) for k in [key, *settings.FIELD_ENCRYPTION_OLD_KEYS]])
 
 
 def encrypt(plain: str) -> str:
@@ -48,10 +52,11 @@ def decrypt(token: str) -> str:
 _BLOB_MAGIC = b"AM1"  # format marker: magic, 12-byte nonce, AES-256-GCM ciphertext + tag
 
 
-def _blob_key() -> bytes:
-    """The 256-bit key for stored blobs, derived from the Fernet key (or SECRET_KEY in development)."""
-    base = settings.FIELD_ENCRYPTION_KEY or ("fernet:" + settings.SECRET_KEY)
-    return hashlib.sha256(b"anmei-blob:" + (base.encode() if isinstance(base, str) else base)).digest()
+def _blob_keys() -> list[bytes]:
+    """256-bit keys for stored blobs, derived from the Fernet keys: the current one first (it encrypts),
+    then FIELD_ENCRYPTION_OLD_KEYS (they still decrypt). SECRET_KEY stands in during development."""
+    bases = [settings.FIELD_ENCRYPTION_KEY or ("fernet:" + settings.SECRET_KEY), *settings.FIELD_ENCRYPTION_OLD_KEYS]
+    return [hashlib.sha256(b"anmei-blob:" + (b.encode() if isinstance(b, str) else b)).digest() for b in bases]
 
 
 def encrypt_bytes(plain: bytes, *, context: str) -> bytes:
@@ -60,17 +65,19 @@ def encrypt_bytes(plain: bytes, *, context: str) -> bytes:
     Binding the ciphertext to its key means a blob copied under another tenant's key fails to decrypt.
     """
     nonce = secrets.token_bytes(12)
-    return _BLOB_MAGIC + nonce + AESGCM(_blob_key()).encrypt(nonce, plain, context.encode())
+    return _BLOB_MAGIC + nonce + AESGCM(_blob_keys()[0]).encrypt(nonce, plain, context.encode())
 
 
 def decrypt_bytes(blob: bytes, *, context: str) -> bytes:
     if not blob.startswith(_BLOB_MAGIC) or len(blob) < len(_BLOB_MAGIC) + 12 + 16:
         raise ValueError("not an encrypted blob")
     nonce, body = blob[3:15], blob[15:]
-    try:
-        return AESGCM(_blob_key()).decrypt(nonce, body, context.encode())
-    except InvalidTag as exc:  # key rotated, blob tampered with, or moved to another key
-        raise ValueError("cannot decrypt blob") from exc
+    for key in _blob_keys():
+        try:
+            return AESGCM(key).decrypt(nonce, body, context.encode())
+        except InvalidTag:
+            continue
+    raise ValueError("cannot decrypt blob")  # key unknown, blob tampered with, or moved to another key
 
 
 def hmac_sha256_hex(secret: str, message: bytes) -> str:

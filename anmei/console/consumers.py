@@ -12,8 +12,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from anmei.accounts.services import ws_ticket_consume
-from anmei.common import realtime
-from anmei.console import presence
+from anmei.common import presence, realtime
 
 logger = logging.getLogger("anmei.ws")
 

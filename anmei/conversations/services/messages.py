@@ -8,11 +8,14 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from anmei.accounts.models import User
+from anmei.ai.suggestions import suggestion_request
 from anmei.common import realtime
 from anmei.common.errors import ApplicationError, ConflictError
+from anmei.common.presence import online_user_ids
 from anmei.conversations.models import Conversation, Message
 from anmei.conversations.selectors import conversation_get
 from anmei.media.links import media_url_for_payload
+from workers.bots import auto_reply
 
 logger = logging.getLogger("anmei.conversations")
 
@@ -59,6 +62,24 @@ def message_create(
     return message, True
 
 
+def message_transcript_set(*, message_id: int, text: str | None, asr: dict[str, Any]) -> None:
+    """Record a voice message's transcription outcome (called by anmei.asr).
+
+    The transcript becomes the message's content, so message search finds it (an original
+    content is kept in the payload); `asr` (status, language, … or the error code) goes into the
+    payload. `text=None` records a failure and leaves the content alone.
+    """
+    with transaction.atomic():
+        message = Message.objects.select_for_update().get(pk=message_id)
+        payload = {**message.payload, "asr": asr}
+        fields: dict[str, Any] = {"payload": payload}
+        if text is not None:
+            if message.content and "original_content" not in payload:
+                payload["original_content"] = message.content
+            fields["content"] = text
+        Message.objects.filter(pk=message_id).update(**fields)
+
+
 def message_event(message: Message) -> dict[str, Any]:
     """The `message.new` WebSocket event for a message."""
     return {
@@ -90,8 +111,6 @@ def message_route(*, message_id: int) -> str:
 
 def message_route_loaded(*, message: Message, conversation: Conversation) -> str:
     """`message_route` for a caller that already holds the message and its conversation's state."""
-    from anmei.console.presence import online_user_ids
-
     message_id, tenant_id = message.id, message.tenant_id
     if message.is_blocked:
         return "blocked"
@@ -100,6 +119,7 @@ def message_route_loaded(*, message: Message, conversation: Conversation) -> str
     try:
         if conversation.status in (S.ACTIVE, S.TRANSFERRING) and conversation.consultant_id:
             realtime.broadcast_to_user(tenant_id, conversation.consultant_id, event)
+            suggestion_request(message=message, conversation=conversation)  # coalesced, after commit
             return "consultant"
         if online_user_ids(tenant_id=tenant_id):
             realtime.broadcast_to_console(tenant_id, event)
@@ -108,8 +128,6 @@ def message_route_loaded(*, message: Message, conversation: Conversation) -> str
         logger.warning("message route push failed", extra={"tenant_id": tenant_id, "message_id": message_id})
     if message.type == Message.Type.VOICE and message.payload.get("asr_task_id"):
         return "awaiting_transcript"  # anmei.asr feeds the transcript to the auto-reply when it is ready
-    from workers.bots import auto_reply
-
     auto_reply.delay(message_id)
     return "auto_reply"
 
