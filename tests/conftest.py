@@ -22,6 +22,7 @@ pytest_plugins = [
     "tests.fixtures_ai",
     "tests.fixtures_security",
     "tests.fixtures_browser",
+    "tests.fixtures_asr",
 ]
 
 
