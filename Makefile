@@ -4,10 +4,11 @@ PY := $(VENV)/bin/python
 
 .PHONY: up test lint bench clean
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt requirements-nodeps.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	touch $@
 
 up: $(VENV)/.installed  ## migrate, seed the demo tenant and run every process in the foreground

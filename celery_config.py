@@ -29,6 +29,7 @@ WORKER_MODULES = [
     "workers.conversations",
     "workers.ai",
     "workers.jobs",
+    "workers.asr",
     "workers.stats",
 ]
 

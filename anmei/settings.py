@@ -81,6 +81,8 @@ INSTALLED_APPS = [
     "anmei.blacklist",
     "anmei.jobs",
     "anmei.apikeys",
+    "anmei.media",
+    "anmei.asr",
     "anmei.stats",
 ]
 
@@ -153,7 +155,9 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [REDIS_URL],
+            # redis-py 8 reads with a 5 s socket timeout by default, the same 5 s channels_redis
+            # blocks in BZPOPMIN: an idle receive then died with "Timeout reading" (issue 11).
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
             "prefix": env.str("CHANNELS_PREFIX", default="asgi"),
             "capacity": 1000,
             "expiry": 60,
@@ -240,7 +244,6 @@ HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default
 BOT_RETRY_COUNTDOWNS = [float(x) for x in env.list("BOT_RETRY_COUNTDOWNS", default=["5", "15", "60"])]
 BOT_STALE_AFTER_SECONDS = env.int("BOT_STALE_AFTER_SECONDS", default=180)
 BOT_HTTP_TIMEOUT_SECONDS = env.float("BOT_HTTP_TIMEOUT_SECONDS", default=5.0)
-BOT_MEDIA_ROOT = Path(env.str("BOT_MEDIA_ROOT", default=str(VAR_DIR / "media" / "bots")))
 CONVERSATION_INACTIVITY_SWEEP_SECONDS = env.int("CONVERSATION_INACTIVITY_SWEEP_SECONDS", default=60)
 BLACKLIST_EXPIRY_SWEEP_SECONDS = env.int("BLACKLIST_EXPIRY_SWEEP_SECONDS", default=60)
 
@@ -393,6 +396,71 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
 # MCP call logs: `redacted` (default) keeps a response's shape, ids and numbers but no text (customer
 # PII); `full` stores it whole (still bounded by MCP_LOG_MAX_JSON_CHARS).
 MCP_LOG_RESPONSES = env.str("MCP_LOG_RESPONSES", default="redacted")
+
+# --- Media and speech to text (issue 11) ---
+# Uploads go to the storage alias "media": local disk by default, any S3-compatible bucket
+# (MinIO, AWS) with MEDIA_STORAGE=s3. Objects are encrypted before they reach either.
+MEDIA_STORAGE = env.str("MEDIA_STORAGE", default="local")
+if MEDIA_STORAGE not in ("local", "s3"):
+    raise environ.ImproperlyConfigured("MEDIA_STORAGE must be 'local' or 's3'")
+MEDIA_LOCAL_ROOT = Path(env.str("MEDIA_LOCAL_ROOT", default=str(VAR_DIR / "media" / "private")))
+if MEDIA_STORAGE == "s3":
+    _media_backend = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env.str("MEDIA_S3_BUCKET", default="anmei-media"),
+            "endpoint_url": env.str("MEDIA_S3_ENDPOINT_URL", default="") or None,
+            "access_key": env.str("MEDIA_S3_ACCESS_KEY", default="") or None,
+            "secret_key": env.str("MEDIA_S3_SECRET_KEY", default="") or None,
+            "region_name": env.str("MEDIA_S3_REGION", default="us-east-1"),
+            "addressing_style": "path",
+            "signature_version": "s3v4",
+            "default_acl": None,
+            "file_overwrite": False,
+        },
+    }
+else:
+    _media_backend = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_LOCAL_ROOT), "file_permissions_mode": 0o600},
+    }
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "media": _media_backend,
+}
+MEDIA_URL_TTL_SECONDS = env.int("MEDIA_URL_TTL_SECONDS", default=600)
+MEDIA_MAX_BYTES = {
+    "voice": env.int("MEDIA_MAX_VOICE_BYTES", default=10 * 1024 * 1024),
+    "image": env.int("MEDIA_MAX_IMAGE_BYTES", default=10 * 1024 * 1024),
+    "file": env.int("MEDIA_MAX_FILE_BYTES", default=20 * 1024 * 1024),
+}
+# Judged from the bytes (filetype + SILK magic), never from the client's name or content type.
+MEDIA_ALLOWED_TYPES = {
+    "voice": ["wav", "mp3", "ogg", "m4a", "mp4", "amr", "silk", "webm", "flac"],
+    "image": ["jpg", "png", "gif", "webp", "bmp", "heic"],
+    "file": ["pdf", "zip", "docx", "xlsx", "pptx", "doc", "xls", "ppt", "jpg", "png", "mp3", "mp4", "wav"],
+}
+
+ASR_BACKEND = env.str("ASR_BACKEND", default="whisper")  # whisper | faster-whisper | openai-api
+if ASR_BACKEND not in ("whisper", "faster-whisper", "openai-api"):
+    raise environ.ImproperlyConfigured("ASR_BACKEND must be whisper, faster-whisper or openai-api")
+ASR_MODEL = env.str("ASR_MODEL", default="")  # a model name or a local path; "" = the backend's default
+ASR_DEVICE = env.str("ASR_DEVICE", default="auto")  # cpu | cuda | auto
+if ASR_DEVICE not in ("cpu", "cuda", "auto"):
+    raise environ.ImproperlyConfigured("ASR_DEVICE must be cpu, cuda or auto")
+ASR_LANGUAGE = env.str("ASR_LANGUAGE", default="")  # "" = detect
+ASR_API_BASE_URL = env.str("ASR_API_BASE_URL", default="http://127.0.0.1:8000")
+ASR_API_KEY = env.str("ASR_API_KEY", default="")
+ASR_API_TIMEOUT_SECONDS = env.float("ASR_API_TIMEOUT_SECONDS", default=60.0)
+ASR_BEAM_SIZE = env.int("ASR_BEAM_SIZE", default=1)
+# CPU threads per model (0: the library's default, every core). With N worker processes on C cores
+# use C / N: oversubscribed OpenMP threads made openai-whisper ~10x slower in bench/asr.py.
+ASR_CPU_THREADS = env.int("ASR_CPU_THREADS", default=0)
+ASR_TIME_LIMIT_SECONDS = env.int("ASR_TIME_LIMIT_SECONDS", default=300)
+ASR_MAX_ATTEMPTS = env.int("ASR_MAX_ATTEMPTS", default=3)  # the first try and 2 retries (seed §3.4.4)
+ASR_RETRY_COUNTDOWNS = [int(x) for x in env.list("ASR_RETRY_COUNTDOWNS", default=["5", "20"])]
+ASR_DECODE_TIMEOUT_SECONDS = env.float("ASR_DECODE_TIMEOUT_SECONDS", default=30.0)
 
 # --- Statistics (issue 14) ---
 STATS_DEFAULT_TIME_ZONE = env.str("STATS_DEFAULT_TIME_ZONE", default="Asia/Shanghai")

@@ -20,6 +20,8 @@ api_v1 = [
     path("", include("anmei.blacklist.urls")),
     path("", include("anmei.ai.urls")),
     path("", include("anmei.apikeys.urls")),
+    path("console/", include("anmei.console.api_urls")),
+    path("asr/", include("anmei.asr.urls")),
     path("stats/", include("anmei.stats.urls")),
     path("conversations/<id:conversation_id>/rating", ConversationRatingApi.as_view(), name="conversation-rating"),
 ]
@@ -32,6 +34,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its init script as a file: the docs page works under the CSP (no inline script).
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
+    path("", include("anmei.media.urls")),
     path("", include("anmei.console.urls")),
 ]
 

@@ -22,6 +22,8 @@ pytest_plugins = [
     "tests.fixtures_ai",
     "tests.fixtures_security",
     "tests.fixtures_stats",
+    "tests.fixtures_browser",
+    "tests.fixtures_asr",
 ]
 
 

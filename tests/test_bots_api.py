@@ -7,7 +7,6 @@ import json
 from datetime import timedelta
 
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
@@ -314,20 +313,6 @@ def test_invalid_json_is_400(bot_a):
     response = bot_client(token).generic("POST", URL, "{not json", content_type="application/json")
     assert_error(response, 400)
     assert Message.objects.count() == 0
-
-
-def test_multipart_voice_is_stored_in_the_tenants_directory(tenant_a, bot_a, settings, tmp_path):
-    settings.BOT_MEDIA_ROOT = tmp_path
-    _, token, _ = bot_a
-    upload = SimpleUploadedFile("hello.ogg", b"OggS-fake-voice", content_type="audio/ogg")
-    data = {"platform": "wecom", "user_id": "wx-u1", "type": "voice", "message_id": "v-1", "file": upload}
-    response = bot_client(token).post(URL, data, format="multipart")
-    assert response.status_code == 202, response.json()
-    message = Message.objects.get(pk=response.json()["message_id"])
-    stored = message.payload["file"]
-    assert message.type == "voice"
-    assert stored["path"].startswith(f"t{tenant_a.id}/") and stored["size"] == 15
-    assert (tmp_path / stored["path"]).read_bytes() == b"OggS-fake-voice"
 
 
 def test_blocked_user_message_is_stored_flagged_counted_and_not_routed(

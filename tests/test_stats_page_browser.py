@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures_browser import ARTIFACTS
 from tests.fixtures_stats import D
 
 CHROMIUM = "/usr/bin/chromium"
@@ -15,7 +16,7 @@ CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' d
 
 @pytest.mark.browser
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="apt-get install -y chromium fonts-noto-cjk (.ci/run does)")
-def test_stats_page_draws_the_day_in_chromium(stats_day_committed, transactional_db, live_server, tmp_path):
+def test_stats_page_draws_the_day_in_chromium(stats_day_committed, transactional_db, live_server):
     from django.test import Client
     from playwright.sync_api import sync_playwright
 
@@ -51,7 +52,8 @@ def test_stats_page_draws_the_day_in_chromium(stats_day_committed, transactional
             more = page.eval_on_selector_all("#more-table tr", "rows => rows.map(r => r.innerText)")
             assert "注册→7日内首条消息\t4 / 5（80.0%）" in more
             assert "回复时长 平均（6 次）\t2.3 min" in more
-            shot = tmp_path / "stats.png"
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            shot = ARTIFACTS / "stats-page.png"  # for a person to look at (gitignored)
             page.screenshot(path=str(shot), full_page=True)
         finally:
             browser.close()

@@ -13,6 +13,6 @@ from django.contrib.auth.hashers import Argon2PasswordHasher
 
 
 class Argon2idHasher(Argon2PasswordHasher):
-    time_cost = getattr(settings, "ARGON2_TIME_COST", 2)
-    memory_cost = getattr(settings, "ARGON2_MEMORY_KIB", 19 * 1024)
-    parallelism = getattr(settings, "ARGON2_PARALLELISM", 1)
+    time_cost = settings.ARGON2_TIME_COST
+    memory_cost = settings.ARGON2_MEMORY_KIB
+    parallelism = settings.ARGON2_PARALLELISM

@@ -55,7 +55,7 @@ class BlockedDestination(OutboundError):
 def _allow_list() -> tuple[set[str], list[ipaddress.IPv4Network | ipaddress.IPv6Network]]:
     hosts: set[str] = set()
     nets = []
-    for item in getattr(settings, "OUTBOUND_ALLOWED_PRIVATE_HOSTS", []) or []:
+    for item in settings.OUTBOUND_ALLOWED_PRIVATE_HOSTS:
         item = item.strip().lower()
         if not item:
             continue

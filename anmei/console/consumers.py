@@ -21,6 +21,20 @@ CLOSE_BAD_TICKET = 4401
 CLOSE_FORBIDDEN = 4403
 
 
+def conversation_event_data(event) -> dict:
+    """A stored status change as the timeline shows it."""
+    return {
+        "id": event.id,
+        "conversation_id": event.conversation_id,
+        "action": event.action,
+        "from_status": event.from_status,
+        "status": event.to_status,
+        "actor_id": event.actor_id,
+        "details": event.details,
+        "created_at": event.created_at.isoformat(),
+    }
+
+
 class TicketConsumer(AsyncJsonWebsocketConsumer):
     allowed_roles: tuple[str, ...] = ()
 
@@ -86,10 +100,57 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
             return None
 
     def commands(self) -> dict:
-        return {"ping": self.cmd_ping}
+        return {"ping": self.cmd_ping, "sync": self.cmd_sync}
 
     async def cmd_ping(self, content) -> None:
         await self.send_json({"type": "pong"})
+
+    async def cmd_sync(self, content) -> None:
+        """Resync after a reconnect: what happened after the client's last message and event ids.
+
+        `{"type": "sync", "since_message": <id>, "since_event": <id>}` → `sync.result` with the
+        messages and status changes the user could have been told about, oldest first (a short
+        overlap before the cursors is included: the client drops ids it already has), and the
+        `cursor` to send next time. Without a cursor only the current cursor comes back (a fresh tab).
+        """
+        since: dict[str, int | None] = {}
+        for field in ("since_message", "since_event"):
+            value = content.get(field)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                await self.send_json(
+                    {
+                        "type": "error",
+                        "command": "sync",
+                        "code": "validation_error",
+                        "status": 400,
+                        "message": f"{field}: a non-negative integer is required",
+                        "details": {"field": field},
+                    }
+                )
+                return
+            since[field] = value
+        await self.send_json(await database_sync_to_async(self._sync_result)(since))
+
+    def _sync_result(self, since: dict[str, int | None]) -> dict:
+        from anmei.console.selectors import conversation_events_since, messages_since, sync_cursor
+        from anmei.conversations.api import MessageOutputSerializer
+
+        cursor = sync_cursor(user=self.user)
+        messages, events, more = [], [], False
+        if since["since_message"] is not None:
+            messages, more = messages_since(user=self.user, after_id=since["since_message"])
+            cursor["message"] = max([since["since_message"], *(m.id for m in messages)])
+        if since["since_event"] is not None:
+            events, more_events = conversation_events_since(user=self.user, after_id=since["since_event"])
+            cursor["event"] = max([since["since_event"], *(e.id for e in events)])
+            more = more or more_events
+        return {
+            "type": "sync.result",
+            "messages": MessageOutputSerializer(messages, many=True).data,
+            "events": [conversation_event_data(e) for e in events],
+            "cursor": cursor,
+            "more": more,
+        }
 
     async def event_forward(self, message):
         await self.send_json(message["event"])
@@ -109,6 +170,7 @@ class ConsoleConsumer(TicketConsumer):
     allowed_roles = ("consultant", "admin")
 
     async def on_authenticated(self) -> None:
+        self.away = False
         await self._touch()
         await super().on_authenticated()
         # Notifications stored while this user was offline (registration automation) are shown now.
@@ -126,6 +188,32 @@ class ConsoleConsumer(TicketConsumer):
         await self._touch()
         await super().cmd_ping(content)
 
+    async def cmd_presence_set(self, content) -> None:
+        """`{"type": "presence.set", "status": "online"|"away"}`: away leaves the routing's online set."""
+        status = content.get("status")
+        if status not in ("online", "away"):
+            await self.send_json(
+                {
+                    "type": "error",
+                    "command": "presence.set",
+                    "code": "validation_error",
+                    "status": 400,
+                    "message": "status must be online or away",
+                    "details": {"field": "status"},
+                }
+            )
+            return
+        self.away = status == "away"
+        await self._touch()
+        await self.send_json({"type": "presence.state", "status": status})
+
+    async def cmd_presence_list(self, content) -> None:
+        """The tenant's staff and who is online (the transfer picker)."""
+        from anmei.console.selectors import staff_presence_list
+
+        staff = await database_sync_to_async(staff_presence_list)(tenant_id=self.user.tenant_id)
+        await self.send_json({"type": "presence.list", "staff": staff})
+
     def commands(self) -> dict:
         """Lifecycle commands mirror the REST endpoints (same services, same errors)."""
         lifecycle = {
@@ -141,7 +229,8 @@ class ConsoleConsumer(TicketConsumer):
             kind: (lambda content, kind=kind, fn=fn: self.cmd_conversation(kind, fn, content))
             for kind, fn in lifecycle.items()
         }
-        return {**super().commands(), **handlers}
+        presence_commands = {"presence.set": self.cmd_presence_set, "presence.list": self.cmd_presence_list}
+        return {**super().commands(), **presence_commands, **handlers}
 
     async def cmd_conversation(self, kind: str, service_name: str, content: dict) -> None:
         from anmei.conversations.commands import run_console_command
@@ -149,6 +238,9 @@ class ConsoleConsumer(TicketConsumer):
         await self.send_json(await database_sync_to_async(run_console_command)(self.user, kind, service_name, content))
 
     async def _touch(self) -> None:
+        if self.away:
+            await self.on_disconnected()
+            return
         await database_sync_to_async(presence.presence_touch)(
             tenant_id=self.user.tenant_id, user_id=self.user.id, role=self.user.role, channel_name=self.channel_name
         )

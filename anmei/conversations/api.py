@@ -10,6 +10,7 @@ from anmei.common.pagination import StandardPagination
 from anmei.common.permissions import IsConsultantOrAdmin, IsTenantMember
 from anmei.conversations import selectors, services
 from anmei.conversations.models import Conversation, Message
+from anmei.media.links import media_url_for_payload
 
 
 class ConversationOutputSerializer(serializers.ModelSerializer):
@@ -50,10 +51,24 @@ class TransferInputSerializer(serializers.Serializer):
 class MessageOutputSerializer(serializers.ModelSerializer):
     conversation_id = serializers.IntegerField()
     sender_id = serializers.IntegerField(allow_null=True)
+    media_url = serializers.SerializerMethodField(help_text="signed playback link, fresh on every read")
 
     class Meta:
         model = Message
-        fields = ["id", "conversation_id", "sender_type", "sender_id", "type", "content", "payload", "created_at"]
+        fields = [
+            "id",
+            "conversation_id",
+            "sender_type",
+            "sender_id",
+            "type",
+            "content",
+            "payload",
+            "media_url",
+            "created_at",
+        ]
+
+    def get_media_url(self, message: Message) -> str | None:
+        return media_url_for_payload(message.tenant_id, message.payload)
 
 
 class ConversationListApi(APIView):

@@ -5,17 +5,15 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import uuid
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
 from django.utils import timezone
 
 from anmei.accounts.models import User
 from anmei.accounts.services import customer_registered_after_commit, user_create
+from anmei.asr.services import asr_task_create, asr_task_id_new
 from anmei.blacklist.selectors import blacklist_is_blocked
 from anmei.blacklist.services import interception_record
 from anmei.bots.models import BotInstance
@@ -23,6 +21,7 @@ from anmei.bots.services.instances import bot_heartbeat
 from anmei.common.errors import ApplicationError
 from anmei.conversations.models import Conversation, Message
 from anmei.conversations.services import conversation_create, message_create, message_route, message_route_loaded
+from anmei.media.services import media_delete, media_store
 
 logger = logging.getLogger("anmei.bots")
 
@@ -84,24 +83,6 @@ def _open_conversation(*, bot: BotInstance, customer: User, platform: str) -> Co
         return conversation
     opened, _ = conversation_create(customer=customer, channel=platform, bot_name=bot.name, bot_instance_id=bot.id)
     return opened
-
-
-def _store_upload(*, tenant_id: int, upload: UploadedFile) -> dict[str, Any]:
-    """Save an uploaded file under the tenant's own directory; return what the message payload records."""
-    suffix = Path(upload.name or "").suffix[:10]
-    day = timezone.now().strftime("%Y/%m/%d")
-    relative = Path(f"t{tenant_id}") / day / f"{uuid.uuid4().hex}{suffix}"
-    target = Path(settings.BOT_MEDIA_ROOT) / relative
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target, "wb") as fh:
-        for chunk in upload.chunks():
-            fh.write(chunk)
-    return {
-        "path": str(relative),
-        "name": (upload.name or "")[:200],
-        "size": upload.size,
-        "content_type": getattr(upload, "content_type", "") or "",
-    }
 
 
 # The common case in one statement (PostgreSQL): a known customer, unchanged nickname, not blocked,
@@ -226,10 +207,13 @@ def bot_message_receive(*, bot: BotInstance, data: dict[str, Any]) -> tuple[Mess
         return existing, False
     platform, user_id = data["platform"], data["user_id"]
     blocked = blacklist_is_blocked(tenant_id=bot.tenant_id, platform=platform, user_id=user_id)
-    stored_path: Path | None = None
-    if upload is not None:
-        payload["file"] = _store_upload(tenant_id=bot.tenant_id, upload=upload)
-        stored_path = Path(settings.BOT_MEDIA_ROOT) / payload["file"]["path"]
+    media = None
+    if upload is not None:  # stored (encrypted, type sniffed) before the transaction: it may be a bucket
+        media = media_store(tenant_id=bot.tenant_id, kind=data["type"], upload=upload).as_payload()
+        payload["media"] = media
+    transcribe = media is not None and data["type"] == Message.Type.VOICE and not blocked
+    if transcribe:
+        payload["asr_task_id"] = asr_task_id_new()
     with transaction.atomic():
         customer, _ = im_customer_get_or_create(
             bot=bot, platform=platform, user_id=user_id, nickname=data.get("nickname") or ""
@@ -255,9 +239,11 @@ def bot_message_receive(*, bot: BotInstance, data: dict[str, Any]) -> tuple[Mess
                 message_status="blocked_by_platform",
             )
         elif created:
+            if transcribe:
+                asr_task_create(message=message, asr_task_id=payload["asr_task_id"], media=media)
             transaction.on_commit(lambda: message_route(message_id=message.id), robust=True)
-    if not created and stored_path is not None:
-        stored_path.unlink(missing_ok=True)  # lost a race with a concurrent repeat: keep one file
+    if not created and media is not None:
+        media_delete(tenant_id=bot.tenant_id, key=media["key"])  # lost a race with a repeat: keep one file
     _log_received(bot, message, created=created, blocked=blocked)
     return message, created
 

@@ -181,7 +181,7 @@ def auto_reply_create(*, message_id: int) -> Message | None:
     if reply is None:
         bot = BotInstance.objects.filter(pk=conversation.bot_instance_id, tenant_id=message.tenant_id).first()
         (text, keyword), source = _rule_reply(bot, message.content), "rule"
-        if text is None and message.type == Message.Type.TEXT and message.content:
+        if text is None and message.type in (Message.Type.TEXT, Message.Type.VOICE) and message.content:
             text, source = _ai_reply(message), "ai"
         if text is None:
             text, source = (bot.away_message if bot and bot.away_message else gateway.away_message), "away"

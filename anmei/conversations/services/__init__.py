@@ -19,4 +19,5 @@ from anmei.conversations.services.messages import (  # noqa: F401
     message_event,
     message_route,
     message_route_loaded,
+    message_transcript_set,
 )

@@ -136,7 +136,7 @@ def _apply(
     before = {"consultant_id": conversation.consultant_id, "transfer_to_id": conversation.transfer_to_id}
     for field, value in updates.items():
         setattr(conversation, field, value)
-    ConversationEvent.objects.create(
+    stored = ConversationEvent.objects.create(
         tenant_id=conversation.tenant_id,
         conversation=conversation,
         actor=actor,
@@ -147,6 +147,7 @@ def _apply(
     )
     event = {
         "type": "conversation.updated",
+        "event_id": stored.id,  # the console's resync cursor (`sync` on /ws/console/)
         "conversation_id": conversation.id,
         "customer_id": conversation.customer_id,
         "action": action,

@@ -14,6 +14,7 @@ from anmei.common.errors import ApplicationError, ConflictError
 from anmei.common.presence import online_user_ids
 from anmei.conversations.models import Conversation, Message
 from anmei.conversations.selectors import conversation_get
+from anmei.media.links import media_url_for_payload
 from anmei.stats.services.events import stats_on_human_message
 from workers.bots import auto_reply
 
@@ -62,6 +63,24 @@ def message_create(
     return message, True
 
 
+def message_transcript_set(*, message_id: int, text: str | None, asr: dict[str, Any]) -> None:
+    """Record a voice message's transcription outcome (called by anmei.asr).
+
+    The transcript becomes the message's content, so message search finds it (an original
+    content is kept in the payload); `asr` (status, language, … or the error code) goes into the
+    payload. `text=None` records a failure and leaves the content alone.
+    """
+    with transaction.atomic():
+        message = Message.objects.select_for_update().get(pk=message_id)
+        payload = {**message.payload, "asr": asr}
+        fields: dict[str, Any] = {"payload": payload}
+        if text is not None:
+            if message.content and "original_content" not in payload:
+                payload["original_content"] = message.content
+            fields["content"] = text
+        Message.objects.filter(pk=message_id).update(**fields)
+
+
 def message_event(message: Message) -> dict[str, Any]:
     """The `message.new` WebSocket event for a message."""
     return {
@@ -75,6 +94,7 @@ def message_event(message: Message) -> dict[str, Any]:
             "type": message.type,
             "content": message.content,
             "payload": message.payload,
+            "media_url": media_url_for_payload(message.tenant_id, message.payload),
             "created_at": message.created_at.isoformat(),
         },
     }
@@ -107,6 +127,8 @@ def message_route_loaded(*, message: Message, conversation: Conversation) -> str
             return "console"
     except Exception:  # noqa: BLE001 - realtime logs it; fall back to an answer for the customer
         logger.warning("message route push failed", extra={"tenant_id": tenant_id, "message_id": message_id})
+    if message.type == Message.Type.VOICE and message.payload.get("asr_task_id"):
+        return "awaiting_transcript"  # anmei.asr feeds the transcript to the auto-reply when it is ready
     auto_reply.delay(message_id)
     return "auto_reply"
 

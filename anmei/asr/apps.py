@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class AsrConfig(AppConfig):
+    name = "anmei.asr"
+    label = "asr"
+    verbose_name = "Speech to text"

@@ -1,0 +1,39 @@
+"""Speech to text reads: tenant-scoped task look-up and the seed's JSON shape (002 §3.4.3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+
+from anmei.accounts.models import User
+from anmei.asr.models import AsrTask
+from anmei.common.errors import NotFoundError
+from anmei.media.links import media_url
+
+
+def asr_task_get(*, user: User, asr_task_id: str) -> AsrTask:
+    """A task of the staff member's tenant; another tenant's id is a 404 (no existence leak)."""
+    task = None
+    if user.role in (User.Role.CONSULTANT, User.Role.ADMIN):
+        task = AsrTask.objects.filter(tenant_id=user.tenant_id, asr_task_id=asr_task_id).first()
+    if task is None:
+        raise NotFoundError("asr task")
+    return task
+
+
+def asr_task_data(task: AsrTask) -> dict[str, Any]:
+    """`{asr_task_id, status, result?|error?, audio_url, timestamp}` with a freshly signed audio_url."""
+    data: dict[str, Any] = {"asr_task_id": task.asr_task_id, "status": task.status}
+    if task.status == AsrTask.Status.SUCCESS:
+        data["result"] = {
+            "text": task.text,
+            "confidence": task.confidence,
+            "language": task.language,
+            "duration": task.duration,
+        }
+    elif task.status == AsrTask.Status.FAILED:
+        data["error"] = {"code": task.error_code, "message": task.error_message}
+    data["audio_url"] = media_url(tenant_id=task.tenant_id, key=task.media_key, mime=task.media_mime)
+    data["timestamp"] = timezone.localtime(task.finished_at or task.updated_at or timezone.now()).isoformat()
+    return data

@@ -1,0 +1,292 @@
+"""Speech to text writes: create a voice message's task, run an attempt, fail it, retry it by hand.
+
+A task moves pending → processing → success | failed. An attempt claims the task with a conditional
+UPDATE and commits before any decoding or model work; the result is written in its own short
+transaction, which also puts the transcript on the message (so message search finds it). Events
+and the auto-reply chain follow the commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import time
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from anmei.asr.audio import BadAudio, decode_to_16k_mono
+from anmei.asr.backends import AsrError, Transcript, asr_backend
+from anmei.asr.models import AsrTask
+from anmei.asr.selectors import asr_task_data
+from anmei.common import realtime
+from anmei.common.errors import ApplicationError, ConflictError
+from anmei.conversations.models import Conversation, Message
+from anmei.conversations.services import message_transcript_set
+from anmei.jobs.services import job_reschedule, job_schedule
+from anmei.media.services import media_read
+
+logger = logging.getLogger("anmei.asr")
+
+S = AsrTask.Status
+TRANSCRIBE_TASK = "workers.asr.transcribe"
+
+
+def asr_task_id_new() -> str:
+    return f"asr_{uuid.uuid4().hex}"
+
+
+def asr_task_create(*, message: Message, asr_task_id: str, media: dict[str, Any]) -> AsrTask:
+    """Record the transcription of a just-stored voice message and schedule it on the `asr` queue.
+
+    Call inside the transaction that stores the message: the task row, its durable job and the
+    message commit together (one task per message: the one-to-one constraint decides).
+    """
+    task = AsrTask.objects.create(
+        tenant_id=message.tenant_id,
+        asr_task_id=asr_task_id,
+        message=message,
+        conversation_id=message.conversation_id,
+        media_key=media["key"],
+        media_mime=media["mime"],
+        backend=settings.ASR_BACKEND,
+    )
+    job = job_schedule(
+        kind="asr",
+        key=f"asr:{asr_task_id}",
+        task=TRANSCRIBE_TASK,
+        tenant_id=message.tenant_id,
+        payload={"asr_task_id": asr_task_id},
+        queue=settings.CELERY_ASR_QUEUE,
+        max_attempts=settings.ASR_MAX_ATTEMPTS,
+        retry_countdowns=list(settings.ASR_RETRY_COUNTDOWNS),
+        lease_seconds=settings.ASR_TIME_LIMIT_SECONDS + 60,
+    )
+    AsrTask.objects.filter(pk=task.pk).update(job_id=job.id)
+    task.job_id = job.id
+    logger.info(
+        "asr task created",
+        extra={"tenant_id": task.tenant_id, "asr_task_id": asr_task_id, "message_id": message.id, "job_id": job.id},
+    )
+    return task
+
+
+def _event(task: AsrTask, event_type: str) -> dict[str, Any]:
+    body = asr_task_data(task)
+    return {"type": event_type, "message_id": task.message_id, "conversation_id": task.conversation_id, **body}
+
+
+def _push(task: AsrTask, event: dict[str, Any]) -> None:
+    """Send an event to the consultants concerned: the assigned one, else the tenant's console."""
+    conversation = Conversation.objects.filter(pk=task.conversation_id, tenant_id=task.tenant_id).first()
+    try:
+        if conversation and conversation.consultant_id and conversation.status in ("active", "transferring"):
+            realtime.broadcast_to_user(task.tenant_id, conversation.consultant_id, event)
+        else:
+            realtime.broadcast_to_console(task.tenant_id, event)
+    except Exception:  # noqa: BLE001 - the stored task is the record; consoles read it on reload
+        logger.warning("asr push failed", extra={"tenant_id": task.tenant_id, "asr_task_id": task.asr_task_id})
+
+
+def _auto_reply_if_unserved(task: AsrTask) -> bool:
+    """Feed the transcribed voice to the bot auto-reply when nobody is serving the customer.
+
+    `message_route` leaves voice messages with a transcription pending to this step, so the reply
+    answers what was said instead of an empty voice message.
+    """
+    from anmei.common.presence import online_user_ids
+    from workers.bots import auto_reply
+
+    message = Message.objects.select_related("conversation").filter(pk=task.message_id).first()
+    if message is None or message.is_blocked:
+        return False
+    conversation = message.conversation
+    if conversation.status in ("active", "transferring") and conversation.consultant_id:
+        return False
+    if conversation.status == "ended" or online_user_ids(tenant_id=task.tenant_id):
+        return False
+    auto_reply.delay(message.id)
+    return True
+
+
+def _after_outcome(task_pk: int) -> None:
+    task = AsrTask.objects.get(pk=task_pk)
+    _push(task, _event(task, "asr.result"))
+    _auto_reply_if_unserved(task)
+
+
+def _record_error(task: AsrTask, error: AsrError) -> None:
+    AsrTask.objects.filter(pk=task.pk).update(
+        status=S.PENDING if error.transient else S.PROCESSING,
+        error_code=error.code,
+        error_message=error.message[:2000],
+        updated_at=timezone.now(),
+    )
+
+
+def asr_task_process(*, asr_task_id: str, attempt: int = 1) -> AsrTask | None:
+    """Run one transcription attempt; raise AsrError (with `transient`) when it does not succeed.
+
+    A task already succeeded is left alone (a redelivered or duplicated message does nothing).
+    The error is recorded on the task before it propagates, so the final failure can name it.
+    """
+    task = AsrTask.objects.filter(asr_task_id=asr_task_id).first()
+    if task is None or task.status == S.SUCCESS:
+        return task
+    now = timezone.now()
+    claimed = (
+        AsrTask.objects.filter(pk=task.pk)
+        .exclude(status=S.SUCCESS)
+        .update(status=S.PROCESSING, attempts=attempt, started_at=now, updated_at=now, error_code="", error_message="")
+    )
+    if not claimed:
+        return task
+    task.refresh_from_db()
+    _push(task, _event(task, "asr.processing"))
+    log = {"tenant_id": task.tenant_id, "asr_task_id": asr_task_id, "message_id": task.message_id, "attempt": attempt}
+    started = time.perf_counter()
+    try:
+        transcript, decode_ms = _transcribe(task)
+    except AsrError as error:
+        _record_error(task, error)
+        logger.warning("asr attempt failed", extra={**log, "code": error.code, "transient": error.transient})
+        raise
+    total_ms = (time.perf_counter() - started) * 1000
+    with transaction.atomic():
+        AsrTask.objects.filter(pk=task.pk).update(
+            status=S.SUCCESS,
+            text=transcript.text,
+            confidence=transcript.confidence,
+            language=transcript.language,
+            duration=transcript.duration,
+            error_code="",
+            error_message="",
+            finished_at=timezone.now(),
+            model=asr_backend().model_name[-200:],
+            backend=settings.ASR_BACKEND,
+            updated_at=timezone.now(),
+        )
+        message_transcript_set(
+            message_id=task.message_id,
+            text=transcript.text,
+            asr={
+                "status": S.SUCCESS,
+                "confidence": transcript.confidence,
+                "language": transcript.language,
+                "duration": transcript.duration,
+            },
+        )
+        transaction.on_commit(lambda: _after_outcome(task.pk), robust=True)
+    logger.info(
+        "asr task succeeded",
+        extra={
+            **log,
+            "audio_s": transcript.duration,
+            "decode_ms": round(decode_ms, 1),
+            "duration_ms": round(total_ms, 1),
+            "chars": len(transcript.text),
+        },
+    )
+    return AsrTask.objects.get(pk=task.pk)
+
+
+def _transcribe(task: AsrTask) -> tuple[Transcript, float]:
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    try:
+        data = media_read(tenant_id=task.tenant_id, key=task.media_key)
+    except ApplicationError as exc:
+        transient = exc.status_code >= 500
+        raise AsrError(
+            "ASR_AUDIO_UNAVAILABLE" if transient else "ASR_BAD_AUDIO", exc.message, transient=transient
+        ) from exc
+    started = time.perf_counter()
+    ext = task.media_key.rsplit(".", 1)[-1]
+    try:
+        samples = decode_to_16k_mono(data, ext=ext)
+    except BadAudio as exc:
+        raise AsrError("ASR_BAD_AUDIO", str(exc)[:500], transient=False) from exc
+    except subprocess.TimeoutExpired as exc:
+        raise AsrError("ASR_TIMEOUT", "decoding the audio took too long", transient=True) from exc
+    decode_ms = (time.perf_counter() - started) * 1000
+    try:
+        backend = asr_backend()
+        started = time.perf_counter()
+        transcript = backend.transcribe(samples, language=settings.ASR_LANGUAGE or None)
+        AsrTask.objects.filter(pk=task.pk).update(transcribe_ms=round((time.perf_counter() - started) * 1000, 1))
+        return transcript, decode_ms
+    except AsrError:
+        raise
+    except SoftTimeLimitExceeded as exc:
+        raise AsrError("ASR_TIMEOUT", "transcription took longer than the time limit", transient=True) from exc
+    except Exception as exc:  # noqa: BLE001 - a model or runtime failure: retry, then fail with the code
+        raise AsrError("ASR_BACKEND_ERROR", f"{type(exc).__name__}: {exc}"[:500], transient=True) from exc
+
+
+def asr_task_fail(*, asr_task_id: str, error: str) -> None:
+    """Mark a task failed for good (the job's attempts are spent, or the error is permanent).
+
+    Runs inside the transaction that fails the job. The code is the last one an attempt recorded;
+    a task whose workers all died mid-attempt has none and fails as ASR_WORKER_LOST.
+    """
+    task = AsrTask.objects.filter(asr_task_id=asr_task_id).first()
+    if task is None or task.status == S.SUCCESS:
+        return
+    code = task.error_code or ("ASR_WORKER_LOST" if "worker lost" in error else "ASR_BACKEND_ERROR")
+    message = task.error_message or error
+    AsrTask.objects.filter(pk=task.pk).update(
+        status=S.FAILED,
+        error_code=code,
+        error_message=message[:2000],
+        finished_at=timezone.now(),
+        updated_at=timezone.now(),
+    )
+    if Message.objects.filter(pk=task.message_id).exists():
+        message_transcript_set(message_id=task.message_id, text=None, asr={"status": S.FAILED, "error_code": code})
+    transaction.on_commit(lambda: _after_failure(task.pk), robust=True)
+    logger.warning("asr task failed", extra={"tenant_id": task.tenant_id, "asr_task_id": asr_task_id, "code": code})
+
+
+def _after_failure(task_pk: int) -> None:
+    from anmei.notifications.services import admin_alert_raise
+
+    task = AsrTask.objects.get(pk=task_pk)
+    _after_outcome(task_pk)
+    admin_alert_raise(
+        tenant_id=task.tenant_id,
+        source="asr",
+        code=task.error_code.lower(),
+        message=f"speech to text failed for voice message {task.message_id}: {task.error_code}",
+        dedupe_key=f"asr:{task.asr_task_id}:{int(task.finished_at.timestamp()) if task.finished_at else 0}",
+        details={"asr_task_id": task.asr_task_id, "message_id": task.message_id, "code": task.error_code},
+    )
+
+
+def asr_task_retry(*, task: AsrTask, force: bool = False) -> AsrTask:
+    """Run a task again from its first attempt: a failed one always, a succeeded one only with `force`.
+
+    A task still pending or processing is a 409: its job is alive and will finish.
+    """
+    if task.status in (S.PENDING, S.PROCESSING):
+        raise ConflictError("asr_task_in_progress", "the task is still running", details={"status": task.status})
+    if task.status == S.SUCCESS and not force:
+        raise ConflictError(
+            "asr_task_succeeded",
+            "the task has succeeded; send force=true to transcribe again",
+            details={"status": task.status},
+        )
+    with transaction.atomic():
+        updated = AsrTask.objects.filter(pk=task.pk, status=task.status).update(
+            status=S.PENDING, error_code="", error_message="", finished_at=None, updated_at=timezone.now()
+        )
+        if not updated:
+            raise ConflictError("asr_task_changed", "the task changed meanwhile; reload it")
+        if task.job_id is None or not job_reschedule(job_id=task.job_id):
+            raise ConflictError("asr_task_in_progress", "an attempt is still running", details={"status": task.status})
+    logger.info(
+        "asr task retried", extra={"tenant_id": task.tenant_id, "asr_task_id": task.asr_task_id, "force": force}
+    )
+    return AsrTask.objects.get(pk=task.pk)

@@ -1,0 +1,262 @@
+// The web customer's chat: register or log in, see the welcome arrive live, talk, rate.
+import { $, $$, LiveSocket, addStrings, api, applyI18n, h, messageBubble, session, show, t, toggleLang } from "./common.js";
+
+addStrings({
+  "chat.app": ["在线咨询", "Online consultation"],
+  "chat.customerPlaceholder": ["请输入您想咨询的内容", "Type your question"],
+  "chat.image": ["发送图片", "Send an image"],
+  "chat.imageShort": ["图片", "Image"],
+  "chat.imageUnavailable": ["暂不支持发送图片", "Images cannot be sent yet"],
+  "chat.waitingWelcome": ["正在为您连接，请稍候…", "Connecting you, one moment…"],
+  "chat.you": ["我", "Me"],
+  "chat.consultant": ["顾问", "Consultant"],
+  "chat.noConversation": ["暂无进行中的咨询，请稍候", "No open consultation yet, one moment"],
+  "cstatus.waiting": ["正在为您安排顾问，请稍候", "Finding a consultant for you"],
+  "cstatus.active": ["顾问已接入，正在为您服务", "A consultant is with you"],
+  "cstatus.transferring": ["正在为您转接其他顾问", "Transferring you to another consultant"],
+  "cstatus.ended": ["本次咨询已结束", "This consultation has ended"],
+  "rate.ask": ["本次咨询结束，请为顾问的服务评分", "Please rate this consultation"],
+  "rate.comment": ["留下您的意见（可选）", "Comments (optional)"],
+  "rate.submit": ["提交评价", "Submit rating"],
+  "rate.thanks": ["感谢您的评价！", "Thank you for your rating!"],
+  "rate.already": ["您已评价过本次咨询", "You already rated this consultation"],
+  "rate.unavailable": ["暂时无法评价", "Rating is not available"],
+  "rate.pick": ["请选择 1 到 5 颗星", "Pick 1 to 5 stars"],
+});
+
+const state = { me: null, conversation: null, messageIds: new Set(), oldestId: null, cursor: { message: null, event: null }, score: 0, mode: "register", socket: null };
+
+function setMode(mode) {
+  state.mode = mode;
+  for (const tab of $$("[data-auth]")) tab.classList.toggle("active", tab.dataset.auth === mode);
+  for (const el of $$(".register-only")) show(el, mode === "register");
+  $("#auth-submit").dataset.i18n = `auth.${mode}`;
+  $("#auth-submit").textContent = t(`auth.${mode}`);
+  $("#auth-form").elements.password.autocomplete = mode === "register" ? "new-password" : "current-password";
+}
+
+async function submitAuth(event) {
+  event.preventDefault();
+  const form = Object.fromEntries(new FormData(event.target));
+  $("#auth-error").textContent = "";
+  try {
+    if (state.mode === "register") {
+      await api("auth/register", { method: "POST", body: form });
+    }
+    const result = await api("auth/login", { method: "POST", body: { tenant: form.tenant, username: form.username, password: form.password } });
+    session.set({ token: result.token, user: result.user, tenant: form.tenant });
+    start();
+  } catch (error) {
+    const fields = error.details?.fields ? Object.entries(error.details.fields).map(([k, v]) => `${k}: ${[].concat(v).join(" ")}`) : [];
+    $("#auth-error").textContent = [error.message, ...fields].join(" · ");
+  }
+}
+
+function start() {
+  const current = session.get();
+  if (!current?.token) return;
+  state.me = current.user;
+  show($("#auth-view"), false);
+  show($("#app"));
+  show($("#logout"));
+  state.socket = new LiveSocket("/ws/customer/", { onEvent, onOpen, onState });
+  state.socket.connect();
+}
+
+function onState(value) {
+  if (value === "unauthorized") {
+    session.clear();
+    location.reload();
+    return;
+  }
+  const el = $("#conn");
+  el.dataset.state = value;
+  el.dataset.i18n = `conn.${value}`;
+  el.textContent = t(el.dataset.i18n);
+}
+
+function onOpen() {
+  state.socket.send({ type: "sync", since_message: state.cursor.message, since_event: state.cursor.event });
+}
+
+async function loadConversation() {
+  try {
+    const page = await api(`conversations?customer=${state.me.id}&page_size=20`);
+    const open = page.results.find((c) => c.status !== "ended") || page.results[0] || null;
+    if (open && (!state.conversation || state.conversation.id !== open.id)) await showConversation(open);
+    else if (open) {
+      state.conversation = open;
+      renderStatus();
+    }
+  } catch {
+    /* shown as "connecting" until an event arrives */
+  }
+}
+
+async function showConversation(conversation) {
+  state.conversation = conversation;
+  state.messageIds = new Set();
+  $("#timeline").replaceChildren($("#load-older"));
+  const history = await api(`console/conversations/${conversation.id}/history?limit=30`);
+  for (const message of history.results) addMessage(message);
+  state.oldestId = history.results[0]?.id ?? null;
+  show($("#load-older"), history.has_more);
+  renderStatus();
+}
+
+async function loadOlder() {
+  const c = state.conversation;
+  if (!c || !state.oldestId) return;
+  const timeline = $("#timeline");
+  const before = timeline.scrollHeight;
+  const page = await api(`console/conversations/${c.id}/history?limit=30&before=${state.oldestId}`);
+  for (const message of page.results) addMessage(message, false);
+  state.oldestId = page.results[0]?.id ?? state.oldestId;
+  show($("#load-older"), page.has_more);
+  timeline.scrollTop = timeline.scrollHeight - before;
+}
+
+function addMessage(message, scroll = true) {
+  if (message.id > (state.cursor.message ?? 0)) state.cursor.message = message.id;
+  if (state.conversation && message.conversation_id !== state.conversation.id) return;
+  if (state.messageIds.has(message.id)) return;
+  state.messageIds.add(message.id);
+  $("#waiting-hint")?.remove();
+  const mine = message.sender_type === "customer";
+  const label = mine ? t("chat.you") : message.sender_type === "consultant" ? t("chat.consultant") : t(`sender.${message.sender_type}`);
+  const bubble = messageBubble(message, { mine, senderLabel: label });
+  const timeline = $("#timeline");
+  const later = [...timeline.querySelectorAll(".msg")].find((el) => Number(el.dataset.messageId) > message.id);
+  timeline.insertBefore(bubble, later || null);
+  if (scroll) timeline.scrollTop = timeline.scrollHeight;
+}
+
+function renderStatus() {
+  const c = state.conversation;
+  const status = $("#status");
+  status.textContent = c ? t(`cstatus.${c.status}`) : t("chat.noConversation");
+  status.dataset.status = c?.status || "";
+  const open = c && c.status !== "ended";
+  $("#composer-input").disabled = !open;
+  $("#send").disabled = !open;
+  $("#image-input").disabled = !open;
+  show($("#rating"), c?.status === "ended" && !state.rated);
+}
+
+async function onEvent(event) {
+  if (event.type === "message.new") {
+    if (!state.conversation || state.conversation.id !== event.conversation_id) await loadConversation();
+    addMessage(event.message);
+  } else if (event.type === "conversation.updated") {
+    if (typeof event.event_id === "number" && event.event_id > (state.cursor.event ?? 0)) state.cursor.event = event.event_id;
+    if (state.conversation && state.conversation.id === event.conversation_id) {
+      state.conversation.status = event.status;
+      renderStatus();
+    } else await loadConversation();
+  } else if (event.type === "sync.result") {
+    state.cursor.message = Math.max(state.cursor.message ?? 0, event.cursor.message);
+    state.cursor.event = Math.max(state.cursor.event ?? 0, event.cursor.event);
+    await loadConversation();
+    for (const message of event.messages) addMessage(message);
+  }
+}
+
+async function send(event) {
+  event?.preventDefault();
+  const input = $("#composer-input");
+  const text = input.value.trim();
+  if (!text || !state.conversation) return;
+  try {
+    const message = await api(`conversations/${state.conversation.id}/messages`, { method: "POST", body: { type: "text", content: text } });
+    input.value = "";
+    addMessage(message);
+  } catch (error) {
+    flash(t("error.generic", { message: error.message }));
+    if (error.status === 409) loadConversation();
+  }
+}
+
+async function sendImage(event) {
+  const file = event.target.files[0];
+  event.target.value = "";
+  if (!file || !state.conversation) return;
+  const form = new FormData();
+  form.append("type", "image");
+  form.append("file", file);
+  try {
+    const message = await api(`conversations/${state.conversation.id}/messages`, { method: "POST", form });
+    addMessage(message);
+  } catch (error) {
+    flash(error.status === 400 || error.status === 415 ? t("chat.imageUnavailable") : t("error.generic", { message: error.message }));
+  }
+}
+
+function flash(text) {
+  const status = $("#status");
+  const before = status.textContent;
+  status.textContent = text;
+  status.classList.add("error");
+  setTimeout(() => {
+    status.classList.remove("error");
+    if (status.textContent === text) status.textContent = before;
+  }, 4000);
+}
+
+function pickScore(score) {
+  state.score = score;
+  for (const star of $$(".stars button")) star.classList.toggle("on", Number(star.dataset.score) <= score);
+}
+
+async function rate(event) {
+  event.preventDefault();
+  const msg = $("#rating-msg");
+  if (!state.score) {
+    msg.textContent = t("rate.pick");
+    return;
+  }
+  const comment = $("#rating-comment").value.trim();
+  try {
+    await api(`conversations/${state.conversation.id}/rating`, { method: "POST", body: { score: state.score, ...(comment ? { comment } : {}) } });
+    msg.textContent = t("rate.thanks");
+    state.rated = true;
+    $("#rating-submit").disabled = true;
+  } catch (error) {
+    msg.textContent = error.status === 409 ? t("rate.already") : error.status === 404 ? t("rate.unavailable") : t("error.generic", { message: error.message });
+    if (error.status === 409) $("#rating-submit").disabled = true;
+  }
+}
+
+async function logout() {
+  try {
+    await api("auth/logout", { method: "POST" });
+  } catch {
+    /* the token is dropped from this tab anyway */
+  }
+  session.clear();
+  location.reload();
+}
+
+function wire() {
+  applyI18n();
+  const tenant = new URLSearchParams(location.search).get("tenant");
+  if (tenant) $("#auth-form").elements.tenant.value = tenant;
+  $("#lang").addEventListener("click", () => toggleLang(() => { setMode(state.mode); renderStatus(); }));
+  for (const tab of $$("[data-auth]")) tab.addEventListener("click", () => setMode(tab.dataset.auth));
+  $("#auth-form").addEventListener("submit", submitAuth);
+  $("#logout").addEventListener("click", logout);
+  $("#composer").addEventListener("submit", send);
+  $("#composer-input").addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      send();
+    }
+  });
+  $("#image-input").addEventListener("change", sendImage);
+  $("#load-older").addEventListener("click", loadOlder);
+  for (const star of $$(".stars button")) star.addEventListener("click", () => pickScore(Number(star.dataset.score)));
+  $("#rating").addEventListener("submit", rate);
+  setMode("register");
+  if (session.get()?.token) start();
+}
+
+wire();

@@ -1,0 +1,165 @@
+"""The one place uploads are stored and read back: tenant keys, sniffed types, limits, encryption.
+
+Every stored object lives under `t<tenant>/<kind>/<yyyy>/<mm>/<dd>/<random>.<ext>` in the storage
+named `media` (STORAGES; MEDIA_STORAGE picks local disk or an S3-compatible bucket). The client's
+file name and content type are never trusted: the type comes from the bytes, the name is random.
+The stored bytes are AES-GCM ciphertext bound to the key (anmei.common.crypto.encrypt_bytes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from typing import IO, Any
+
+import filetype
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import Storage, storages
+from django.utils import timezone
+
+from anmei.common.crypto import decrypt_bytes, encrypt_bytes
+from anmei.common.errors import ApplicationError
+
+logger = logging.getLogger("anmei.media")
+
+# Magic numbers `filetype` does not know: WeChat/QQ voice (SILK v3, WeChat prefixes one 0x02 byte).
+_SILK_MAGICS = (b"#!SILK_V3", b"\x02#!SILK_V3")
+
+
+@dataclass(frozen=True)
+class StoredMedia:
+    """What a message payload records about a stored upload (no client-usable path)."""
+
+    key: str
+    kind: str
+    mime: str
+    ext: str
+    size: int
+    sha256: str
+
+    def as_payload(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def media_storage() -> Storage:
+    return storages["media"]
+
+
+def media_sniff(head: bytes) -> tuple[str, str] | None:
+    """Return (extension, mime type) judged from the first bytes, or None when unknown."""
+    if head.startswith(_SILK_MAGICS):
+        return "silk", "audio/silk"
+    kind = filetype.guess(head)
+    if kind is None:
+        return None
+    return kind.extension, kind.mime
+
+
+def _read_limited(upload: IO[bytes] | bytes, limit: int) -> bytes:
+    if isinstance(upload, bytes | bytearray):
+        return bytes(upload)
+    chunks, size = [], 0
+    for chunk in upload.chunks() if hasattr(upload, "chunks") else iter(lambda: upload.read(65536), b""):
+        size += len(chunk)
+        if size > limit:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks) if size <= limit else b"\0" * (limit + 1)
+
+
+def media_store(*, tenant_id: int, kind: str, upload: IO[bytes] | bytes) -> StoredMedia:
+    """Check an upload's size and real type for its `kind`, encrypt it and store it under the tenant.
+
+    Raises ApplicationError (413 `media_too_large`, 415 `media_type_not_allowed`) before anything is
+    written. Call outside database transactions: the storage may be a remote bucket.
+    """
+    limits: dict[str, int] = settings.MEDIA_MAX_BYTES
+    allowed: dict[str, list[str]] = settings.MEDIA_ALLOWED_TYPES
+    if kind not in limits or kind not in allowed:
+        raise ApplicationError("media_kind_unknown", f"uploads of kind '{kind}' are not accepted")
+    limit = limits[kind]
+    declared = getattr(upload, "size", None)
+    if declared is not None and declared > limit:
+        raise ApplicationError(
+            "media_too_large",
+            f"a {kind} upload may be at most {limit} bytes",
+            status_code=413,
+            details={"limit_bytes": limit, "size": declared},
+        )
+    data = _read_limited(upload, limit)
+    if len(data) > limit:
+        raise ApplicationError(
+            "media_too_large",
+            f"a {kind} upload may be at most {limit} bytes",
+            status_code=413,
+            details={"limit_bytes": limit},
+        )
+    sniffed = media_sniff(data[:8192])
+    if sniffed is None or sniffed[0] not in allowed[kind]:
+        raise ApplicationError(
+            "media_type_not_allowed",
+            f"the file's content is not an accepted {kind} format",
+            status_code=415,
+            details={"detected": sniffed[1] if sniffed else None, "allowed": allowed[kind]},
+        )
+    ext, mime = sniffed
+    key = f"t{tenant_id}/{kind}/{timezone.now():%Y/%m/%d}/{uuid.uuid4().hex}.{ext}"
+    started = time.perf_counter()
+    try:
+        saved = media_storage().save(key, ContentFile(encrypt_bytes(data, context=key)))
+    except Exception as exc:  # noqa: BLE001 - disk full, bucket unreachable: the dependency is down
+        logger.exception("media store failed", extra={"tenant_id": tenant_id, "media_kind": kind})
+        raise ApplicationError("media_unavailable", "media storage is unreachable", status_code=503) from exc
+    if saved != key:  # a storage that renames on collision would break the key binding: refuse
+        media_storage().delete(saved)
+        raise ApplicationError("media_store_failed", "storage renamed the object", status_code=503)
+    stored = StoredMedia(
+        key=key, kind=kind, mime=mime, ext=ext, size=len(data), sha256=hashlib.sha256(data).hexdigest()
+    )
+    logger.info(
+        "media stored",
+        extra={
+            "tenant_id": tenant_id,
+            "media_kind": kind,
+            "mime": mime,
+            "size": len(data),
+            "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+        },
+    )
+    return stored
+
+
+def _check_tenant(tenant_id: int, key: str) -> None:
+    if not key.startswith(f"t{tenant_id}/"):
+        raise ApplicationError("media_forbidden", "this media belongs to another tenant", status_code=403)
+
+
+def media_read(*, tenant_id: int, key: str) -> bytes:
+    """Return the plain bytes of a stored object of this tenant (decrypted, integrity-checked)."""
+    _check_tenant(tenant_id, key)
+    storage = media_storage()
+    try:
+        with storage.open(key, "rb") as fh:
+            blob = fh.read()
+    except FileNotFoundError as exc:
+        raise ApplicationError("media_not_found", "the media is gone", status_code=404) from exc
+    except Exception as exc:  # noqa: BLE001 - disk or bucket unreachable
+        logger.exception("media read failed", extra={"tenant_id": tenant_id})
+        raise ApplicationError("media_unavailable", "media storage is unreachable", status_code=503) from exc
+    try:
+        return decrypt_bytes(blob, context=key)
+    except ValueError as exc:
+        raise ApplicationError("media_corrupt", "the stored media cannot be decrypted", status_code=500) from exc
+
+
+def media_delete(*, tenant_id: int, key: str) -> None:
+    """Remove a stored object (a duplicate upload that lost its race); missing is fine."""
+    _check_tenant(tenant_id, key)
+    try:
+        media_storage().delete(key)
+    except Exception:  # noqa: BLE001 - an orphan blob is harmless; the message is the record
+        logger.warning("media delete failed", extra={"tenant_id": tenant_id})

@@ -1,0 +1,71 @@
+"""`GET /media/<token>`: play a stored upload through a signed link (Range requests for seeking)."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.http import require_http_methods
+
+from anmei.common.errors import ApplicationError, error_response
+from anmei.media.links import media_token_verify
+from anmei.media.services import media_read
+
+logger = logging.getLogger("anmei.media")
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def _byte_range(header: str, size: int) -> tuple[int, int] | None:
+    """Parse one `bytes=a-b` / `a-` / `-n` range; None when absent or unsatisfiable (caller decides)."""
+    match = _RANGE.match(header.strip())
+    if not match or match.group(1) == match.group(2) == "":
+        raise ValueError("malformed range")
+    first, last = match.group(1), match.group(2)
+    if first == "":
+        length = int(last)
+        if length == 0:
+            return None
+        return max(size - length, 0), size - 1
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if start >= size or end < start:
+        return None
+    return start, end
+
+
+@require_http_methods(["GET", "HEAD"])
+def media_play(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        tenant_id, key, mime = media_token_verify(token)
+        data = media_read(tenant_id=tenant_id, key=key)
+    except ApplicationError as exc:
+        return error_response(exc.status_code, exc.code, exc.message, exc.details)
+    size = len(data)
+    header = request.headers.get("Range", "")
+    status, body = 200, data
+    content_range = None
+    if header:
+        try:
+            byte_range = _byte_range(header, size)
+        except ValueError:
+            byte_range = (0, size - 1)  # RFC 9110: ignore a range header we cannot parse
+        if byte_range is None:
+            response = error_response(416, "range_not_satisfiable", "the requested range is outside the media")
+            response["Content-Range"] = f"bytes */{size}"
+            return response
+        start, end = byte_range
+        status, body = 206, data[start : end + 1]
+        content_range = f"bytes {start}-{end}/{size}"
+    response = HttpResponse(b"" if request.method == "HEAD" else body, status=status, content_type=mime)
+    response["Content-Length"] = str(len(body))
+    response["Accept-Ranges"] = "bytes"
+    response["Cache-Control"] = f"private, max-age={settings.MEDIA_URL_TTL_SECONDS}"
+    response["Content-Disposition"] = "inline"
+    response["X-Content-Type-Options"] = "nosniff"
+    if content_range:
+        response["Content-Range"] = content_range
+    logger.info("media served", extra={"tenant_id": tenant_id, "status": status, "bytes": len(body)})
+    return response
