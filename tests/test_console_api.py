@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from anmei.console.presence import online_user_ids
+from anmei.common.presence import online_user_ids
 from asgiref.sync import sync_to_async
 
 from anmei.accounts.models import User

@@ -71,7 +71,7 @@ def conversation_event_list(*, user: User, conversation_id: int) -> list[Convers
 
 def staff_presence_list(*, tenant_id: int) -> list[dict[str, Any]]:
     """The tenant's consultants and admins with whether each is online now (the routing's view)."""
-    from anmei.console.presence import online_user_ids
+    from anmei.common.presence import online_user_ids
 
     online = online_user_ids(tenant_id=tenant_id, roles=("consultant", "admin"))
     staff = User.objects.filter(tenant_id=tenant_id, role__in=("consultant", "admin"), is_active=True).order_by("id")
