@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from anmei.common.presence import online_user_ids
 from asgiref.sync import sync_to_async
 
 from anmei.accounts.models import User
 from anmei.accounts.services import ws_ticket_issue
+from anmei.common.presence import online_user_ids
 from anmei.conversations.models import Conversation, ConversationEvent
 from anmei.conversations.services import conversation_claim, message_create
 from tests.conftest import make_user
