@@ -3,12 +3,14 @@ from django.urls import include, path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from anmei.common.api import IdConverter
-from anmei.common.api_health import HealthApi
+from anmei.common.api_health import HealthApi, LiveApi, ReadyApi
 
 register_converter(IdConverter, "id")
 
 api_v1 = [
     path("health", HealthApi.as_view(), name="health"),
+    path("health/live", LiveApi.as_view(), name="health-live"),
+    path("health/ready", ReadyApi.as_view(), name="health-ready"),
     path("tenants/", include("anmei.tenants.urls")),
     path("auth/", include("anmei.accounts.urls")),
     path("conversations/", include("anmei.conversations.urls")),

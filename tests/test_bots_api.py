@@ -13,8 +13,8 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from anmei.accounts import services as account_services
 from anmei.accounts.models import User
+from anmei.automation.models import AutomationRun
 from anmei.blacklist.models import BlacklistEntry, BlacklistInterception, InterceptionReport
 from anmei.bots.models import BotInstance
 from anmei.bots.services import bot_message_receive
@@ -149,22 +149,18 @@ def test_second_message_continues_the_open_conversation(bot_a):
     assert Conversation.objects.filter(is_default=True).count() == 1
 
 
-def test_new_im_customer_triggers_registration_hooks_once(bot_a, django_capture_on_commit_callbacks):
+def test_new_im_customer_starts_one_automation_run(bot_a, django_capture_on_commit_callbacks):
+    # Given a bot and a customer it has never seen
     _, token, _ = bot_a
-    seen: list[int] = []
-
-    def hook(user):
-        seen.append(user.id)
-
-    account_services.on_customer_registered(hook)
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
-            bot_client(token).post(URL, inbound("m-1"), format="json")
-        with django_capture_on_commit_callbacks(execute=True):
-            bot_client(token).post(URL, inbound("m-2"), format="json")
-    finally:
-        account_services._after_register_hooks.remove(hook)
-    assert seen == [User.objects.get(platform_user_id="wx-u1").id]
+    # When that customer writes twice
+    with django_capture_on_commit_callbacks(execute=False):
+        bot_client(token).post(URL, inbound("m-1"), format="json")
+        bot_client(token).post(URL, inbound("m-2"), format="json")
+    # Then their first message's transaction created exactly one automation run for them
+    customer = User.objects.get(platform_user_id="wx-u1")
+    assert list(AutomationRun.objects.values_list("customer_id", "tenant_id", "status")) == [
+        (customer.id, customer.tenant_id, "running")
+    ]
 
 
 def _post(token: str, message_id: str, **extra) -> dict:

@@ -89,14 +89,6 @@ def automation_run_enqueue(*, run_id: int, generation: int) -> None:
             automation_run_fail(run=run, step="enqueue", error=f"enqueue failed: {type(exc).__name__}", attempts=1)
 
 
-def on_customer_registered(user: User) -> None:
-    """The accounts hook: runs after the registration commits and must never break the request."""
-    try:
-        automation_run_start(customer=user)
-    except Exception:  # noqa: BLE001
-        logger.exception("automation start failed", extra={"tenant_id": user.tenant_id, "customer_id": user.id})
-
-
 @dataclass(frozen=True)
 class StepOutcome:
     """`status` is ok, skipped, retry (after `countdown` s) or failed (retries exhausted)."""

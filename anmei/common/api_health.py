@@ -37,3 +37,21 @@ class HealthApi(APIView):
             return Response({"status": "ok", "checks": checks})
         failing = [name for name, check in checks.items() if check["status"] != "ok"]
         return Response({"status": "unavailable", "checks": checks, "failing": failing}, status=503)
+
+
+class LiveApi(APIView):
+    """Liveness for orchestrators: the process answers; no dependency is consulted."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes: list = []
+
+    @extend_schema(auth=[], responses={200: inline_serializer("Live", {"status": serializers.CharField()})})
+    def get(self, request):
+        return Response({"status": "ok"})
+
+
+class ReadyApi(HealthApi):
+    """Readiness for orchestrators: the same checks and answer as `/health` (API.md)."""
+
+    throttle_classes: list = []

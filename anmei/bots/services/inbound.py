@@ -15,7 +15,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from anmei.accounts.models import User
-from anmei.accounts.services import customer_registered_after_commit, user_create
+from anmei.accounts.services import user_create
+from anmei.automation.services import automation_run_start
 from anmei.blacklist.selectors import blacklist_is_blocked
 from anmei.blacklist.services import interception_record
 from anmei.bots.models import BotInstance
@@ -32,8 +33,8 @@ def im_customer_get_or_create(
 ) -> tuple[User, bool]:
     """Find the tenant's customer for (platform, user id) or create them.
 
-    Call inside the transaction that stores their first message: a new customer's registration
-    hooks (welcome automation) are scheduled for that commit, exactly once — the unique
+    Call inside the transaction that stores their first message: a new customer's automation run
+    (welcome) is created in it and starts on that commit, exactly once — the unique
     (tenant, source, platform_user_id) constraint makes a concurrent twin lose and reuse the row.
     The customer's row comes back locked (FOR UPDATE, or by its own INSERT) until that commit, which
     serialises their concurrent messages (see `_open_conversation`).
@@ -60,7 +61,7 @@ def im_customer_get_or_create(
         if user is None:
             raise
         return user, False
-    customer_registered_after_commit(user)
+    automation_run_start(customer=user)
     logger.info("im customer created", extra={"tenant_id": bot.tenant_id, "user_id": user.id, "platform": platform})
     return user, True
 
