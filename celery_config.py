@@ -18,6 +18,10 @@ if not apps.ready and not apps.loading:  # a worker process: set Django up befor
 
 app = Celery("anmei")
 
+from anmei.common.metrics import connect_celery_signals  # noqa: E402
+
+connect_celery_signals()
+
 # Every task module under workers/ is listed here; tasks stay thin and call services in anmei/.
 WORKER_MODULES = [
     "workers.diagnostics",

@@ -265,3 +265,7 @@ AI_GATEWAY_CALLER_APP_ID = env.str("AI_GATEWAY_CALLER_APP_ID", default="anmei-ai
 AI_GATEWAY_DEFAULT_TIMEOUT_SECONDS = env.float("AI_GATEWAY_DEFAULT_TIMEOUT_SECONDS", default=8.0)
 AI_BREAKER_THRESHOLD = env.int("AI_BREAKER_THRESHOLD", default=5)
 AI_BREAKER_COOLDOWN_SECONDS = env.int("AI_BREAKER_COOLDOWN_SECONDS", default=30)
+
+# --- Reliability (issue 10) ---
+# /metrics: bearer METRICS_TOKEN; without one it answers only local callers, and only in DEBUG.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")

@@ -3,7 +3,7 @@ from django.urls import include, path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from anmei.common.api import IdConverter
-from anmei.common.api_health import HealthApi, LiveApi, ReadyApi
+from anmei.common.api_health import HealthApi, LiveApi, ReadyApi, metrics_view
 
 register_converter(IdConverter, "id")
 
@@ -25,6 +25,7 @@ urlpatterns = [
     path("admin/registration-automation/", include("anmei.automation.urls_pages")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
+    path("metrics", metrics_view, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("", include("anmei.console.urls")),

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from anmei.accounts.models import User
 from anmei.automation.models import STEPS, AutomationRun, AutomationSettings, AutomationStep
+from anmei.common.metrics import REGISTRATION_SECONDS
 from anmei.notifications.services import admin_alert_raise
 
 logger = logging.getLogger("anmei.automation")
@@ -189,6 +190,7 @@ def automation_run_finish(*, run: AutomationRun) -> bool:
         pk=run.pk, generation=run.generation, status=AutomationRun.Status.RUNNING
     ).update(status=AutomationRun.Status.SUCCEEDED, finished_at=finished_at, end_to_end_ms=round(elapsed_ms, 1))
     if updated:
+        REGISTRATION_SECONDS.observe(elapsed_ms / 1000)
         logger.info(
             "automation run succeeded",
             extra={

@@ -55,3 +55,20 @@ class ReadyApi(HealthApi):
     """Readiness for orchestrators: the same checks and answer as `/health` (API.md)."""
 
     throttle_classes: list = []
+
+
+def metrics_view(request):
+    """`GET /metrics`: Prometheus exposition (bearer METRICS_TOKEN, or local callers in DEBUG)."""
+    from django.http import HttpResponse
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    from anmei.common.errors import error_response
+    from anmei.common.metrics import metrics_allowed, registry
+
+    if request.method != "GET":
+        return error_response(405, "method_not_allowed", f'method "{request.method}" not allowed')
+    if not metrics_allowed(
+        authorization=request.headers.get("Authorization", ""), remote_addr=request.META.get("REMOTE_ADDR", "")
+    ):
+        return error_response(401, "not_authenticated", "metrics need the bearer METRICS_TOKEN")
+    return HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
