@@ -29,6 +29,7 @@ WORKER_MODULES = [
     "workers.bots",
     "workers.blacklist",
     "workers.conversations",
+    "workers.jobs",
 ]
 
 app.conf.update(
@@ -84,6 +85,10 @@ app.conf.beat_schedule = {
     "bots-resume-deliveries": {
         "task": "workers.bots.resume_deliveries",
         "schedule": float(settings.BLACKLIST_EXPIRY_SWEEP_SECONDS),
+    },
+    "jobs-sweep": {
+        "task": "workers.jobs.sweep",
+        "schedule": float(settings.JOBS_SWEEP_SECONDS),
     },
     "conversations-end-inactive": {
         "task": "workers.conversations.end_inactive",

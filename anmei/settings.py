@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "anmei.automation",
     "anmei.bots",
     "anmei.blacklist",
+    "anmei.jobs",
 ]
 
 MIDDLEWARE = [
@@ -266,6 +267,16 @@ AI_GATEWAY_DEFAULT_TIMEOUT_SECONDS = env.float("AI_GATEWAY_DEFAULT_TIMEOUT_SECON
 AI_BREAKER_THRESHOLD = env.int("AI_BREAKER_THRESHOLD", default=5)
 AI_BREAKER_COOLDOWN_SECONDS = env.int("AI_BREAKER_COOLDOWN_SECONDS", default=30)
 
+# --- durable jobs (issue 10) ---
+# Every unit of background work has a Job row (anmei.jobs); Celery carries only its id. The sweep
+# re-sends what is due but was not taken within the grace period, and frees expired leases.
+JOBS_SWEEP_SECONDS = env.float("JOBS_SWEEP_SECONDS", default=5.0)
+JOBS_RESEND_GRACE_SECONDS = env.float("JOBS_RESEND_GRACE_SECONDS", default=15.0)
+JOBS_SWEEP_BATCH = env.int("JOBS_SWEEP_BATCH", default=500)
+JOBS_STUCK_AFTER_SECONDS = env.float("JOBS_STUCK_AFTER_SECONDS", default=120.0)
+JOBS_DEFAULT_MAX_ATTEMPTS = env.int("JOBS_DEFAULT_MAX_ATTEMPTS", default=4)
+JOBS_DEFAULT_RETRY_COUNTDOWNS = [float(x) for x in env.list("JOBS_DEFAULT_RETRY_COUNTDOWNS", default=["5", "15", "60"])]
+JOBS_DEFAULT_LEASE_SECONDS = env.int("JOBS_DEFAULT_LEASE_SECONDS", default=120)
 # --- Reliability (issue 10) ---
 # /metrics: bearer METRICS_TOKEN; without one it answers only local callers, and only in DEBUG.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")

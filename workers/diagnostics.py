@@ -15,3 +15,26 @@ def echo(value: str) -> dict:
         "acks_late": bool(echo.acks_late),
         "hostname": request.hostname,
     }
+
+
+@shared_task(name="workers.diagnostics.job_probe")
+def job_probe(job_id: int) -> None:
+    """A durable job that does nothing but report its attempts: proves the job wiring end to end.
+
+    Payload: `marker` (a Redis list each attempt appends to), `fail_attempts` (attempts 1…n raise),
+    `permanent` (fail at once with JobFailed).
+    """
+    from anmei.common.redis import get_redis
+    from anmei.jobs.services import JobFailed, job_lease
+
+    def on_failed(job, error: str) -> None:
+        get_redis().rpush(job.payload["marker"], f"failed:{error}")
+
+    with job_lease(job_id, on_failed=on_failed) as job:
+        if job is None:
+            return
+        get_redis().rpush(job.payload["marker"], f"attempt:{job.attempts}")
+        if job.payload.get("permanent"):
+            raise JobFailed("PROBE_PERMANENT", "asked to fail")
+        if job.attempts <= job.payload.get("fail_attempts", 0):
+            raise RuntimeError(f"probe failure {job.attempts}")
