@@ -13,14 +13,18 @@ import django  # noqa: E402
 from django.apps import apps  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+# Made before Django is set up: setting up imports admin → services → anmei.jobs.services, which
+# imports this module's `app` (a worker process starts here, so the import is not finished yet).
+app = Celery("anmei")
+
 if not apps.ready and not apps.loading:  # a worker process: set Django up before tasks import models
     django.setup()
 
-app = Celery("anmei")
-
+from anmei.common import kombu_fix  # noqa: E402
 from anmei.common.metrics import connect_celery_signals  # noqa: E402
 
 connect_celery_signals()
+kombu_fix.apply()  # R5: a Redis restart must not kill the worker (see the module)
 
 # Every task module under workers/ is listed here; tasks stay thin and call services in anmei/.
 WORKER_MODULES = [
@@ -80,10 +84,6 @@ app.conf.beat_schedule = {
     },
     "blacklist-resync-lagging": {
         "task": "workers.blacklist.resync_lagging",
-        "schedule": float(settings.BLACKLIST_EXPIRY_SWEEP_SECONDS),
-    },
-    "bots-resume-deliveries": {
-        "task": "workers.bots.resume_deliveries",
         "schedule": float(settings.BLACKLIST_EXPIRY_SWEEP_SECONDS),
     },
     "jobs-sweep": {

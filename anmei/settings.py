@@ -277,6 +277,22 @@ JOBS_STUCK_AFTER_SECONDS = env.float("JOBS_STUCK_AFTER_SECONDS", default=120.0)
 JOBS_DEFAULT_MAX_ATTEMPTS = env.int("JOBS_DEFAULT_MAX_ATTEMPTS", default=4)
 JOBS_DEFAULT_RETRY_COUNTDOWNS = [float(x) for x in env.list("JOBS_DEFAULT_RETRY_COUNTDOWNS", default=["5", "15", "60"])]
 JOBS_DEFAULT_LEASE_SECONDS = env.int("JOBS_DEFAULT_LEASE_SECONDS", default=120)
+
 # --- Reliability (issue 10) ---
 # /metrics: bearer METRICS_TOKEN; without one it answers only local callers, and only in DEBUG.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# One registration step's lease: longer than its slowest attempt (agent call 8 s, a webhook per
+# consultant 5 s each); a worker killed mid-step hands the step on after this.
+AUTOMATION_STEP_LEASE_SECONDS = env.int("AUTOMATION_STEP_LEASE_SECONDS", default=90)
+# Attempts of a step that may die with their worker (no row recorded) before its job gives up.
+AUTOMATION_WORKER_LOSS_ALLOWANCE = env.int("AUTOMATION_WORKER_LOSS_ALLOWANCE", default=3)
+# Bot deliveries and auto-replies as durable jobs: leases (a killed worker's attempt is handed on
+# after this) and the attempts allowed beyond the tenant's countdowns for workers lost mid-attempt.
+BOT_DELIVERY_LEASE_SECONDS = env.int("BOT_DELIVERY_LEASE_SECONDS", default=60)
+BOT_AUTO_REPLY_LEASE_SECONDS = env.int("BOT_AUTO_REPLY_LEASE_SECONDS", default=120)
+BOT_AUTO_REPLY_MAX_ATTEMPTS = env.int("BOT_AUTO_REPLY_MAX_ATTEMPTS", default=3)
+BOT_WORKER_LOSS_ALLOWANCE = env.int("BOT_WORKER_LOSS_ALLOWANCE", default=3)
+# Blacklist pushes as durable jobs: the claim on a bot (and the job's lease) runs out after this;
+# attempts cover the countdown waits of every version queued behind a failing one.
+BLACKLIST_PUSH_LEASE_SECONDS = env.int("BLACKLIST_PUSH_LEASE_SECONDS", default=60)
+BLACKLIST_PUSH_MAX_ATTEMPTS = env.int("BLACKLIST_PUSH_MAX_ATTEMPTS", default=20)

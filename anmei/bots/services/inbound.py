@@ -21,9 +21,12 @@ from anmei.blacklist.selectors import blacklist_is_blocked
 from anmei.blacklist.services import interception_record
 from anmei.bots.models import BotInstance
 from anmei.bots.services.instances import bot_heartbeat
+from anmei.bots.services.outbound import AUTO_REPLY_JOB, auto_reply_schedule
 from anmei.common.errors import ApplicationError
 from anmei.conversations.models import Conversation, Message
 from anmei.conversations.services import message_create, message_route, message_route_loaded
+from anmei.jobs.models import Job
+from anmei.jobs.services import job_publish
 
 logger = logging.getLogger("anmei.bots")
 
@@ -122,6 +125,9 @@ def _store_upload(*, tenant_id: int, upload: UploadedFile) -> dict[str, Any]:
 # holding the customer (FOR UPDATE) before this touches the conversation. Without it the message's
 # foreign-key check took the customer's lock only at the end of the statement, after the
 # conversation's, and the two paths deadlocked.
+# The message's auto-reply job (anmei.jobs) is written by the same statement, unless a consultant
+# holds the conversation: the job row commits with the message (see `auto_reply_schedule`, the
+# general path's equivalent), and is published after it.
 _FAST_INSERT_SQL = """
 WITH customer AS (
     SELECT id FROM {user} WHERE tenant_id = %(tenant)s AND source = %(platform)s
@@ -146,8 +152,19 @@ WITH customer AS (
 ), touched AS (
     UPDATE {conversation} SET last_message_at = %(now)s, updated_at = %(now)s
       FROM stored WHERE {conversation}.id = stored.conversation_id
+), reply_job AS (
+    INSERT INTO {job}
+           (tenant_id, kind, key, task, queue, state, attempts, max_attempts, retry_countdowns, lease_seconds,
+            next_attempt_at, resent, last_error, payload, created_at, updated_at)
+    SELECT %(tenant)s, %(job_kind)s, 'message:' || stored.id, %(job_task)s, %(job_queue)s, 'pending', 0,
+           %(job_max_attempts)s, %(job_countdowns)s::jsonb, %(job_lease)s, %(now)s, 0, '',
+           jsonb_build_object('message_id', stored.id), %(now)s, %(now)s
+      FROM stored JOIN open_conversation c ON c.id = stored.conversation_id
+     WHERE NOT (c.status IN ('active', 'transferring') AND c.consultant_id IS NOT NULL)
+    ON CONFLICT (kind, key) DO NOTHING
+    RETURNING id
 )
-SELECT stored.id, stored.conversation_id, stored.sender_id, c.status, c.consultant_id
+SELECT stored.id, stored.conversation_id, stored.sender_id, c.status, c.consultant_id, (SELECT id FROM reply_job)
   FROM stored JOIN open_conversation c ON c.id = stored.conversation_id
 """
 
@@ -161,6 +178,7 @@ def _fast_insert_sql() -> str:
         conversation=Conversation._meta.db_table,
         message=Message._meta.db_table,
         blacklist=BlacklistEntry._meta.db_table,
+        job=Job._meta.db_table,
     )
 
 
@@ -180,13 +198,22 @@ def _receive_into_open_conversation(
         "payload": json.dumps(payload, ensure_ascii=False),
         "external_id": external_id,
         "now": now,
+        **{f"job_{name}": value for name, value in AUTO_REPLY_JOB.items()},
+        "job_max_attempts": settings.BOT_AUTO_REPLY_MAX_ATTEMPTS,
+        "job_countdowns": json.dumps(settings.JOBS_DEFAULT_RETRY_COUNTDOWNS),
+        "job_lease": settings.BOT_AUTO_REPLY_LEASE_SECONDS,
+        "job_queue": settings.CELERY_REPLIES_QUEUE,
     }
     with connection.cursor() as cursor:
         cursor.execute(_fast_insert_sql(), params)
         row = cursor.fetchone()
     if row is None:
         return None
-    message_id, conversation_id, customer_id, status, consultant_id = row
+    message_id, conversation_id, customer_id, status, consultant_id, job_id = row
+    if job_id is not None:
+        job = Job(id=job_id, tenant_id=bot.tenant_id, kind=AUTO_REPLY_JOB["kind"], task=AUTO_REPLY_JOB["task"])
+        job.queue = params["job_queue"]
+        transaction.on_commit(lambda: job_publish(job=job))
     conversation = Conversation(
         id=conversation_id, tenant_id=bot.tenant_id, customer_id=customer_id, status=status, consultant_id=consultant_id
     )
@@ -259,6 +286,7 @@ def bot_message_receive(*, bot: BotInstance, data: dict[str, Any]) -> tuple[Mess
                 message_status="blocked_by_platform",
             )
         elif created:
+            auto_reply_schedule(message=message, conversation=conversation)
             transaction.on_commit(lambda: message_route(message_id=message.id), robust=True)
     if not created and stored_path is not None:
         stored_path.unlink(missing_ok=True)  # lost a race with a concurrent repeat: keep one file
