@@ -90,6 +90,10 @@ app.conf.beat_schedule = {
         "task": "workers.jobs.sweep",
         "schedule": float(settings.JOBS_SWEEP_SECONDS),
     },
+    "jobs-alert-stuck": {
+        "task": "workers.jobs.alert_stuck",
+        "schedule": float(settings.JOBS_STUCK_ALERT_SECONDS),
+    },
     "conversations-end-inactive": {
         "task": "workers.conversations.end_inactive",
         "schedule": float(settings.CONVERSATION_INACTIVITY_SWEEP_SECONDS),

@@ -211,7 +211,6 @@ MCP_STATELESS_HTTP = env.bool("MCP_STATELESS_HTTP", default=False)
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL)
 CELERY_TASK_ALWAYS_EAGER = False
-CELERY_BROKER_VISIBILITY_TIMEOUT = env.int("CELERY_BROKER_VISIBILITY_TIMEOUT", default=3600)
 CELERY_DEFAULT_QUEUE = env.str("CELERY_DEFAULT_QUEUE", default="default")
 CELERY_ASR_QUEUE = env.str("CELERY_ASR_QUEUE", default="asr")
 # Bot auto-replies wait on an LLM: their own queue, so a burst of inbound messages cannot hold up
@@ -296,3 +295,17 @@ BOT_WORKER_LOSS_ALLOWANCE = env.int("BOT_WORKER_LOSS_ALLOWANCE", default=3)
 # attempts cover the countdown waits of every version queued behind a failing one.
 BLACKLIST_PUSH_LEASE_SECONDS = env.int("BLACKLIST_PUSH_LEASE_SECONDS", default=60)
 BLACKLIST_PUSH_MAX_ATTEMPTS = env.int("BLACKLIST_PUSH_MAX_ATTEMPTS", default=20)
+# How often beat looks for stuck jobs (due past JOBS_STUCK_AFTER_SECONDS) to alert admins.
+JOBS_STUCK_ALERT_SECONDS = env.float("JOBS_STUCK_ALERT_SECONDS", default=30.0)
+# The broker's visibility timeout follows the longest real task: every task runs a durable job
+# whose lease bounds its run time, so an unacknowledged message comes back one minute after the
+# longest lease (not after an hour). A countdown retry redelivered early does nothing (its job is
+# not due yet) and the jobs sweep sends it again when it is. Add new pipelines' leases here.
+TASK_LEASES_SECONDS = [
+    JOBS_DEFAULT_LEASE_SECONDS,
+    AUTOMATION_STEP_LEASE_SECONDS,
+    BOT_DELIVERY_LEASE_SECONDS,
+    BOT_AUTO_REPLY_LEASE_SECONDS,
+    BLACKLIST_PUSH_LEASE_SECONDS,
+]
+CELERY_BROKER_VISIBILITY_TIMEOUT = env.int("CELERY_BROKER_VISIBILITY_TIMEOUT", default=max(TASK_LEASES_SECONDS) + 60)

@@ -14,15 +14,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from anmei.accounts.models import User
-from anmei.automation.models import STEPS, AutomationRun, AutomationSettings, AutomationStep
+from anmei.automation.models import JOB_KIND, STEPS, AutomationRun, AutomationSettings, AutomationStep
+from anmei.automation.selectors import automation_run_stuck_ids
 from anmei.common.metrics import REGISTRATION_SECONDS
 from anmei.jobs.models import Job
 from anmei.jobs.services import JobFailed, JobRetry, job_schedule
@@ -31,7 +30,6 @@ from anmei.notifications.services import admin_alert_raise
 logger = logging.getLogger("anmei.automation")
 
 ALERT_SOURCE = "registration_automation"
-JOB_KIND = "automation"
 STEP_TASK = "workers.registration.step"
 
 
@@ -302,35 +300,6 @@ def automation_run_fail(*, run: AutomationRun, step: str, error: str, attempts: 
             "generation": run.generation,
         },
     )
-
-
-def automation_run_stuck_ids(*, tenant_id: int, run_ids: list[int] | None = None) -> set[int]:
-    """Running runs of the tenant that nothing moves: none of their current generation's step jobs
-    waits for its time or is held by a live worker, and they started over JOBS_STUCK_AFTER_SECONDS ago.
-
-    That covers a step whose message and re-sends keep getting lost, a worker that died holding the
-    lease for longer than the threshold, and a run whose job never existed (started before jobs).
-    """
-    now = timezone.now()
-    threshold = timedelta(seconds=settings.JOBS_STUCK_AFTER_SECONDS)
-    runs = AutomationRun.objects.filter(
-        tenant_id=tenant_id, status=AutomationRun.Status.RUNNING, started_at__lt=now - threshold
-    )
-    if run_ids is not None:
-        runs = runs.filter(pk__in=run_ids)
-    candidates = dict(runs.values_list("id", "generation"))
-    if not candidates:
-        return set()
-    moving = Job.objects.filter(tenant_id=tenant_id, kind=JOB_KIND, payload__run_id__in=list(candidates)).filter(
-        Q(state=Job.State.PENDING, next_attempt_at__gte=now - threshold)
-        | Q(state=Job.State.RUNNING, lease_until__gte=now - threshold)
-    )
-    alive = {
-        run_id
-        for run_id, generation in moving.values_list("payload__run_id", "payload__generation")
-        if candidates.get(run_id) == generation
-    }
-    return set(candidates) - alive
 
 
 def automation_run_retry(*, run: AutomationRun) -> AutomationRun:
