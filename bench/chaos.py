@@ -49,7 +49,73 @@ KNOBS = {
     "BOT_AUTO_REPLY_LEASE_SECONDS": "20",
     "BLACKLIST_PUSH_LEASE_SECONDS": "20",
 }
-FAULTS = ["kill_one", "kill_all", "redis_restart", "redis_restart_aof", "web_restart"]
+FAULTS = ["kill_one", "kill_all", "redis_restart", "redis_restart_aof", "postgres_outage", "web_restart"]
+POSTGRES_OUTAGE_SECONDS = 5
+
+
+class PostgresProxy:
+    """A TCP proxy in front of PostgreSQL for the stack's processes; `outage()` is PostgreSQL going away.
+
+    The cluster is shared with other work on this machine, so it is not restarted: for the stack,
+    dropping every connection and refusing new ones for a few seconds is the same fault.
+    """
+
+    def __init__(self, target_port: int = 5432) -> None:
+        import socket
+
+        self.target_port = target_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.down_until = 0.0
+        self.pairs: list[tuple] = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+
+        while True:
+            client, _ = self.listener.accept()
+            if time.monotonic() < self.down_until:
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.pairs.append((client, upstream))
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source, sink) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        for sock in (source, sink):
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+    def outage(self, seconds: float) -> None:
+        import socket
+
+        self.down_until = time.monotonic() + seconds
+        with self.lock:
+            pairs, self.pairs = self.pairs, []
+        for pair in pairs:
+            for sock in pair:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                    sock.close()
+                except OSError:
+                    pass
+        time.sleep(seconds)
 
 
 def redis_server() -> str:
@@ -62,8 +128,8 @@ def redis_server() -> str:
 
 
 class Stack:
-    def __init__(self, env: dict[str, str], redis_port: int, web_port: int) -> None:
-        self.env, self.redis_port, self.web_port = env, redis_port, web_port
+    def __init__(self, env: dict[str, str], redis_port: int, web_port: int, pg_proxy: PostgresProxy) -> None:
+        self.env, self.redis_port, self.web_port, self.pg_proxy = env, redis_port, web_port, pg_proxy
         self.redis_dir = tempfile.mkdtemp(prefix="anmei-chaos-redis-")
         self.redis: subprocess.Popen | None = None
         self.web: subprocess.Popen | None = None
@@ -150,6 +216,8 @@ def inject(stack: Stack, fault: str) -> None:
         stack.kill_redis()
         time.sleep(1)
         stack.start_redis(aof=stack.aof)
+    elif fault == "postgres_outage":
+        stack.pg_proxy.outage(POSTGRES_OUTAGE_SECONDS)
     elif fault == "web_restart":
         stack._kill(stack.web, signal.SIGTERM)  # graceful: in-flight requests finish
         stack.start_web()
@@ -338,8 +406,11 @@ def main() -> int:
         "DJANGO_SETTINGS_MODULE": "anmei.settings",
         **KNOBS,
     }
-    os.environ.update(env)
+    os.environ.update(env)  # this process (set-up and audit) talks to PostgreSQL directly
     subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    pg_proxy = PostgresProxy()
+    proxied = pg.rsplit(":", 1)[0] + f":{pg_proxy.port}"
+    stack_env = {**env, "DATABASE_URL": f"{proxied}/{database}"}
     import django
 
     django.setup()
@@ -347,7 +418,7 @@ def main() -> int:
     from tests.fakes.fake_push import FakePush
 
     push, bot_server = FakePush().start(), FakeBotServer().start()
-    stack = Stack(env, redis_port, web_port)
+    stack = Stack(stack_env, redis_port, web_port, pg_proxy)
     rows = []
     try:
         stack.start_redis(aof=False)
@@ -370,9 +441,9 @@ def main() -> int:
             push.fail_first = push.attempts + args.registrations // 2  # half the notifications fail once
             fault_at = []
 
-            def on_half(fault=fault, fault_at=fault_at):
+            def on_half(fault=fault, fault_at=fault_at):  # in a thread: the load goes on during the fault
                 fault_at.append(time.monotonic())
-                inject(stack, fault)
+                threading.Thread(target=inject, args=(stack, fault), daemon=True).start()
 
             driven = drive(args, web_port, slug, bot_token, on_half)
             deadline = time.monotonic() + args.wait
@@ -383,7 +454,9 @@ def main() -> int:
                 result = audit(tenant, consultant, driven, bot_server)
             result["fault"] = fault
             result["recovered_s"] = round(time.monotonic() - fault_at[0], 1) if done(result) else None
-            result["refused"] = sum(driven["refused"].values())
+            result["refused"] = sum(n for key, n in driven["refused"].items() if key.split()[1] in ("0", "503"))
+            result["http_500"] = sum(n for key, n in driven["refused"].items() if key.split()[1] not in ("0", "503"))
+            result["refused_by"] = driven["refused"]
             rows.append(result)
             print(json.dumps(result), flush=True)
     finally:
@@ -407,6 +480,7 @@ def main() -> int:
         ("im_runs_stuck", 14),
         ("bot_dup_sends", 14),
         ("refused", 8),
+        ("http_500", 9),
         ("recovered_s", 12),
     ]
     print()
@@ -414,11 +488,12 @@ def main() -> int:
     for row in rows:
         print(" ".join(str(row[name]).ljust(width) for name, width in columns))
     print(
-        "\nbot_dup_sends: an auto-reply sent twice to the bot (a worker killed after the bot's 2xx and before"
-        "\nthe ack committed; the bot de-duplicates by X-Anmei-Message-Id). refused: requests not accepted while"
-        f"\nthe web process restarted (not counted as registrations). Bounded wait: {args.wait:g} s per experiment."
+        "\nbot_dup_sends: an auto-reply sent twice to the bot (a worker killed after the bot's 2xx, before the ack"
+        "\ncommitted; the bot de-duplicates by X-Anmei-Message-Id). refused: requests answered 503 or refused while"
+        "\nPostgreSQL or the web process was away (not counted as registrations). http_500: any other 5xx (fails"
+        f"\nthe run). Bounded wait: {args.wait:g} s per experiment."
     )
-    return 0 if all(done(row) for row in rows) else 1
+    return 0 if all(done(row) and not row["http_500"] for row in rows) else 1
 
 
 if __name__ == "__main__":
