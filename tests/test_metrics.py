@@ -56,6 +56,7 @@ def test_metrics_without_token_are_local_and_debug_only(anon, settings):
 
 
 def test_requests_and_tasks_are_timed_by_route_and_task(anon, settings, celery_worker):
+    from anmei.jobs.services import job_schedule
     from workers.diagnostics import echo
 
     settings.DEBUG, settings.METRICS_TOKEN = True, ""
@@ -65,18 +66,28 @@ def test_requests_and_tasks_are_timed_by_route_and_task(anon, settings, celery_w
         (("method", "GET"), ("route", "api/v1/health/live"), ("status", "200")),
     )
     task_key = ("anmei_task_duration_seconds_count", (("task", "workers.diagnostics.echo"),))
-    # When a route is called twice and a task runs once
+    retry_key = ("anmei_task_retries_total", (("task", "workers.diagnostics.job_probe"),))
+    # When a route is called twice, a task runs once, and a durable job fails its first attempt
     anon.get("/api/v1/health/live")
     anon.get("/api/v1/health/live")
     echo.delay("x").get(timeout=20)
+    job_schedule(
+        kind="probe",
+        key="metrics",
+        task="workers.diagnostics.job_probe",
+        payload={"marker": "probe:metrics", "fail_attempts": 1},
+        retry_countdowns=[0.1],
+    )
 
     # Then both show up, counted exactly, with the queue gauge beside them
     def scraped():
         found = _samples(anon.get("/metrics").content.decode())
-        return found if found.get(task_key, 0) == before.get(task_key, 0) + 1 else None
+        counted = found.get(task_key, 0) == before.get(task_key, 0) + 1
+        retried = found.get(retry_key, 0) == before.get(retry_key, 0) + 1
+        return found if counted and retried else None
 
     after = poll(scraped, timeout=10)
-    assert after, "the task's run time never reached /metrics"
+    assert after, "the task's run time or the job's retry never reached /metrics"
     assert after[route_key] == before.get(route_key, 0) + 2
     assert after[("anmei_queue_length", (("queue", "default"),))] == 0.0
 

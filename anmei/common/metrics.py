@@ -87,14 +87,20 @@ class LiveFigures:
             "Jobs due for longer than the stuck threshold and not leased, per pipeline (the stuck gauge)",
             labels=["kind"],
         )
+        waiting = GaugeMetricFamily(
+            "anmei_jobs_due", "Jobs due now and not running (waiting for a worker), per pipeline", labels=["kind"]
+        )
         try:
-            from anmei.jobs.selectors import jobs_stuck_counts
+            from anmei.jobs.selectors import jobs_due_counts, jobs_stuck_counts
 
             for kind, count in sorted(jobs_stuck_counts().items()):
                 due.add_metric([kind], float(count))
+            for kind, count in sorted(jobs_due_counts().items()):
+                waiting.add_metric([kind], float(count))
         except Exception:  # noqa: BLE001 - a database outage must not break the scrape
-            logger.warning("metrics: stuck job counts unavailable", exc_info=True)
+            logger.warning("metrics: job counts unavailable", exc_info=True)
         yield due
+        yield waiting
 
 
 def registry() -> CollectorRegistry:
