@@ -31,7 +31,10 @@ SWEEP = (
     "import time, django; django.setup()\n"
     "from anmei.jobs.services import jobs_sweep\n"
     "while True:\n"
-    "    jobs_sweep()\n"
+    "    try:\n"
+    "        jobs_sweep()\n"
+    "    except Exception:\n"  # like beat: a failed sweep (database busy) runs again next time
+    "        pass\n"
     "    time.sleep(0.3)\n"
 )
 
@@ -119,7 +122,10 @@ def _register_with_failing_push(tenant, fake_push, username: str, countdown: flo
 
 
 def _retry_pending(run: AutomationRun) -> bool:
-    return AutomationStep.objects.filter(run=run, step="notify_consultants", attempt=1, success=False).exists()
+    """The failed attempt is recorded and its job waits for the countdown (the worker holds the message)."""
+    failed = AutomationStep.objects.filter(run=run, step="notify_consultants", attempt=1, success=False).exists()
+    job = Job.objects.filter(kind="automation", key=f"run:{run.id}:0:notify_consultants").first()
+    return failed and job is not None and (job.state, job.attempts) == ("pending", 1)
 
 
 def _done(run: AutomationRun) -> AutomationRun | None:
