@@ -138,12 +138,14 @@ class Stack:
         self.aof = False
 
     def _spawn(self, args: list[str]) -> subprocess.Popen:
+        log_dir = os.environ.get("CHAOS_LOG_DIR")  # keep every process's output there, to see why
+        output = open(os.path.join(log_dir, f"{time.monotonic_ns()}.log"), "w") if log_dir else subprocess.DEVNULL
         return subprocess.Popen(
             args,
             cwd=ROOT,
             env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
@@ -374,6 +376,27 @@ def audit(tenant, consultant, driven: dict, fake_bot) -> dict:
     }
 
 
+def open_jobs(tenant) -> list:
+    """What is left of an experiment that did not recover: its jobs not done, and why."""
+    from anmei.jobs.models import Job
+
+    from django.db import connection
+
+    jobs = list(
+        Job.objects.filter(tenant=tenant)
+        .exclude(state="done")
+        .values_list("kind", "key", "state", "attempts", "resent", "last_error")[:20]
+    )
+    with connection.cursor() as cursor:  # anything waiting on a lock, and who holds it
+        cursor.execute(
+            "SELECT a.pid, a.state, left(a.query, 160), pg_blocking_pids(a.pid), now() - a.xact_start "
+            "FROM pg_stat_activity a WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() "
+            "AND (cardinality(pg_blocking_pids(a.pid)) > 0 OR a.state LIKE 'idle in transaction%')"
+        )
+        waits = [[str(v) for v in row] for row in cursor.fetchall()]
+    return jobs + waits
+
+
 def done(result: dict) -> bool:
     return not any(result[k] for k in ("stuck", "lost", "dup", "unanswered", "dup_replies", "im_runs_stuck"))
 
@@ -452,6 +475,8 @@ def main() -> int:
                 stack.revive()
                 time.sleep(2)
                 result = audit(tenant, consultant, driven, bot_server)
+            if not done(result):
+                result["open_jobs"] = open_jobs(tenant)
             result["fault"] = fault
             result["recovered_s"] = round(time.monotonic() - fault_at[0], 1) if done(result) else None
             result["refused"] = sum(n for key, n in driven["refused"].items() if key.split()[1] in ("0", "503"))

@@ -53,7 +53,9 @@ class AccessLogMiddleware:
         if request.path.startswith("/api/"):
             # DRF authenticates on its own Request object; Django's request.user is the session user.
             drf_request = (getattr(response, "renderer_context", None) or {}).get("request")
-            user = getattr(drf_request, "user", None) or getattr(request, "user", None)
+            # `_user`, not `user`: reading `user` would authenticate again, and a failed authentication
+            # (database down: already answered 503) would raise here and turn the answer into a 500.
+            user = getattr(drf_request, "_user", None) or getattr(request, "user", None)
             authenticated = bool(user and getattr(user, "is_authenticated", False))
             access_logger.info(
                 "http request",
