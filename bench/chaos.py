@@ -378,9 +378,9 @@ def audit(tenant, consultant, driven: dict, fake_bot) -> dict:
 
 def open_jobs(tenant) -> list:
     """What is left of an experiment that did not recover: its jobs not done, and why."""
-    from anmei.jobs.models import Job
-
     from django.db import connection
+
+    from anmei.jobs.models import Job
 
     jobs = list(
         Job.objects.filter(tenant=tenant)
