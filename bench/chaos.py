@@ -91,16 +91,19 @@ class PostgresProxy:
 
     @staticmethod
     def _pipe(source, sink) -> None:
+        import socket
+
         try:
             while data := source.recv(65536):
                 sink.sendall(data)
         except OSError:
             pass
-        for sock in (source, sink):
+        for sock in (source, sink):  # shutdown first: it wakes the twin thread blocked in recv()
             try:
-                sock.close()
+                sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+            sock.close()
 
     def outage(self, seconds: float) -> None:
         import socket
