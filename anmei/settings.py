@@ -289,7 +289,7 @@ AUTOMATION_WORKER_LOSS_ALLOWANCE = env.int("AUTOMATION_WORKER_LOSS_ALLOWANCE", d
 # after this) and the attempts allowed beyond the tenant's countdowns for workers lost mid-attempt.
 BOT_DELIVERY_LEASE_SECONDS = env.int("BOT_DELIVERY_LEASE_SECONDS", default=60)
 BOT_AUTO_REPLY_LEASE_SECONDS = env.int("BOT_AUTO_REPLY_LEASE_SECONDS", default=120)
-BOT_AUTO_REPLY_MAX_ATTEMPTS = env.int("BOT_AUTO_REPLY_MAX_ATTEMPTS", default=3)
+BOT_AUTO_REPLY_MAX_ATTEMPTS = env.int("BOT_AUTO_REPLY_MAX_ATTEMPTS", default=4)
 BOT_WORKER_LOSS_ALLOWANCE = env.int("BOT_WORKER_LOSS_ALLOWANCE", default=3)
 # Blacklist pushes as durable jobs: the claim on a bot (and the job's lease) runs out after this;
 # attempts cover the countdown waits of every version queued behind a failing one.

@@ -97,3 +97,27 @@ def test_admin_retries_a_stuck_run_but_not_one_still_moving(runs, alice, bob, as
     )
     assert_error(refused, 409, "run_not_failed")
     assert automation_metrics(tenant_id=stuck.tenant_id)["stuck"] == 0
+
+
+def test_an_auto_reply_whose_workers_all_died_fails_with_an_admin_alert(tenant_a):
+    from anmei.jobs.services import job_schedule
+    from workers.bots import auto_reply
+
+    # Given an auto-reply job whose every attempt died with its worker (the last lease long expired)
+    job = job_schedule(
+        kind="bots.auto_reply",
+        key="message:999",
+        task="workers.bots.auto_reply",
+        tenant_id=tenant_a.id,
+        payload={"message_id": 999},
+        max_attempts=2,
+    )
+    expired = timezone.now() - timedelta(minutes=5)
+    Job.objects.filter(pk=job.pk).update(state="running", attempts=2, lease_until=expired)
+    # When its message comes round once more
+    auto_reply(job.id)
+    # Then the job fails and the tenant's admins are told
+    job.refresh_from_db()
+    assert (job.state, job.last_error) == ("failed", "attempts exhausted: worker lost")
+    alert = AdminAlert.objects.get()
+    assert (alert.tenant_id, alert.code, alert.details["message_id"]) == (tenant_a.id, "auto_reply_failed", 999)

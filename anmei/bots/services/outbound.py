@@ -175,6 +175,21 @@ def auto_reply_schedule(*, message: Message, conversation: Conversation) -> None
     )
 
 
+def auto_reply_job_failed(job, error: str) -> None:
+    """`on_failed` of an auto-reply job: the customer got no answer; tell the tenant's admins."""
+    from anmei.notifications.services import admin_alert_raise
+
+    message_id = job.payload["message_id"]
+    admin_alert_raise(
+        tenant_id=job.tenant_id,
+        source="bot_auto_reply",
+        code="auto_reply_failed",
+        message=f"no auto-reply could be made for customer message {message_id} after {job.attempts} attempts",
+        dedupe_key=f"auto_reply:{message_id}",
+        details={"message_id": message_id, "last_error": error[:500]},
+    )
+
+
 def auto_reply_if_unanswered(*, message_id: int) -> Message | None:
     """The auto-reply job: answer unless a consultant took the conversation or consultants are online."""
     from anmei.console.presence import online_user_ids
