@@ -19,6 +19,7 @@ test: $(VENV)/.installed  ## the whole test suite (PYTEST_ARGS="-k foo" to narro
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/anmei_bench
 BENCH_REDIS_URL ?= redis://127.0.0.1:6379/9

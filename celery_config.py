@@ -13,8 +13,8 @@ import django  # noqa: E402
 from django.apps import apps  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-# Made before Django is set up: setting up imports admin → services → anmei.jobs.services, which
-# imports this module's `app` (a worker process starts here, so the import is not finished yet).
+# Made before django.setup(): admin autodiscovery there imports services that import `app` from
+# this module (anmei.jobs.services), which must find it even while this module is still loading.
 app = Celery("anmei")
 
 if not apps.ready and not apps.loading:  # a worker process: set Django up before tasks import models
@@ -33,6 +33,7 @@ WORKER_MODULES = [
     "workers.bots",
     "workers.blacklist",
     "workers.conversations",
+    "workers.ai",
     "workers.jobs",
 ]
 
@@ -58,6 +59,7 @@ app.conf.update(
     task_routes={
         "workers.asr.*": {"queue": settings.CELERY_ASR_QUEUE},
         "workers.bots.auto_reply": {"queue": settings.CELERY_REPLIES_QUEUE},
+        "workers.ai.suggest": {"queue": settings.CELERY_REPLIES_QUEUE},
     },
     # Longer than the longest countdown (60 s) and the longest task, or Redis redelivers early.
     broker_transport_options={"visibility_timeout": settings.CELERY_BROKER_VISIBILITY_TIMEOUT},

@@ -18,11 +18,12 @@ from anmei.wsgi import application as wsgi_application  # noqa: E402 - sets Djan
 
 http_application = WSGIMiddleware(wsgi_application, workers=settings.WEB_THREADS)
 
+from anmei.common.wsorigin import allowed_hosts_origin_validator  # noqa: E402
 from anmei.routing import websocket_urlpatterns  # noqa: E402 - the consumers import models
 
 application = ProtocolTypeRouter(
     {
         "http": http_application,
-        "websocket": URLRouter(websocket_urlpatterns),
+        "websocket": allowed_hosts_origin_validator(URLRouter(websocket_urlpatterns)),
     }
 )

@@ -11,11 +11,13 @@ from pathlib import Path
 
 import environ
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("ANMEI_VAR_DIR", BASE_DIR / "var"))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+from anmei.common.env import StrictEnv
 
-env = environ.Env()
+BASE_DIR = Path(__file__).resolve().parent.parent
+# Created by the entry points (manage.py, the launcher, the test session), not by importing this.
+VAR_DIR = Path(os.environ.get("ANMEI_VAR_DIR", BASE_DIR / "var"))
+
+env = StrictEnv()  # booleans must be true/false spellings: DEBUG=ture is an error, not False
 
 DEBUG = env.bool("DEBUG", default=True)
 SECRET_KEY = env.str("SECRET_KEY", default="" if not DEBUG else "dev-insecure-anmei-secret-key-change-me")
@@ -78,12 +80,14 @@ INSTALLED_APPS = [
     "anmei.bots",
     "anmei.blacklist",
     "anmei.jobs",
+    "anmei.apikeys",
 ]
 
 MIDDLEWARE = [
     "anmei.common.middleware.AccessLogMiddleware",
     "anmei.common.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -192,8 +196,14 @@ SPECTACULAR_SETTINGS = {
 AUTH_TOKEN_TTL_SECONDS = env.int("AUTH_TOKEN_TTL_SECONDS", default=7 * 24 * 3600)
 WS_TICKET_TTL_SECONDS = env.int("WS_TICKET_TTL_SECONDS", default=60)
 
-# Fernet key for secrets an admin must be able to view again (MCP keys, agent keys).
+# Fernet key for secrets an admin must be able to view again (MCP keys, agent keys, bot secrets).
+# Required in production: derived from SECRET_KEY (development only), rotating SECRET_KEY would make
+# every stored secret unreadable. To rotate it, set the new key here and list the previous ones in
+# FIELD_ENCRYPTION_OLD_KEYS (comma-separated): they still decrypt, new secrets use the new key.
 FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="")
+FIELD_ENCRYPTION_OLD_KEYS = env.list("FIELD_ENCRYPTION_OLD_KEYS", default=[])
+if not FIELD_ENCRYPTION_KEY and not DEBUG:
+    raise environ.ImproperlyConfigured("FIELD_ENCRYPTION_KEY must be set when DEBUG is off")
 
 # MCP sidecar (mcp_server/): where it listens, where the platform reaches it, how it logs calls.
 MCP_HOST = env.str("MCP_HOST", default="127.0.0.1")
@@ -266,6 +276,23 @@ AI_GATEWAY_DEFAULT_TIMEOUT_SECONDS = env.float("AI_GATEWAY_DEFAULT_TIMEOUT_SECON
 AI_BREAKER_THRESHOLD = env.int("AI_BREAKER_THRESHOLD", default=5)
 AI_BREAKER_COOLDOWN_SECONDS = env.int("AI_BREAKER_COOLDOWN_SECONDS", default=30)
 
+# --- Session intelligence (issue 12) ---
+# Prompt-token budget of the context builder per provider (an agent config's own budget wins).
+AI_CONTEXT_TOKEN_BUDGETS = {
+    "openai": env.int("AI_CONTEXT_BUDGET_OPENAI", default=6000),
+    "dify": env.int("AI_CONTEXT_BUDGET_DIFY", default=3000),
+    "astrbot": env.int("AI_CONTEXT_BUDGET_ASTRBOT", default=3000),
+    "local": env.int("AI_CONTEXT_BUDGET_LOCAL", default=3000),
+}
+AI_CONTEXT_RECENT_WINDOW = env.int("AI_CONTEXT_RECENT_WINDOW", default=40)  # verbatim turns read per build
+AI_CONTEXT_SUMMARY_TOKENS = env.int("AI_CONTEXT_SUMMARY_TOKENS", default=400)  # cap of the rolling summary
+AI_CONTEXT_FOLD_MAX = env.int("AI_CONTEXT_FOLD_MAX", default=500)  # older turns read by one fold
+AI_COMPLETION_MAX_TOKENS = env.int("AI_COMPLETION_MAX_TOKENS", default=800)
+AI_QUOTA_ALERT_RATIO = env.float("AI_QUOTA_ALERT_RATIO", default=0.8)
+AI_SUGGESTIONS_ENABLED = env.bool("AI_SUGGESTIONS_ENABLED", default=True)
+AI_SUGGESTION_LOCK_SECONDS = env.int("AI_SUGGESTION_LOCK_SECONDS", default=60)  # longest one generation may hold
+AI_SUMMARY_RETRY_COUNTDOWNS = [float(x) for x in env.list("AI_SUMMARY_RETRY_COUNTDOWNS", default=["5", "30"])]
+
 # --- durable jobs (issue 10) ---
 # Every unit of background work has a Job row (anmei.jobs); Celery carries only its id. The sweep
 # re-sends what is due but was not taken within the grace period, and frees expired leases.
@@ -276,6 +303,94 @@ JOBS_STUCK_AFTER_SECONDS = env.float("JOBS_STUCK_AFTER_SECONDS", default=120.0)
 JOBS_DEFAULT_MAX_ATTEMPTS = env.int("JOBS_DEFAULT_MAX_ATTEMPTS", default=4)
 JOBS_DEFAULT_RETRY_COUNTDOWNS = [float(x) for x in env.list("JOBS_DEFAULT_RETRY_COUNTDOWNS", default=["5", "15", "60"])]
 JOBS_DEFAULT_LEASE_SECONDS = env.int("JOBS_DEFAULT_LEASE_SECONDS", default=120)
+
+# --- code health (issue 9) ---
+# The bot webhook's one-statement path for a returning customer (PostgreSQL only); off = the
+# general path for every message (same stored rows, tests/test_bots_ingest_paths.py).
+BOT_INGEST_FAST_PATH = env.bool("BOT_INGEST_FAST_PATH", default=True)
+# --- Security (issue 8) ---
+# Content-Security-Policy on every response (django-csp): scripts only from our own static files,
+# never inline, so injected markup cannot run script. Inline <style> stays allowed (no script).
+from csp.constants import NONE, SELF, UNSAFE_INLINE  # noqa: E402
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
+
+# Throttling: X-Forwarded-For is believed only from these proxies (addresses or CIDRs, comma-separated;
+# empty: the socket address is the client). Login, register and ws-ticket are limited per address
+# (`auth`) and per account (`auth_account`, whatever the address); Django admin's login shares them.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["auth_account"] = env.str("THROTTLE_AUTH_ACCOUNT_RATE", default="10/min")
+
+# Outbound calls to tenant-configured URLs (anmei.common.outbound): private, loopback and link-local
+# addresses are refused unless listed here (host names or CIDRs, comma-separated; empty by default).
+# On-premise deployments list their internal gateways; the test suite lists 127.0.0.1 for its fakes.
+OUTBOUND_ALLOWED_PRIVATE_HOSTS = env.list("OUTBOUND_ALLOWED_PRIVATE_HOSTS", default=[])
+
+# Passwords: Argon2id (anmei.accounts.hashers, m=19 MiB t=2 p=1 by default) for new hashes; PBKDF2
+# only verifies old hashes, which are upgraded on the next successful login. Validators run on
+# registration, password change and admin forms alike.
+ARGON2_TIME_COST = env.int("ARGON2_TIME_COST", default=2)
+ARGON2_MEMORY_KIB = env.int("ARGON2_MEMORY_KIB", default=19 * 1024)
+ARGON2_PARALLELISM = env.int("ARGON2_PARALLELISM", default=1)
+PASSWORD_HASHERS = env.list(
+    "PASSWORD_HASHERS",
+    default=["anmei.accounts.hashers.Argon2idHasher", "django.contrib.auth.hashers.PBKDF2PasswordHasher"],
+)
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# Tenant API keys (anmei.apikeys): `Authorization: Bearer ak_…`, scoped; per-key requests per minute.
+REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"].append("anmei.apikeys.authentication.ApiKeyAuthentication")
+API_KEY_RATE_LIMIT_PER_MINUTE = env.int("API_KEY_RATE_LIMIT_PER_MINUTE", default=120)
+
+# MCP sidecar transport security (the SDK's Host/Origin validation against DNS rebinding), on in every
+# deployment: Host must be one of these (`host:port`, `host:*` for any port); an Origin, when sent,
+# one of MCP_ALLOWED_ORIGINS. Compose adds the service name `mcp` and the public name it is reached by.
+MCP_ALLOWED_HOSTS = [h for h in env.list("MCP_ALLOWED_HOSTS", default=["127.0.0.1:*", "localhost:*", "[::1]:*"]) if h]
+MCP_ALLOWED_ORIGINS = [
+    o
+    for o in env.list("MCP_ALLOWED_ORIGINS", default=["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"])
+    if o
+]
+
+# `manage.py check --deploy` clean with DEBUG off: HTTPS only behind the proxy, which must set
+# X-Forwarded-Proto itself (compose's nginx does); health probes inside the network stay on HTTP.
+if not DEBUG:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_REDIRECT_EXEMPT = [r"^api/v1/health", r"^metrics$"]
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+SESSION_COOKIE_HTTPONLY = True
+# drf-spectacular: one name per choice set (no enum-collision warnings in check --deploy).
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    "MessageTypeEnum": "anmei.conversations.models.Message.Type",
+    "MessageInputTypeEnum": ["text", "image", "voice", "file"],
+    "ToolNameEnum": "anmei.mcp_admin.models.ToolName",
+}
+
+# MCP call logs: `redacted` (default) keeps a response's shape, ids and numbers but no text (customer
+# PII); `full` stores it whole (still bounded by MCP_LOG_MAX_JSON_CHARS).
+MCP_LOG_RESPONSES = env.str("MCP_LOG_RESPONSES", default="redacted")
 
 # --- Reliability (issue 10) ---
 # /metrics: bearer METRICS_TOKEN; without one it answers only local callers, and only in DEBUG.

@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path, register_converter
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from anmei.common.api import IdConverter
 from anmei.common.api_health import HealthApi, LiveApi, ReadyApi, metrics_view
@@ -19,6 +19,8 @@ api_v1 = [
     path("admin/registration-automation/", include("anmei.automation.urls")),
     path("", include("anmei.bots.urls")),
     path("", include("anmei.blacklist.urls")),
+    path("", include("anmei.ai.urls")),
+    path("", include("anmei.apikeys.urls")),
 ]
 
 urlpatterns = [
@@ -27,7 +29,8 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("metrics", metrics_view, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    # The split view serves its init script as a file: the docs page works under the CSP (no inline script).
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     path("", include("anmei.console.urls")),
 ]
 

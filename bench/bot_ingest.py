@@ -34,9 +34,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import harness  # noqa: E402 - bench/ is on sys.path when a script runs
+from cryptography.fernet import Fernet  # noqa: E402
 from harness import free_port, http_load, pct, wait_port  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "anmei.settings")
+# The web/worker children run as deployed (DEBUG off, so they need their own key); this process
+# encrypts the bots' signing secrets with the same one.
+os.environ.setdefault("FIELD_ENCRYPTION_KEY", Fernet.generate_key().decode())
 PY = sys.executable
 
 
@@ -104,7 +108,7 @@ def main() -> None:
         # process's secrets, which encrypt the bots' signing secrets created below.
         "DEBUG": "false",
         "SECRET_KEY": settings.SECRET_KEY,
-        "FIELD_ENCRYPTION_KEY": settings.FIELD_ENCRYPTION_KEY,
+        "FIELD_ENCRYPTION_KEY": os.environ["FIELD_ENCRYPTION_KEY"],
         "FLOWER_BASIC_AUTH": "bench:bench",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
     }

@@ -248,7 +248,7 @@ def setup_tenant(slug: str, push_url: str, bot_url: str, fake_bot):
     from anmei.accounts.models import User
     from anmei.accounts.services import user_create
     from anmei.automation.services import automation_settings_update
-    from anmei.bots.services import bot_create, gateway_settings_get
+    from anmei.bots.services import bot_create, gateway_settings_get_or_create
     from anmei.tenants.models import Tenant
 
     tenant = Tenant.objects.create(name=slug, slug=slug, contact_email=f"ops@{slug}.test", status="approved")
@@ -260,7 +260,7 @@ def setup_tenant(slug: str, push_url: str, bot_url: str, fake_bot):
         notification_backend="webhook",
         push_gateway_url=push_url,
     )
-    gateway = gateway_settings_get(tenant_id=tenant.id)
+    gateway = gateway_settings_get_or_create(tenant_id=tenant.id)
     gateway.retry_countdowns = [2, 4, 8]
     gateway.save()
     bot, token, secret = bot_create(tenant_id=tenant.id, name="chaos-bot", platform="wecom", callback_url=bot_url)
@@ -430,6 +430,7 @@ def main() -> int:
         "LOG_LEVEL": "WARNING",
         "DEBUG": "true",
         "DJANGO_SETTINGS_MODULE": "anmei.settings",
+        "OUTBOUND_ALLOWED_PRIVATE_HOSTS": "127.0.0.1",  # the fake push gateway and bot
         **KNOBS,
     }
     os.environ.update(env)  # this process (set-up and audit) talks to PostgreSQL directly

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import psutil
+from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -146,6 +147,8 @@ def main() -> None:
         return
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "anmei.settings")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    # The sidecar runs as deployed (DEBUG off, so its own key); this process shares the secrets.
+    os.environ.setdefault("FIELD_ENCRYPTION_KEY", Fernet.generate_key().decode())
     ensure_database(os.environ["DATABASE_URL"])
     import django
 
@@ -160,9 +163,17 @@ def main() -> None:
     connection.close()
 
     sys.path.insert(0, str(ROOT / "tests"))
+    from django.conf import settings
+
     from tests.fixtures_mcp import start_sidecar  # the same launcher the tests use
 
-    sidecar = start_sidecar(DATABASE_URL=os.environ["DATABASE_URL"], MCP_LOG_FLUSH_SECONDS="0.5")
+    sidecar = start_sidecar(
+        DATABASE_URL=os.environ["DATABASE_URL"],
+        MCP_LOG_FLUSH_SECONDS="0.5",
+        DEBUG="false",
+        SECRET_KEY=settings.SECRET_KEY,
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+    )
     phases = [("closed loop (back-to-back calls)", 0.0)] + (
         [(f"paced, {args.rate:g} calls/s per client", args.rate)] if args.rate else []
     )

@@ -7,7 +7,6 @@ row is lost on a normal stop.
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import signal
 import sys
@@ -32,10 +31,6 @@ def main() -> None:
     import django
 
     django.setup()
-    from django.conf import settings as django_settings
-
-    # The sidecar serves no Django views; DEBUG would only add per-query bookkeeping to every call.
-    django_settings.DEBUG = False
 
     import anyio
     from django.conf import settings
@@ -45,11 +40,6 @@ def main() -> None:
     from mcp_server.server import build_server
 
     server = build_server()
-    # Everything imported so far lives as long as the process: keep it out of the cyclic GC's
-    # scans, and collect young objects less often (fewer pauses in the latency tail).
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 20)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     writer.start()
     try:
@@ -60,9 +50,17 @@ def main() -> None:
 
             host = args.host or settings.MCP_HOST
             port = args.port or settings.MCP_PORT
+            from mcp.server.transport_security import TransportSecuritySettings
+
             app = server.streamable_http_app(
                 streamable_http_path="/mcp",
                 host=host,
+                # Host/Origin validation from settings whatever the bind address (0.0.0.0 in compose).
+                transport_security=TransportSecuritySettings(
+                    enable_dns_rebinding_protection=True,
+                    allowed_hosts=settings.MCP_ALLOWED_HOSTS,
+                    allowed_origins=settings.MCP_ALLOWED_ORIGINS,
+                ),
                 json_response=settings.MCP_JSON_RESPONSE,
                 stateless_http=settings.MCP_STATELESS_HTTP,
             )

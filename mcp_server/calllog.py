@@ -4,7 +4,7 @@ A tool call costs one `queue.put` instead of an INSERT round trip; the writer wa
 `MCP_LOG_FLUSH_SECONDS` and inserts what queued up in batches of `MCP_LOG_BATCH_SIZE`; `stop()`
 (called on SIGTERM/stdio EOF) drains the queue so no row is lost on a normal shutdown. Rows that
 fail to insert (database briefly down) are kept and retried on the next flush, up to a bounded
-backlog.
+backlog; a row that can never be inserted (its tenant or group deleted since) is dropped alone.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import threading
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import IntegrityError, close_old_connections, connection
 
 logger = logging.getLogger("mcp_server.calllog")
 
@@ -82,11 +82,28 @@ class CallLogWriter:
         try:
             MCPCallLog.objects.bulk_create([MCPCallLog(**row) for row in batch], batch_size=self.batch_size)
             return True
+        except IntegrityError:
+            # A row whose tenant or group was deleted since the call can never be stored; retrying
+            # the batch would keep every other row out with it. Store the others one by one.
+            connection.close()
+            self._flush_one_by_one(batch)
+            return True
         except Exception:
             logger.exception("mcp call log flush failed", extra={"rows": len(batch)})
             connection.close()
             self._backlog = (batch + self._backlog)[-_MAX_BACKLOG:]
             return False
+
+    def _flush_one_by_one(self, batch: list[dict[str, Any]]) -> None:
+        from anmei.mcp_admin.models import MCPCallLog
+
+        dropped = 0
+        for row in batch:
+            try:
+                MCPCallLog.objects.create(**row)
+            except IntegrityError:
+                dropped += 1
+        logger.warning("mcp call log rows dropped", extra={"rows": dropped, "stored": len(batch) - dropped})
 
 
 writer = CallLogWriter()

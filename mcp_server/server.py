@@ -57,8 +57,25 @@ def _find_cause(exc: BaseException) -> BaseException | None:
     return None
 
 
-def _loggable(value: Any) -> Any:
-    """Keep call-log JSON bounded: a huge response is summarised, not stored whole."""
+def _redacted(value: Any) -> Any:
+    """The shape of a value without its text: ids, numbers and flags stay, strings become their length."""
+    if isinstance(value, dict):
+        return {key: _redacted(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(item) for item in value[:20]] + ([f"[{len(value) - 20} more]"] if len(value) > 20 else [])
+    if isinstance(value, str):
+        return f"[redacted: {len(value)} chars]"
+    return value
+
+
+def _loggable(value: Any, *, redact: bool = False) -> Any:
+    """Keep call-log JSON bounded: a huge response is summarised, not stored whole.
+
+    Responses carry customer PII (profiles, messages): with MCP_LOG_RESPONSES=redacted (the default)
+    the log keeps their shape, not their text; `full` stores them (still truncated).
+    """
+    if redact and settings.MCP_LOG_RESPONSES != "full":
+        value = _redacted(value)
     text = json.dumps(value, ensure_ascii=False, default=str)
     if len(text) <= settings.MCP_LOG_MAX_JSON_CHARS:
         return value
@@ -68,9 +85,10 @@ def _loggable(value: Any) -> Any:
 class AnmeiMCPServer(MCPServer):
     """MCPServer with the call pipeline in `call_tool` and a per-key `tools/list`.
 
-    Both override SDK internals checked against mcp 2.3.0: `_handle_list_tools` (bound as the
-    low-level list handler in MCPServer.__init__) and `_tool_manager.call_tool` (argument
-    validation + run). Re-check them when upgrading the SDK; tests/test_mcp_sidecar.py covers both.
+    `call_tool` wraps the SDK's public `MCPServer.call_tool` (argument validation + run). The
+    per-key list has no public hook: `_handle_list_tools` is the low-level list handler bound in
+    MCPServer.__init__ (checked against mcp 2.3.0; re-check it when upgrading the SDK,
+    tests/test_mcp_sidecar.py covers it).
     """
 
     async def _handle_list_tools(self, ctx, params) -> ListToolsResult:
@@ -104,7 +122,7 @@ class AnmeiMCPServer(MCPServer):
             token = tools.current_scope.set(scope)
             try:
                 with anyio.fail_after(scope.grant.timeout_seconds):
-                    result = await self._tool_manager.call_tool(name, arguments, context, convert_result=True)
+                    result = await super().call_tool(name, arguments, context)
             finally:
                 tools.current_scope.reset(token)
         except TimeoutError:
@@ -137,7 +155,7 @@ class AnmeiMCPServer(MCPServer):
                 "tool_name": name[:100],
                 "caller_app_id": credentials.caller_app_id,
                 "request": _loggable(arguments),
-                "response": _loggable(result.structured_content or {}),
+                "response": _loggable(result.structured_content or {}, redact=True),
                 "success": not result.is_error,
                 "error_code": error.get("code", "")[:64],
                 "error": error.get("message", ""),

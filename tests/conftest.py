@@ -15,7 +15,19 @@ from anmei.tenants.models import Tenant
 
 PASSWORD = "correct-horse-battery"
 
-pytest_plugins = ["tests.fixtures_mcp", "tests.fixtures_bots", "tests.fixtures_automation"]
+pytest_plugins = [
+    "tests.fixtures_mcp",
+    "tests.fixtures_bots",
+    "tests.fixtures_automation",
+    "tests.fixtures_ai",
+    "tests.fixtures_security",
+]
+
+
+def pytest_configure(config):
+    from django.conf import settings
+
+    settings.VAR_DIR.mkdir(parents=True, exist_ok=True)  # the SQLite test database lives there
 
 
 @pytest.fixture(autouse=True)

@@ -49,9 +49,9 @@ def bot_client(token: str) -> APIClient:
 
 def bot_fast_retries(tenant, countdowns=None):
     """Short retry countdowns for the tenant (run-time settings: no restart, no patching)."""
-    from anmei.bots.services import gateway_settings_get
+    from anmei.bots.services import gateway_settings_get_or_create
 
-    gateway = gateway_settings_get(tenant_id=tenant.id)
+    gateway = gateway_settings_get_or_create(tenant_id=tenant.id)
     gateway.retry_countdowns = list(countdowns or FAST_RETRIES)
     gateway.save()
     return gateway

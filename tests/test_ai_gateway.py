@@ -11,7 +11,7 @@ from anmei.accounts.models import User
 from anmei.ai import breaker
 from anmei.ai.gateway import generate_reply, generate_welcome
 from anmei.ai.models import AgentCall, AgentConfig
-from anmei.ai.services import agent_config_get, agent_config_update
+from anmei.ai.services import agent_config_get_or_create, agent_config_update
 from anmei.automation.models import DEFAULT_WELCOME_TEMPLATE, AutomationRun
 from anmei.conversations.models import Message
 from tests.conftest import make_user
@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 
 
 def _configure(tenant, **fields):
-    return agent_config_update(config=agent_config_get(tenant_id=tenant.id), **fields)
+    return agent_config_update(config=agent_config_get_or_create(tenant_id=tenant.id), **fields)
 
 
 def _done(customer_id: int):
@@ -188,4 +188,4 @@ def test_local_agent_provisions_its_own_mcp_group_once(tenant_a, automation_mcp_
     second = generate_welcome(tenant_id=tenant_a.id, customer_id=customer.id, conversation_id=None)
     assert first.text and first.text.startswith("Pia，您好！") and second.text == first.text
     assert MCPToolGroup.objects.filter(tenant=tenant_a).count() == 1
-    assert agent_config_get(tenant_id=tenant_a.id).mcp_group_key.startswith("mcp_key_")
+    assert agent_config_get_or_create(tenant_id=tenant_a.id).mcp_group_key.startswith("mcp_key_")

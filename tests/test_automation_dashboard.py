@@ -85,7 +85,7 @@ def test_dashboard_has_the_api_md_shape_and_counts_only_the_admins_tenant(seeded
     assert [(e["kind"], e["step"], e["run_id"]) for e in body["recent_errors"]] == [
         ("step", "notify_consultants", seeded[3].id)
     ]
-    assert body["mcp_server_status"]["status"] in {"up", "down", "unconfigured"}
+    assert body["mcp_server_status"]["status"] == "unconfigured"  # no welcome has provisioned a key yet
     assert body["dify_agent_status"]["provider"] == "local" and body["dify_agent_status"]["status"] == "ok"
     assert set(body["system_health"]["checks"]) >= {"database", "redis"}
 
@@ -132,11 +132,11 @@ def test_run_retry_api_is_tenant_scoped_and_only_for_failed_runs(seeded, alice, 
 
 
 def test_admin_pages_for_automation_and_agent_render_for_the_tenant_admin(seeded, tenant_a, alice, client):
-    from anmei.ai.services import agent_config_get
-    from anmei.automation.services import automation_settings_get
+    from anmei.ai.services import agent_config_get_or_create
+    from anmei.automation.services import automation_settings_get_or_create
 
-    config = agent_config_get(tenant_id=tenant_a.id)
-    settings_row = automation_settings_get(tenant_id=tenant_a.id)
+    config = agent_config_get_or_create(tenant_id=tenant_a.id)
+    settings_row = automation_settings_get_or_create(tenant_id=tenant_a.id)
     client.force_login(alice)
     for url in [
         "/admin/automation/automationrun/",
@@ -153,9 +153,9 @@ def test_admin_pages_for_automation_and_agent_render_for_the_tenant_admin(seeded
 
 def test_agent_config_admin_stores_a_new_key_encrypted_and_never_shows_it(tenant_a, alice, client):
     from anmei.ai.models import AgentConfig
-    from anmei.ai.services import agent_config_get
+    from anmei.ai.services import agent_config_get_or_create
 
-    config = agent_config_get(tenant_id=tenant_a.id)
+    config = agent_config_get_or_create(tenant_id=tenant_a.id)
     client.force_login(alice)
     response = client.post(
         f"/admin/ai/agentconfig/{config.id}/change/",
@@ -177,3 +177,43 @@ def test_agent_config_admin_stores_a_new_key_encrypted_and_never_shows_it(tenant
     config = AgentConfig.objects.get(pk=config.pk)
     assert (config.provider, config.api_key, config.breaker_threshold) == ("dify", "app-secret-key-1", 3)
     assert "app-secret-key-1" not in client.get(f"/admin/ai/agentconfig/{config.id}/change/").content.decode()
+
+
+def test_dashboard_reads_create_no_agent_config(tenant_b, bob, as_user):
+    from anmei.ai.models import AgentConfig
+
+    # given a tenant that never used the AI gateway
+    # when its admin loads the dashboard
+    body = as_user(bob).get(URL).json()
+
+    # then the default configuration is shown and no row was written
+    assert (body["dify_agent_status"]["provider"], body["mcp_server_status"]["status"]) == ("local", "unconfigured")
+    assert AgentConfig.objects.count() == 0
+
+
+def test_the_mcp_probe_runs_once_per_cache_window_and_tenant(tenant_a, tenant_b, settings):
+    from anmei.ai.services import agent_config_get_or_create, agent_config_update
+    from anmei.automation.selectors import mcp_status
+    from tests.fakes._http import FakeServer
+
+    # given both tenants hold an MCP key and the sidecar answers every request with a 503
+    hits = []
+    sidecar = FakeServer(lambda method, path, headers, body: (hits.append(path) or 503, {"error": "down"})).start()
+    settings.MCP_URL = f"{sidecar.url}/mcp"
+    for tenant in (tenant_a, tenant_b):
+        agent_config_update(config=agent_config_get_or_create(tenant_id=tenant.id), mcp_group_key=f"key-{tenant.id}")
+    try:
+        # when tenant A's dashboard status is read twice, then tenant B's once (a generous timeout:
+        # each probe waits for the sidecar's answer even on a loaded machine)
+        first = mcp_status(tenant_id=tenant_a.id, timeout=15)
+        probes_after_first = len(hits)
+        second = mcp_status(tenant_id=tenant_a.id, timeout=15)
+        probes_after_second = len(hits)
+        other = mcp_status(tenant_id=tenant_b.id, timeout=15)
+    finally:
+        sidecar.stop()
+
+    # then the second read reuses the first probe; the other tenant gets its own
+    assert (first["status"], probes_after_first >= 1) == ("down", True)
+    assert (second, probes_after_second) == (first, probes_after_first)
+    assert (other["status"], len(hits) > probes_after_second) == ("down", True)

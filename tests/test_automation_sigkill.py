@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from anmei.ai.services import agent_config_get, agent_config_update
+from anmei.ai.services import agent_config_get_or_create, agent_config_update
 from anmei.automation.models import AutomationRun, AutomationStep
 from anmei.conversations.models import Conversation, Message
 from anmei.notifications.models import Notification
@@ -68,7 +68,7 @@ def test_sigkilled_worker_mid_chain_is_finished_by_another_worker_exactly_once(
     settings.AUTOMATION_STEP_LEASE_SECONDS = LEASE_SECONDS  # the killed worker's step is handed on after this
     celery_app.control.purge()
     agent_config_update(
-        config=agent_config_get(tenant_id=tenant_a.id),
+        config=agent_config_get_or_create(tenant_id=tenant_a.id),
         provider="dify",
         base_url=fake_dify.url,
         api_key="app-dify-secret",

@@ -77,6 +77,37 @@ def test_adding_a_bot_in_admin_shows_the_token_once_and_stores_its_hash(alice, t
     assert token not in client.get(f"/admin/bots/botinstance/{bot.id}/change/").content.decode()
 
 
+def test_a_bot_added_in_admin_is_created_like_one_from_the_api(alice, tenant_a):
+    from anmei.blacklist.models import BlacklistBotCursor
+    from anmei.blacklist.services import blacklist_entry_add
+
+    # given tenant A's blacklist is at version 1
+    blacklist_entry_add(tenant_id=tenant_a.id, actor=None, platform="qq", user_id="spammer")
+
+    # when alice adds a disabled bot with an away message and a rule in admin
+    response = _admin_client(alice).post(
+        "/admin/bots/botinstance/add/",
+        {
+            "tenant": tenant_a.id,
+            "name": "qq-admin",
+            "platform": "qq",
+            "callback_url": "http://bot.test",
+            "status": "disabled",
+            "config_version": 1,
+            "away_message": "稍后回复",
+            "auto_reply_rules": '[{"keyword": "价格", "reply": "请咨询顾问"}]',
+            "last_reported_status": "{}",
+        },
+    )
+
+    # then the bot keeps the form's fields and its push cursor starts at the tenant's version
+    assert response.status_code == 302
+    bot = BotInstance.objects.get(name="qq-admin")
+    assert (bot.tenant_id, bot.status, bot.away_message) == (tenant_a.id, "disabled", "稍后回复")
+    assert bot.auto_reply_rules == [{"keyword": "价格", "reply": "请咨询顾问"}]
+    assert BlacklistBotCursor.objects.get(bot=bot).acknowledged_version == 1
+
+
 def test_rotate_action_replaces_the_token(alice, tenant_a):
     bot, _, _ = make_bot(tenant_a, callback_url="http://127.0.0.1:9")
     old_hash = bot.token_hash
@@ -107,10 +138,29 @@ def test_blacklist_entries_added_and_deleted_in_admin_are_versioned(alice, tenan
     ]
 
 
-def test_gateway_settings_refuse_an_unusable_retry_schedule(alice, tenant_a):
-    from anmei.bots.services import gateway_settings_get
+def test_editing_a_blacklist_entry_in_admin_is_one_new_version_of_it(alice, tenant_a):
+    from anmei.blacklist.services import blacklist_entry_add
 
-    gateway = gateway_settings_get(tenant_id=tenant_a.id)
+    # given an entry at version 1
+    entry, _ = blacklist_entry_add(tenant_id=tenant_a.id, actor=alice, platform="qq", user_id="spammer", reason="广告")
+
+    # when alice changes its reason in admin
+    response = _admin_client(alice).post(
+        f"/admin/blacklist/blacklistentry/{entry.id}/change/", {"reason": "骚扰", "expires_at": ""}
+    )
+
+    # then the entry is updated and the bots get version 2 carrying the new reason
+    assert response.status_code == 302
+    assert BlacklistEntry.objects.get(pk=entry.pk).reason == "骚扰"
+    change = BlacklistChange.objects.get(tenant=tenant_a, version=2)
+    assert (change.action, change.reason) == ("add", "admin")
+    assert change.data == {"entries": [{"platform": "qq", "user_id": "spammer", "reason": "骚扰", "expires_at": None}]}
+
+
+def test_gateway_settings_refuse_an_unusable_retry_schedule(alice, tenant_a):
+    from anmei.bots.services import gateway_settings_get_or_create
+
+    gateway = gateway_settings_get_or_create(tenant_id=tenant_a.id)
     response = _admin_client(alice).post(
         f"/admin/bots/gatewaysettings/{gateway.id}/change/",
         {

@@ -74,17 +74,19 @@ class TestListing:
         assert_error(as_user(carol).get(f"/api/v1/conversations?{query}"), 400, "validation_error")
 
     @pytest.mark.parametrize(
-        "url",
+        "url, status, code",
         [
-            "/api/v1/conversations?customer=21483900443058103123968",
-            "/api/v1/conversations?page=99999999999999999999",
-            "/api/v1/conversations/99999999999999999999999/messages",
+            ("/api/v1/conversations?customer=21483900443058103123968", 400, "validation_error"),
+            ("/api/v1/conversations?page=99999999999999999999", 400, "validation_error"),
+            ("/api/v1/conversations/99999999999999999999999/messages", 404, "not_found"),
         ],
     )
-    def test_ids_beyond_bigint_are_a_4xx_not_a_database_overflow(self, carol, as_user, url):
+    def test_ids_beyond_bigint_are_a_4xx_not_a_database_overflow(self, carol, as_user, url, status, code):
+        # given an id or page number past PostgreSQL's BIGINT
+        # when carol asks for it
         response = as_user(carol).get(url)
-        assert response.status_code in (400, 404)
-        assert_error(response, response.status_code)
+        # then the answer is a clear 4xx error, not a database overflow (500)
+        assert_error(response, status, code)
 
     def test_page_past_the_end_is_a_404_in_the_error_shape(self, conv_a, carol, as_user):
         assert_error(as_user(carol).get("/api/v1/conversations?page=99"), 404, "not_found")
@@ -133,17 +135,45 @@ async def test_websocket_groups_do_not_cross_tenants(carol, ben):
 
 @pytest.mark.django_db(transaction=True)
 async def test_console_presence_counts_tabs_once_and_clears_on_disconnect(carol):
-    from anmei.console.presence import online_user_ids
+    from anmei.common.presence import online_user_ids
 
+    # given carol opens the console in two tabs
     tabs = []
     for _ in range(2):
         comm = ws("/ws/console/", await sync_to_async(ws_ticket_issue)(user=carol))
         assert (await comm.connect())[0]
         await comm.receive_json_from(timeout=3)
         tabs.append(comm)
+    # then she counts once, in her tenant only
     assert await sync_to_async(online_user_ids)(tenant_id=carol.tenant_id) == {carol.id}
     assert await sync_to_async(online_user_ids)(tenant_id=carol.tenant_id + 1000) == set()
+    # when she closes one tab, then the other; then she stays online until the last one closes
     await tabs[0].disconnect()
     assert await sync_to_async(online_user_ids)(tenant_id=carol.tenant_id) == {carol.id}
     await tabs[1].disconnect()
     assert await sync_to_async(online_user_ids)(tenant_id=carol.tenant_id) == set()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("reuse_default", "conversations"), [(True, 1), (False, 6)])
+def test_concurrent_conversation_creates_leave_one_default(tenant_a, reuse_default, conversations):
+    from anmei.conversations.services import conversation_create
+    from tests.helpers import race
+
+    # given a customer without conversations
+    customer = make_user(tenant_a, "newcomer")
+
+    # when six writers open a conversation for them at once
+    def open_one(_: int) -> tuple[int, bool]:
+        conversation, created = conversation_create(
+            customer=customer, channel="wecom", bot_name="AI助手", reuse_default=reuse_default
+        )
+        return conversation.id, created
+
+    results = race(6, open_one)
+
+    # then exactly one is their default: reusing writers all get it, the others one each
+    stored = Conversation.objects.filter(customer=customer)
+    assert (stored.count(), stored.filter(is_default=True).count()) == (conversations, 1)
+    assert len({conversation_id for conversation_id, _ in results}) == conversations
+    assert sum(created for _, created in results) == conversations

@@ -8,8 +8,8 @@ import pytest
 from django.utils import timezone
 
 from anmei.accounts.models import User
+from anmei.bots.services import conversation_end_inactive
 from anmei.conversations.models import Conversation, ConversationEvent, Message
-from anmei.conversations.services import conversation_end_inactive
 from tests.conftest import client_for, make_user
 from tests.helpers import assert_error, race
 
@@ -229,9 +229,10 @@ class TestMessages:
 
 @pytest.mark.django_db
 def test_inactive_conversations_are_ended_by_the_sweep(tenant_a, cathy, carol, as_user):
-    from anmei.bots.services import gateway_settings_get
+    from anmei.bots.services import gateway_settings_get_or_create
 
-    gateway = gateway_settings_get(tenant_id=tenant_a.id)
+    # given a 10-minute timeout, one conversation idle for 11 minutes and one active 5 minutes ago
+    gateway = gateway_settings_get_or_create(tenant_id=tenant_a.id)
     gateway.inactivity_timeout_minutes = 10
     gateway.save()
     idle = Conversation.objects.create(tenant=tenant_a, customer=cathy, status="waiting")
@@ -240,7 +241,11 @@ def test_inactive_conversations_are_ended_by_the_sweep(tenant_a, cathy, carol, a
     Conversation.objects.filter(pk=idle.pk).update(created_at=timezone.now() - timedelta(minutes=11))
     Conversation.objects.filter(pk=busy.pk).update(last_message_at=timezone.now() - timedelta(minutes=5))
 
-    assert conversation_end_inactive() == 1
+    # when the sweep runs
+    ended = conversation_end_inactive()
+
+    # then only the idle one is ended, by a timeout event; six minutes later the other follows, once
+    assert ended == 1
     assert _state(idle)[0] == "ended" and _state(busy)[0] == "active"
     event = ConversationEvent.objects.get(conversation=idle, to_status="ended")
     assert (event.action, event.actor_id, event.details) == ("timeout", None, {"reason": "inactivity"})

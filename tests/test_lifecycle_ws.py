@@ -107,6 +107,33 @@ async def test_bad_commands_get_an_error_event(carol, command, code):
     await carol_ws.disconnect()
 
 
+async def test_a_bad_message_over_the_socket_is_refused_like_the_rest_call(carol, waiting):
+    from rest_framework.test import APIClient
+
+    # given the same bad message (a system message, blank text) for the socket and for REST
+    rest = APIClient()
+    rest.force_authenticate(carol)
+    carol_ws = await _console(carol)
+
+    # when carol sends it both ways
+    await carol_ws.send_json_to(
+        {"type": "message.send", "conversation_id": waiting.id, "message_type": "system", "content": " "}
+    )
+    error = await _until(carol_ws, "error")
+    await carol_ws.disconnect()
+    response = await sync_to_async(rest.post)(
+        f"/api/v1/conversations/{waiting.id}/messages", {"type": "system", "content": " "}, format="json"
+    )
+
+    # then both refuse it with the same code, message and field errors, and nothing is stored
+    body = response.json()["error"]
+    assert response.status_code == 400
+    assert (error["code"], error["status"], error["message"]) == ("validation_error", 400, body["message"])
+    assert error["details"] == body["details"]
+    assert sorted(error["details"]["fields"]) == ["content", "type"]
+    assert await sync_to_async(waiting.messages.count)() == 0
+
+
 async def test_other_tenants_consultant_cannot_claim_over_the_socket(ben, waiting):
     ben_ws = await _console(ben)
     await ben_ws.send_json_to({"type": "conversation.claim", "conversation_id": waiting.id})

@@ -13,8 +13,8 @@ from anmei.automation.selectors import automation_metrics
 from anmei.automation.services import automation_step_schedule
 from anmei.jobs.models import Job
 from anmei.jobs.selectors import jobs_stuck_counts
-from anmei.jobs.services import jobs_stuck_alert
 from anmei.notifications.models import AdminAlert
+from anmei.notifications.services import jobs_stuck_alert
 from tests.conftest import make_user
 from tests.helpers import assert_error
 

@@ -8,6 +8,6 @@ from celery import shared_task
 @shared_task(name="workers.conversations.end_inactive", acks_late=True)
 def end_inactive() -> int:
     """Beat: end open conversations idle past their tenant's inactivity timeout."""
-    from anmei.conversations.services import conversation_end_inactive
+    from anmei.bots.services import conversation_end_inactive
 
     return conversation_end_inactive()

@@ -16,6 +16,6 @@ def sweep() -> int:
 @app.task(name="workers.jobs.alert_stuck")
 def alert_stuck() -> int:
     """Beat: an admin alert for each pipeline with jobs stuck past the threshold."""
-    from anmei.jobs.services import jobs_stuck_alert
+    from anmei.notifications.services import jobs_stuck_alert
 
     return jobs_stuck_alert()

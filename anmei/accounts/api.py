@@ -8,8 +8,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from anmei.accounts import services
+from anmei.accounts.models import AuthToken
 from anmei.common.api import validated_input
-from anmei.common.throttling import AuthRateThrottle
+from anmei.common.errors import ApplicationError
+from anmei.common.throttling import AccountRateThrottle, AuthRateThrottle
 
 _username = serializers.RegexField(r"^[\w.@+-]+\Z", min_length=1, max_length=150)
 _slug = serializers.SlugField(max_length=50)
@@ -18,7 +20,7 @@ _slug = serializers.SlugField(max_length=50)
 class RegisterApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [AuthRateThrottle]
+    throttle_classes = [AuthRateThrottle, AccountRateThrottle]
     throttle_scope = "auth"
 
     class InputSerializer(serializers.Serializer):
@@ -53,7 +55,7 @@ class RegisterApi(APIView):
 class LoginApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [AuthRateThrottle]
+    throttle_classes = [AuthRateThrottle, AccountRateThrottle]
     throttle_scope = "auth"
 
     class InputSerializer(serializers.Serializer):
@@ -81,7 +83,7 @@ class LoginApi(APIView):
 
 class WsTicketApi(APIView):
     permission_classes = [IsAuthenticated]
-    throttle_classes = [AuthRateThrottle]
+    throttle_classes = [AuthRateThrottle, AccountRateThrottle]
     throttle_scope = "auth"
 
     class OutputSerializer(serializers.Serializer):
@@ -92,3 +94,34 @@ class WsTicketApi(APIView):
     def post(self, request):
         ticket = services.ws_ticket_issue(user=request.user)
         return Response({"ticket": ticket, "expires_in": settings.WS_TICKET_TTL_SECONDS})
+
+
+class LogoutApi(APIView):
+    """Revoke the bearer token this request came with (API.md "Sessions")."""
+
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request):
+        token = request.auth
+        if not isinstance(token, AuthToken):  # authenticated some other way (an API key): nothing to revoke
+            raise ApplicationError("not_a_session", "only a login token can log out", status_code=400)
+        services.auth_token_revoke(token=token)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PasswordChangeApi(APIView):
+    """Change the own password; every token of the user (this one included) is revoked."""
+
+    throttle_classes = [AuthRateThrottle, AccountRateThrottle]
+    throttle_scope = "auth"
+
+    class InputSerializer(serializers.Serializer):
+        old_password = serializers.CharField(max_length=128, trim_whitespace=False)
+        new_password = serializers.CharField(max_length=128, trim_whitespace=False)
+
+    @extend_schema(request=InputSerializer, responses={204: None})
+    def post(self, request):
+        data = validated_input(self.InputSerializer, request.data)
+        services.user_password_change(
+            user=request.user, old_password=data["old_password"], new_password=data["new_password"]
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)

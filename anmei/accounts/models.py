@@ -64,7 +64,46 @@ class User(AbstractUser):
 
     @property
     def is_operator(self) -> bool:
-        return self.role == self.Role.OPERATOR
+        """The one rule for platform-operator rights: role operator AND no tenant AND active.
+
+        A tenant account whose role field says `operator` (however it got there) is not an operator.
+        Every check goes through this (anmei.common.permissions.is_operator wraps it for requests).
+        """
+        return self.role == self.Role.OPERATOR and self.tenant_id is None and self.is_active
+
+    def has_perm(self, perm, obj=None):
+        # A superuser flag on a tenant account (set outside User.save) grants nothing: Django's own
+        # permission shortcut must agree with is_operator.
+        if self.is_superuser and not self.is_operator:
+            return False
+        return super().has_perm(perm, obj)
+
+    def has_module_perms(self, app_label):
+        if self.is_superuser and not self.is_operator:
+            return False
+        return super().has_module_perms(app_label)
+
+    def clean(self):
+        super().clean()
+        from django.core.exceptions import ValidationError
+
+        if self.role == self.Role.OPERATOR and self.tenant_id is not None:
+            raise ValidationError({"role": "operators are platform accounts and belong to no tenant"})
+
+    def save(self, *args, **kwargs):
+        # Django's superuser/staff flags follow the role, never a form: only a tenant-less operator is
+        # a superuser, and of tenant accounts only tenant admins reach Django admin.
+        self.is_superuser = self.role == self.Role.OPERATOR and self.tenant_id is None
+        self.is_staff = self.is_superuser or self.role == self.Role.ADMIN
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and ("role" in update_fields or "tenant" in update_fields):
+            kwargs["update_fields"] = {*update_fields, "is_superuser", "is_staff"}
+        # set_password() leaves the new raw password in _password until the save; a hash upgrade on
+        # login clears it first. So this is a real password change: it revokes every bearer token.
+        password_changed = self.pk is not None and getattr(self, "_password", None) is not None
+        super().save(*args, **kwargs)
+        if password_changed:
+            AuthToken.objects.filter(user_id=self.pk).delete()
 
     @property
     def is_staff_member(self) -> bool:

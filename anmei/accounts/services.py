@@ -6,6 +6,8 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import authenticate
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -45,6 +47,7 @@ def user_create(
         is_superuser=role == User.Role.OPERATOR,
     )
     if password:
+        password_check(password=password, user=user)
         user.set_password(password)
     else:
         user.set_unusable_password()
@@ -56,6 +59,36 @@ def user_create(
             "username_taken", f"username '{username}' is taken", status_code=409, details={"field": "username"}
         ) from exc
     return user
+
+
+def password_check(*, password: str, user: User | None = None) -> None:
+    """Run Django's password validators; a weak password is a 400 naming the `password` field."""
+    try:
+        validate_password(password, user)
+    except DjangoValidationError as exc:
+        raise ApplicationError(
+            "validation_error", f"password: {exc.messages[0]}", details={"fields": {"password": exc.messages}}
+        ) from None
+
+
+def user_password_change(*, user: User, old_password: str, new_password: str) -> None:
+    """Change the password after checking the old one; every bearer token of the user is revoked.
+
+    (User.save revokes the tokens on any password change: this path, admin resets, scripts.)
+    """
+    if not user.check_password(old_password):
+        raise ApplicationError(
+            "invalid_credentials", "old password is wrong", status_code=400, details={"field": "old_password"}
+        )
+    password_check(password=new_password, user=user)
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+    logger.info("password changed", extra={"tenant_id": user.tenant_id, "user_id": user.id})
+
+
+def auth_token_revoke(*, token: AuthToken) -> None:
+    AuthToken.objects.filter(pk=token.pk).delete()
+    logger.info("logged out", extra={"tenant_id": token.user.tenant_id, "user_id": token.user_id})
 
 
 def user_register(
@@ -78,10 +111,10 @@ def user_register(
 
 def user_login(*, tenant_slug: str | None, username: str, password: str) -> tuple[User, str]:
     """Check credentials and issue a bearer token; the plain token is returned once and never stored."""
-    if tenant_slug:
-        tenant_get_active(tenant_slug)
+    # One answer for an unknown tenant, an inactive tenant and bad credentials (no enumeration),
+    # after the same password work in each case (the backend hashes even for an unknown user).
     user = authenticate(None, username=username, password=password, tenant=tenant_slug or None)
-    if user is None or (not tenant_slug and not user.is_operator):
+    if user is None or (not tenant_slug and not user.is_operator) or (user.tenant_id and not user.tenant.is_active):
         raise ApplicationError("invalid_credentials", "invalid username or password", status_code=401)
     token = auth_token_issue(user=user)
     User.objects.filter(pk=user.pk).update(last_login=timezone.now())

@@ -6,4 +6,6 @@ urlpatterns = [
     path("register", api.RegisterApi.as_view(), name="auth-register"),
     path("login", api.LoginApi.as_view(), name="auth-login"),
     path("ws-ticket", api.WsTicketApi.as_view(), name="auth-ws-ticket"),
+    path("logout", api.LogoutApi.as_view(), name="auth-logout"),
+    path("password", api.PasswordChangeApi.as_view(), name="auth-password"),
 ]

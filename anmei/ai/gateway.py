@@ -1,8 +1,11 @@
-"""The AI gateway: one door to whichever agent a tenant configured (local, Dify, OpenAI-compatible).
+"""The AI gateway: one door to whichever agent a tenant configured (local, Dify, OpenAI-compatible, AstrBot).
 
 Callers never see provider failures: `generate_welcome` reports them in its result so the
 automation can fall back to its template, and `generate_reply` returns None so a bot sends its
-away message. A per tenant+provider circuit breaker skips an agent that keeps failing.
+away message. A per tenant+provider circuit breaker skips an agent that keeps failing. Every call
+but the welcome gets its messages from the context builder; every call is metered (AgentCall, the
+LLM usage rows) against the tenant's monthly token quota, and a spent quota means "no text" (the
+caller's fallback) plus an admin alert — never an error.
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from anmei.ai import breaker
+from anmei.ai import breaker, tokens
+from anmei.ai.context import budget_for, context_build
 from anmei.ai.mcp_client import MCPEndpoint, default_url, subject_token
 from anmei.ai.models import AgentConfig
 from anmei.ai.providers import AgentError, AgentRequest, provider_run
-from anmei.ai.services import agent_call_record, agent_config_get, agent_config_mcp_key
+from anmei.ai.selectors import llm_quota_state
+from anmei.ai.services import agent_call_record, agent_config_get_or_create, agent_config_mcp_key, llm_quota_alert_check
 
 logger = logging.getLogger("anmei.ai")
 
@@ -30,16 +35,30 @@ class AgentOutcome:
     provider: str
     error: str = ""
     duration_ms: float = 0.0
+    model: str = ""
 
 
 WELCOME_QUERY = "新用户 {customer_id} 刚刚注册，请生成个性化欢迎消息"
+REPLY_PROMPT = "你是安美智享的AI咨询助手，用简短、专业、友好的中文回答医美相关问题。需要时可调用工具获取客户资料。"
+TOOL_PURPOSES = ("welcome", "reply")  # summaries and suggestions read only the conversation
 
 
 def _request(
-    config: AgentConfig, *, customer_id: int, conversation_id: int | None, purpose: str, query: str
+    config: AgentConfig,
+    *,
+    customer_id: int,
+    conversation_id: int | None,
+    purpose: str,
+    query: str,
+    messages: list[dict] | None = None,
+    json_mode: bool = False,
+    on_delta=None,
+    bot_id: int | None = None,
 ) -> AgentRequest:
     mcp = None
-    if config.provider in (AgentConfig.Provider.LOCAL, AgentConfig.Provider.OPENAI):
+    if purpose not in TOOL_PURPOSES:
+        mcp = None
+    elif config.provider in (AgentConfig.Provider.LOCAL, AgentConfig.Provider.OPENAI):
         key = agent_config_mcp_key(config=config)
         if key:
             mcp = MCPEndpoint(
@@ -68,40 +87,78 @@ def _request(
         timeout=config.timeout_seconds,
         welcome_template=config.welcome_template,
         mcp=mcp,
+        messages=messages,
+        json_mode=json_mode,
+        on_delta=on_delta if config.stream else None,
+        bot_id=bot_id,
+        max_tokens=settings.AI_COMPLETION_MAX_TOKENS,
     )
 
 
 def agent_run(
-    *, tenant_id: int, customer_id: int, conversation_id: int | None, purpose: str, query: str
+    *,
+    tenant_id: int,
+    customer_id: int,
+    conversation_id: int | None,
+    purpose: str,
+    query: str,
+    system_prompt: str = REPLY_PROMPT,
+    json_mode: bool = False,
+    on_delta=None,
+    bot_id: int | None = None,
 ) -> AgentOutcome:
-    """Ask the tenant's agent once, recording the call, its tokens and the breaker's view of it."""
-    config = agent_config_get(tenant_id=tenant_id)
+    """Ask the tenant's agent once, recording the call, its tokens and the breaker's view of it.
+
+    `query` is the welcome request, or the customer's newest words (appended to the built context
+    when the conversation's history does not already end with them).
+    """
+    config = agent_config_get_or_create(tenant_id=tenant_id)
     provider = config.provider
     if not config.enabled:
         return AgentOutcome(text=None, provider=provider, error="agent_disabled")
     if provider == AgentConfig.Provider.LOCAL and purpose != "welcome":
         return AgentOutcome(text=None, provider=provider, error="local_agent_writes_welcomes_only")
+    if config.monthly_token_quota and llm_quota_state(config=config)["state"] == "exceeded":
+        llm_quota_alert_check(config=config)
+        logger.warning("llm quota exceeded", extra={"tenant_id": tenant_id, "purpose": purpose})
+        return AgentOutcome(text=None, provider=provider, error="quota_exceeded")
     if not breaker.breaker_allows(tenant_id=tenant_id, provider=provider):
         return AgentOutcome(text=None, provider=provider, error="circuit_open")
     started = time.perf_counter()
+    built = None
+    if purpose != "welcome":
+        built = context_build(
+            tenant_id=tenant_id,
+            conversation_id=conversation_id,
+            system_prompt=system_prompt,
+            budget=budget_for(provider=provider, configured=config.context_token_budget),
+            latest_customer_text=query,
+        )
+    record = {
+        "tenant_id": tenant_id,
+        "provider": provider,
+        "purpose": purpose,
+        "customer_id": customer_id,
+        "conversation_id": conversation_id,
+        "config": config,
+    }
     try:
         request = _request(
-            config, customer_id=customer_id, conversation_id=conversation_id, purpose=purpose, query=query
+            config,
+            customer_id=customer_id,
+            conversation_id=conversation_id,
+            purpose=purpose,
+            query=query,
+            messages=built.messages if built else None,
+            json_mode=json_mode,
+            on_delta=on_delta,
+            bot_id=bot_id,
         )
         result = provider_run(provider, request)
     except AgentError as exc:
         duration_ms = (time.perf_counter() - started) * 1000
         error = str(exc)[:500] or "agent_error"
-        agent_call_record(
-            tenant_id=tenant_id,
-            provider=provider,
-            purpose=purpose,
-            customer_id=customer_id,
-            conversation_id=conversation_id,
-            success=False,
-            duration_ms=duration_ms,
-            error=error,
-        )
+        agent_call_record(**record, success=False, duration_ms=duration_ms, error=error)
         opened = breaker.breaker_record_failure(
             tenant_id=tenant_id,
             provider=provider,
@@ -114,26 +171,42 @@ def agent_run(
                 "tenant_id": tenant_id,
                 "provider": provider,
                 "purpose": purpose,
+                "conversation_id": conversation_id,
                 "error": error,
                 "breaker_opened": opened,
+                "duration_ms": round(duration_ms, 1),
             },
         )
         return AgentOutcome(text=None, provider=provider, error=error, duration_ms=duration_ms)
     duration_ms = (time.perf_counter() - started) * 1000
+    usage = dict(result.usage or {})
+    counted_locally = not isinstance(usage.get("total_tokens"), int) and not isinstance(usage.get("prompt_tokens"), int)
+    if counted_locally:  # the provider reported nothing: meter with our offline tokenizer
+        prompt = built.prompt_tokens if built else tokens.count_text(query)
+        completion = tokens.count_text(result.text)
+        usage.update(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
     agent_call_record(
-        tenant_id=tenant_id,
-        provider=provider,
-        purpose=purpose,
-        customer_id=customer_id,
-        conversation_id=conversation_id,
+        **record,
         success=True,
         duration_ms=duration_ms,
         model=result.model,
-        usage=result.usage,
+        usage=usage,
         tool_calls=result.tool_calls,
+        counted_locally=counted_locally,
     )
     breaker.breaker_record_success(tenant_id=tenant_id, provider=provider)
-    return AgentOutcome(text=result.text, provider=provider, duration_ms=duration_ms)
+    logger.info(
+        "agent call",
+        extra={
+            "tenant_id": tenant_id,
+            "provider": provider,
+            "purpose": purpose,
+            "conversation_id": conversation_id,
+            "duration_ms": round(duration_ms, 1),
+            "total_tokens": usage.get("total_tokens"),
+        },
+    )
+    return AgentOutcome(text=result.text, provider=provider, duration_ms=duration_ms, model=result.model)
 
 
 def generate_welcome(*, tenant_id: int, customer_id: int, conversation_id: int | None) -> AgentOutcome:
@@ -146,12 +219,19 @@ def generate_welcome(*, tenant_id: int, customer_id: int, conversation_id: int |
     )
 
 
-def generate_reply(*, tenant_id: int, customer_id: int, conversation_id: int, text: str) -> str | None:
-    """Answer a customer's message with the tenant's agent, or None so the caller sends its away message."""
-    try:
-        return agent_run(
-            tenant_id=tenant_id, customer_id=customer_id, conversation_id=conversation_id, purpose="reply", query=text
-        ).text
-    except Exception:  # noqa: BLE001 - a bot must always be able to fall back to its away message
-        logger.exception("agent reply failed", extra={"tenant_id": tenant_id, "conversation_id": conversation_id})
-        return None
+def generate_reply(
+    *, tenant_id: int, customer_id: int, conversation_id: int, text: str, bot_id: int | None = None
+) -> str | None:
+    """Answer a customer's message with the tenant's agent, or None so the caller sends its away message.
+
+    Provider failures, an open breaker and a spent quota are outcomes (None), not exceptions.
+    """
+    outcome = agent_run(
+        tenant_id=tenant_id,
+        customer_id=customer_id,
+        conversation_id=conversation_id,
+        purpose="reply",
+        query=text,
+        bot_id=bot_id,
+    )
+    return outcome.text.strip() if outcome.text and outcome.text.strip() else None

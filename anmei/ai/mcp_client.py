@@ -18,6 +18,7 @@ from typing import Any
 from django.conf import settings
 
 from anmei.common.metrics import MCP_CALL_SECONDS
+from anmei.mcp_admin.subject import subject_token_issue
 
 
 class MCPCallError(Exception):
@@ -39,11 +40,7 @@ class MCPEndpoint:
 
 
 def subject_token(*, tenant_id: int, customer_id: int) -> str:
-    """Return a short-lived subject token from the MCP admin app, or "" while it does not exist yet."""
-    try:
-        from anmei.mcp_admin.subject import subject_token_issue
-    except ImportError:
-        return ""
+    """Return a short-lived subject token that binds an MCP call to one customer of one tenant."""
     return subject_token_issue(tenant_id=tenant_id, customer_id=customer_id, ttl_seconds=300)
 
 
@@ -61,7 +58,7 @@ def _ssl_context():
 
 
 def default_url() -> str:
-    return getattr(settings, "MCP_URL", "http://127.0.0.1:8765/mcp")
+    return settings.MCP_URL
 
 
 def _result_payload(result: Any) -> Any:

@@ -1,16 +1,59 @@
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 
 from anmei.automation import services
 from anmei.automation.models import AutomationRun, AutomationSettings, AutomationStep
+from anmei.common import outbound
 from anmei.common.admin import ReadOnlyAdminMixin, TenantScopedAdmin
 from anmei.common.errors import ApplicationError
+
+
+class AutomationSettingsForm(forms.ModelForm):
+    """The push gateway secret is write-only: leave it empty to keep the stored one; it is never shown."""
+
+    push_gateway_secret = forms.CharField(
+        required=False, max_length=256, widget=forms.PasswordInput, help_text="signs webhook bodies (HMAC-SHA256)"
+    )
+    clear_push_gateway_secret = forms.BooleanField(required=False)
+
+    class Meta:
+        model = AutomationSettings
+        fields = [
+            "tenant",
+            "enabled",
+            "retry_countdowns",
+            "max_retries",
+            "notify_consultants",
+            "notification_backend",
+            "push_gateway_url",
+            "welcome_template",
+        ]
+
+    def clean_push_gateway_url(self):
+        value = self.cleaned_data.get("push_gateway_url", "")
+        error = outbound.config_error(value)  # SSRF: the call itself is guarded too
+        if error:
+            raise forms.ValidationError(error)
+        return value
+
+    def save(self, commit=True):
+        config = super().save(commit=False)
+        if self.cleaned_data.get("clear_push_gateway_secret"):
+            config.push_gateway_secret = ""
+        elif self.cleaned_data.get("push_gateway_secret"):
+            config.push_gateway_secret = self.cleaned_data["push_gateway_secret"]
+        if commit:
+            config.save()
+        return config
 
 
 @admin.register(AutomationSettings)
 class AutomationSettingsAdmin(TenantScopedAdmin):
     """Run-time settings: tasks read them on every step, so a save applies to the next step."""
+
+    form = AutomationSettingsForm
 
     list_display = (
         "tenant",

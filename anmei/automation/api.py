@@ -7,18 +7,19 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from anmei.accounts.authentication import BearerTokenAuthentication
+from anmei.apikeys.authentication import ApiKeyAuthentication
 from anmei.automation import selectors, services
 from anmei.automation.models import AutomationRun
 from anmei.common.api import IdField, validated_input
 from anmei.common.errors import ApplicationError, NotFoundError
-from anmei.common.permissions import IsTenantAdmin, IsTenantAdminOrOperator
+from anmei.common.permissions import IsTenantAdmin, IsTenantAdminOrOperator, is_operator
 from anmei.tenants.models import Tenant
 
 
 def _tenant_id_for(request, requested: int | None) -> int:
     """Tenant admins see their own tenant; operators name one with ?tenant=<id>."""
     user = request.user
-    if user.role == "operator":
+    if is_operator(user):
         if not requested:
             raise ApplicationError("tenant_required", "operators must pass ?tenant=<id>", details={"field": "tenant"})
         if not Tenant.objects.filter(pk=requested).exists():
@@ -31,7 +32,7 @@ class DashboardApi(APIView):
     """Registration automation dashboard (API.md: the top-level keys are fixed)."""
 
     # Session auth too, so the admin page can fetch it with the Django admin login.
-    authentication_classes = [BearerTokenAuthentication, SessionAuthentication]
+    authentication_classes = [BearerTokenAuthentication, ApiKeyAuthentication, SessionAuthentication]
     permission_classes = [IsTenantAdminOrOperator]
 
     class FilterSerializer(serializers.Serializer):

@@ -31,7 +31,7 @@ def validate_countdowns(value) -> None:
 
 
 def validate_notification_backend(value: str) -> None:
-    if value not in getattr(settings, "NOTIFICATION_BACKENDS", {}):
+    if value not in settings.NOTIFICATION_BACKENDS:
         raise ValidationError(f"unknown backend; configured: {', '.join(sorted(settings.NOTIFICATION_BACKENDS))}")
 
 
@@ -56,7 +56,8 @@ class AutomationSettings(models.Model):
         help_text="a name of settings.NOTIFICATION_BACKENDS: stored (shown on next console connect), webhook, …",
     )
     push_gateway_url = models.URLField(blank=True, help_text="webhook backend: where notifications are POSTed")
-    push_gateway_secret = models.CharField(max_length=128, blank=True, help_text="signs webhook bodies (HMAC-SHA256)")
+    # Encrypted like every other secret an admin sets (anmei.common.crypto); `push_gateway_secret` reads it.
+    push_gateway_secret_encrypted = models.TextField(blank=True, editable=False)
     welcome_template = models.TextField(default=DEFAULT_WELCOME_TEMPLATE, help_text="used when the agent fails")
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -66,6 +67,19 @@ class AutomationSettings(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tenant} automation ({'on' if self.enabled else 'off'})"
+
+    @property
+    def push_gateway_secret(self) -> str:
+        """The secret that signs webhook bodies (HMAC-SHA256); stored only encrypted."""
+        from anmei.common.crypto import decrypt
+
+        return decrypt(self.push_gateway_secret_encrypted) if self.push_gateway_secret_encrypted else ""
+
+    @push_gateway_secret.setter
+    def push_gateway_secret(self, value: str) -> None:
+        from anmei.common.crypto import encrypt
+
+        self.push_gateway_secret_encrypted = encrypt(value) if value else ""
 
     def countdown_for(self, retry_number: int) -> float:
         """Seconds to wait before retry `retry_number` (1-based); the last value repeats."""

@@ -8,12 +8,19 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Avg, Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from anmei.ai.breaker import breaker_state
+from anmei.ai.mcp_client import MCPCallError, MCPEndpoint, default_url, mcp_session, run_async, session_tools
+from anmei.ai.models import AgentCall
+from anmei.ai.selectors import agent_config_get
 from anmei.automation.models import JOB_KIND, STEPS, AutomationRun, AutomationStep
+from anmei.common.health import health_report
 from anmei.jobs.models import Job
+from anmei.mcp_admin.models import MCPCallLog
 
 PERCENTILE_SAMPLE = 10_000
 
@@ -143,8 +150,6 @@ def automation_metrics(*, tenant_id: int, days: int = 14) -> dict[str, Any]:
 
 def automation_recent_errors(*, tenant_id: int, limit: int = 20) -> list[dict[str, Any]]:
     """The latest failed step attempts and agent failures, newest first."""
-    from anmei.ai.models import AgentCall
-
     errors = [
         {
             "kind": "step",
@@ -177,10 +182,6 @@ def automation_recent_errors(*, tenant_id: int, limit: int = 20) -> list[dict[st
 
 def agent_status(*, tenant_id: int, hours: int = 24) -> dict[str, Any]:
     """The tenant's agent (Dify or other): configuration, breaker, call outcomes and token usage."""
-    from anmei.ai.breaker import breaker_state
-    from anmei.ai.models import AgentCall
-    from anmei.ai.services import agent_config_get
-
     config = agent_config_get(tenant_id=tenant_id)
     since = timezone.now() - timedelta(hours=hours)
     calls = AgentCall.objects.filter(tenant_id=tenant_id, provider=config.provider, created_at__gte=since)
@@ -229,23 +230,33 @@ def agent_status(*, tenant_id: int, hours: int = 24) -> dict[str, Any]:
     }
 
 
-def mcp_status(*, tenant_id: int, timeout: float = 2.0) -> dict[str, Any]:
-    """Probe our MCP sidecar the way the gateway uses it (list the tools its key may call)."""
-    from anmei.ai.mcp_client import MCPCallError, MCPEndpoint, default_url, mcp_session, run_async, session_tools
-    from anmei.ai.services import agent_config_get
+def mcp_status(*, tenant_id: int, timeout: float = 2.0, cache_seconds: int = 30) -> dict[str, Any]:
+    """Probe our MCP sidecar the way the gateway uses it (list the tools its key may call).
 
-    url = default_url()
+    The probe opens an MCP session (a network round trip, up to `timeout` when the sidecar is down),
+    so its answer is cached per tenant for `cache_seconds`; the call statistics are always fresh.
+    """
     config = agent_config_get(tenant_id=tenant_id)
-    result: dict[str, Any] = {"url": url}
     if not config.mcp_group_key_encrypted:
-        result.update(status="unconfigured", detail="no MCP key yet: created on the first welcome")
-        return result
+        detail = "no MCP key yet: created on the first welcome"
+        return {"url": default_url(), "status": "unconfigured", "detail": detail}
+    cache_key = f"automation:mcp_status:{tenant_id}"
+    probe = cache.get(cache_key)
+    if probe is None:
+        probe = _mcp_probe(group_key=config.mcp_group_key, timeout=timeout)
+        cache.set(cache_key, probe, cache_seconds)
+    return {**probe, **_mcp_call_stats(tenant_id)}
+
+
+def _mcp_probe(*, group_key: str, timeout: float) -> dict[str, Any]:
+    url = default_url()
 
     async def probe():
-        endpoint = MCPEndpoint(url=url, group_key=config.mcp_group_key, caller_app_id="anmei-dashboard")
+        endpoint = MCPEndpoint(url=url, group_key=group_key, caller_app_id="anmei-dashboard")
         async with mcp_session(endpoint, timeout) as session:
             return await session_tools(session)
 
+    result: dict[str, Any] = {"url": url, "checked_at": timezone.now().isoformat()}
     started = time.perf_counter()
     try:
         tools = run_async(probe(), timeout)
@@ -253,23 +264,15 @@ def mcp_status(*, tenant_id: int, timeout: float = 2.0) -> dict[str, Any]:
     except MCPCallError as exc:
         result.update(status="down", error=str(exc)[:300])
     result["latency_ms"] = round((time.perf_counter() - started) * 1000, 1)
-    result.update(_mcp_call_stats(tenant_id))
     return result
 
 
 def _mcp_call_stats(tenant_id: int) -> dict[str, Any]:
-    """Calls and errors of the last 24 h from the sidecar's call log, when that app is installed."""
-    try:
-        from anmei.mcp_admin.models import MCPCallLog
-    except ImportError:
-        return {}
+    """Calls and errors of the last 24 h from the sidecar's call log."""
     since = timezone.now() - timedelta(hours=24)
-    try:
-        stats = MCPCallLog.objects.filter(tenant_id=tenant_id, created_at__gte=since).aggregate(
-            calls=Count("id"), errors=Count("id", filter=Q(success=False)), average_ms=Avg("duration_ms")
-        )
-    except Exception:  # noqa: BLE001 - a schema we do not know: the probe above still answers
-        return {}
+    stats = MCPCallLog.objects.filter(tenant_id=tenant_id, created_at__gte=since).aggregate(
+        calls=Count("id"), errors=Count("id", filter=Q(success=False)), average_ms=Avg("duration_ms")
+    )
     return {
         "calls_24h": stats["calls"],
         "errors_24h": stats["errors"],
@@ -283,10 +286,6 @@ def system_health(*, cache_seconds: int = 10) -> dict[str, Any]:
     The worker ping waits up to HEALTH_CHECK_TIMEOUT_SECONDS when no worker answers; a dashboard
     refreshed by several admins should not pay that on every load.
     """
-    from django.core.cache import cache
-
-    from anmei.common.health import health_report
-
     cached = cache.get("automation:system_health")
     if cached is not None:
         return cached

@@ -33,7 +33,7 @@ ALERT_SOURCE = "registration_automation"
 STEP_TASK = "workers.registration.step"
 
 
-def automation_settings_get(*, tenant_id: int) -> AutomationSettings:
+def automation_settings_get_or_create(*, tenant_id: int) -> AutomationSettings:
     """Return the tenant's run-time settings, creating them from the settings.py defaults once."""
     found = AutomationSettings.objects.filter(tenant_id=tenant_id).first()
     if found is not None:
@@ -51,7 +51,7 @@ def automation_settings_get(*, tenant_id: int) -> AutomationSettings:
 
 
 def automation_settings_update(*, tenant_id: int, **fields) -> AutomationSettings:
-    config = automation_settings_get(tenant_id=tenant_id)
+    config = automation_settings_get_or_create(tenant_id=tenant_id)
     for name, value in fields.items():
         setattr(config, name, value)
     config.full_clean(exclude=["tenant"])
@@ -68,7 +68,7 @@ def automation_run_start(*, customer: User) -> AutomationRun | None:
     """
     if customer.role != User.Role.CUSTOMER or not customer.tenant_id:
         return None
-    config = automation_settings_get(tenant_id=customer.tenant_id)
+    config = automation_settings_get_or_create(tenant_id=customer.tenant_id)
     if not config.enabled:
         logger.info("automation off: no run", extra={"tenant_id": customer.tenant_id, "customer_id": customer.id})
         return None
@@ -90,7 +90,7 @@ def automation_step_schedule(*, run: AutomationRun, step: str, config: Automatio
     The step decides its retries from the tenant's run-time settings at each attempt (as before);
     the job row carries the countdown of each retry, so a lost message costs one sweep interval.
     """
-    config = config or automation_settings_get(tenant_id=run.tenant_id)
+    config = config or automation_settings_get_or_create(tenant_id=run.tenant_id)
     return job_schedule(
         kind=JOB_KIND,
         key=f"run:{run.id}:{run.generation}:{step}",
@@ -172,7 +172,7 @@ def automation_step_execute(
     run = AutomationRun.objects.select_related("customer").filter(pk=run_id).first()
     if run is None or run.generation != generation or run.status != AutomationRun.Status.RUNNING:
         return StepOutcome("skipped")
-    config = automation_settings_get(tenant_id=run.tenant_id)
+    config = automation_settings_get_or_create(tenant_id=run.tenant_id)
     started_at = timezone.now()
     started = time.perf_counter()
     # The last step finishes the run: its own record commits in the same transaction, so a run

@@ -14,14 +14,13 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from django.conf import settings
-from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from anmei.accounts.models import User
 from anmei.automation.models import AutomationRun, AutomationSettings
 from anmei.common import realtime
-from anmei.conversations.models import Conversation, ConversationEvent
+from anmei.conversations.models import Conversation
+from anmei.conversations.services import conversation_create
 
 logger = logging.getLogger("anmei.automation")
 
@@ -29,34 +28,18 @@ NEW_CUSTOMER_TITLE = "新客户注册"
 NEW_CUSTOMER_MESSAGE = "新客户已注册并开始咨询，等待顾问认领"
 PUSH_TITLE = "新客户等待服务"
 PUSH_BODY = "有新客户注册，请及时响应"
+DEFAULT_BOT_NAME = "AI助手"
 
 
 def create_default_conversation(*, run: AutomationRun, config: AutomationSettings) -> dict[str, Any]:
-    customer = run.customer
-    conversation = Conversation.objects.filter(customer=customer, is_default=True).first()
-    created = False
-    if conversation is None:
-        try:
-            with transaction.atomic():
-                conversation = Conversation.objects.create(
-                    tenant_id=run.tenant_id,
-                    customer=customer,
-                    status=Conversation.Status.WAITING,
-                    is_default=True,
-                    bot_name=getattr(settings, "AUTOMATION_DEFAULT_BOT_NAME", "AI助手"),
-                    channel=customer.source or "web",
-                )
-                ConversationEvent.objects.create(
-                    tenant_id=run.tenant_id,
-                    conversation=conversation,
-                    action="created_by_automation",
-                    from_status="",
-                    to_status=Conversation.Status.WAITING,
-                    details={"run_id": run.id},
-                )
-                created = True
-        except IntegrityError:
-            conversation = Conversation.objects.get(customer=customer, is_default=True)
+    conversation, created = conversation_create(
+        customer=run.customer,
+        channel=run.customer.source or "web",
+        bot_name=DEFAULT_BOT_NAME,
+        reuse_default=True,
+        event_action="created_by_automation",
+        event_details={"run_id": run.id},
+    )
     if run.conversation_id != conversation.id:
         AutomationRun.objects.filter(pk=run.pk).update(conversation=conversation)
         run.conversation = conversation
@@ -140,7 +123,7 @@ def notify_consultants(*, run: AutomationRun, config: AutomationSettings) -> dic
     The online/offline decision is stored on the run the first time, so a retry finishes the
     same plan instead of mixing both.
     """
-    from anmei.console.presence import online_user_ids
+    from anmei.common.presence import online_user_ids
     from anmei.notifications.backends import NotificationBackendError, backend_for
     from anmei.notifications.services import notification_create, notification_send
 

@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
 
 from anmei.automation import selectors
+from anmei.common.permissions import is_operator
 
 
 @staff_member_required
@@ -14,7 +15,7 @@ def dashboard_page(request):
     """Render the first picture server-side; the page then refreshes itself from the JSON API."""
     user = request.user
     tenant_id = user.tenant_id
-    if user.role == "operator":
+    if is_operator(user):
         try:
             tenant_id = int(request.GET.get("tenant", ""))
         except ValueError:

@@ -46,18 +46,8 @@ class BlacklistEntryAdmin(TenantScopedAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            obj.save(update_fields=["reason", "expires_at"])
-            services.blacklist_batch_add(
-                tenant_id=obj.tenant_id,
-                actor=request.user,
-                entries=[
-                    {
-                        "platform": obj.platform,
-                        "user_id": obj.platform_user_id,
-                        "reason": obj.reason,
-                        "expires_at": obj.expires_at,
-                    }
-                ],
+            services.blacklist_entry_update(
+                tenant_id=obj.tenant_id, entry_id=obj.pk, reason=obj.reason, expires_at=obj.expires_at
             )
             return
         tenant_id = obj.tenant_id if self._is_operator(request) else request.user.tenant_id

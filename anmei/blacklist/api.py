@@ -10,10 +10,10 @@ from rest_framework.views import APIView
 
 from anmei.blacklist import selectors, services
 from anmei.blacklist.models import BlacklistEntry
-from anmei.bots.models import Platform
 from anmei.common.api import validated_input
 from anmei.common.pagination import StandardPagination
 from anmei.common.permissions import IsTenantAdmin
+from anmei.common.platforms import Platform
 
 MAX_BATCH = 5000
 
@@ -44,6 +44,7 @@ class EntryOutputSerializer(serializers.ModelSerializer):
 
 
 class BlacklistListCreateApi(APIView):
+    pagination_class = StandardPagination  # documents the paginated shape (the view paginates itself)
     permission_classes = [IsTenantAdmin]
 
     class FilterSerializer(serializers.Serializer):

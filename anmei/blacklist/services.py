@@ -141,6 +141,17 @@ def blacklist_entry_remove(*, tenant_id: int, entry_id: int) -> int:
 
 
 @transaction.atomic
+def blacklist_entry_update(*, tenant_id: int, entry_id: int, reason: str, expires_at: datetime | None) -> int:
+    """Change an entry's reason and expiry; the bots get it as a new version of that entry ("add")."""
+    from anmei.blacklist.selectors import blacklist_entry_get
+
+    entry = blacklist_entry_get(tenant_id=tenant_id, entry_id=entry_id)
+    entry.reason, entry.expires_at = reason, expires_at
+    entry.save(update_fields=["reason", "expires_at"])
+    return _record_change(tenant_id=tenant_id, action="add", entries=[_entry_data(entry)], reason="admin").version
+
+
+@transaction.atomic
 def blacklist_batch_add(*, tenant_id: int, actor: User | None, entries: list[dict[str, Any]]) -> dict[str, int]:
     """Add or update many entries as one change (one version, one push per bot).
 
@@ -287,7 +298,8 @@ def blacklist_push_pending(*, bot_id: int, claim_seconds: float | None = None) -
 
 
 def _push_claimed(bot) -> float | None:
-    from anmei.bots.services import gateway_settings_get, signed_post
+    from anmei.bots.selectors import gateway_settings_get
+    from anmei.bots.services import signed_post
     from anmei.notifications.services import admin_alert_raise
 
     while True:
@@ -325,16 +337,16 @@ def _push_claimed(bot) -> float | None:
                 },
             )
             return countdown
+        attempts = cursor.attempts
+        _advance(cursor, change.version, error=error)  # skip first: the version gap tells the bot to re-pull
         admin_alert_raise(
             tenant_id=bot.tenant_id,
             source="blacklist_push",
             code="bot_unreachable",
-            message=f"blacklist v{change.version} could not be pushed to bot '{bot.name}' "
-            f"after {cursor.attempts} attempts",
+            message=f"blacklist v{change.version} could not be pushed to bot '{bot.name}' after {attempts} attempts",
             dedupe_key=f"blacklist_push:{bot.id}:{change.version}",
             details={"bot_id": bot.id, "version": change.version, "last_error": error},
         )
-        _advance(cursor, change.version, error=error)  # skip: the version gap tells the bot to re-pull
 
 
 def _advance(cursor: BlacklistBotCursor, version: int, *, error: str) -> None:

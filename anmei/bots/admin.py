@@ -10,10 +10,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from anmei.bots.models import BotDelivery, BotInstance, GatewaySettings
-from anmei.bots.services import bot_credentials_rotate
-from anmei.bots.services.instances import _new_credentials
+from anmei.bots.services import bot_create, bot_credentials_rotate
 from anmei.common.admin import ReadOnlyAdminMixin, TenantScopedAdmin
-from anmei.common.crypto import encrypt, hash_token
 
 
 class StaleFilter(admin.SimpleListFilter):
@@ -64,12 +62,17 @@ class BotInstanceAdmin(TenantScopedAdmin):
     def save_model(self, request, obj, form, change):
         """New bots get credentials shown once in a message; config edits bump the config version."""
         if not change:
-            token, secret = _new_credentials()
-            obj.token_hash, obj.token_prefix, obj.secret_encrypted = hash_token(token), token[:12], encrypt(secret)
-            super().save_model(request, obj, form, change)
-            from anmei.blacklist.services import blacklist_cursor_create
-
-            blacklist_cursor_create(bot=obj)
+            bot, token, secret = bot_create(
+                tenant_id=obj.tenant_id if self._is_operator(request) else request.user.tenant_id,
+                name=obj.name,
+                platform=obj.platform,
+                callback_url=obj.callback_url,
+                status=obj.status,
+                away_message=obj.away_message,
+                auto_reply_rules=obj.auto_reply_rules,
+            )
+            obj.pk, obj._state.adding = bot.pk, False
+            obj.refresh_from_db()
             messages.warning(request, f"Bot token (shown once): {token} — signing secret (shown once): {secret}")
             return
         if {"away_message", "auto_reply_rules", "callback_url"} & set(form.changed_data):

@@ -8,12 +8,14 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from anmei.blacklist.selectors import blacklist_snapshot, blacklist_version
+from anmei.blacklist.selectors import blacklist_snapshot
 from anmei.bots import selectors, services
 from anmei.bots.authentication import BotTokenAuthentication, IsBot
-from anmei.bots.models import BotInstance, Platform
+from anmei.bots.models import BotInstance
+from anmei.common import outbound
 from anmei.common.api import validated_input
 from anmei.common.permissions import IsTenantAdmin
+from anmei.common.platforms import Platform
 from anmei.conversations.models import Message
 
 
@@ -51,6 +53,12 @@ class BotListCreateApi(APIView):
         platform = serializers.ChoiceField(choices=Platform.choices)
         callback_url = serializers.URLField(max_length=300)
 
+        def validate_callback_url(self, value):
+            error = outbound.config_error(value)  # SSRF: the call itself is guarded too
+            if error:
+                raise serializers.ValidationError(error)
+            return value
+
     @extend_schema(responses={200: BotOutputSerializer(many=True)})
     def get(self, request):
         bots = selectors.bot_list(tenant_id=request.user.tenant_id)
@@ -63,6 +71,14 @@ class BotListCreateApi(APIView):
         return Response({"id": bot.id, "token": token, "secret": secret}, status=status.HTTP_201_CREATED)
 
 
+class RotateOutputSerializer(serializers.Serializer):
+    """Only what was rotated comes back: `token` and/or `secret`."""
+
+    id = serializers.IntegerField()
+    token = serializers.CharField(required=False)
+    secret = serializers.CharField(required=False)
+
+
 class BotRotateApi(APIView):
     """Issue a new token and/or signing secret; shown only in this response."""
 
@@ -72,7 +88,7 @@ class BotRotateApi(APIView):
         token = serializers.BooleanField(default=True)
         secret = serializers.BooleanField(default=True)
 
-    @extend_schema(request=InputSerializer, responses={200: CredentialsOutputSerializer})
+    @extend_schema(request=InputSerializer, responses={200: RotateOutputSerializer})
     def post(self, request, bot_id: int):
         data = validated_input(self.InputSerializer, request.data or {})
         bot = selectors.bot_get(tenant_id=request.user.tenant_id, bot_id=bot_id)
@@ -161,29 +177,10 @@ class BotHeartbeatApi(_BotApi):
 class BotConfigApi(_BotApi):
     @extend_schema(responses={200: dict})
     def get(self, request):
-        bot = request.auth
-        gateway = services.gateway_settings_get(tenant_id=bot.tenant_id)
-        return Response(
-            {
-                "bot_id": bot.id,
-                "name": bot.name,
-                "platform": bot.platform,
-                "config_version": bot.config_version,
-                "blacklist_version": blacklist_version(tenant_id=bot.tenant_id),
-                "auto_reply": {"enabled": gateway.auto_reply_enabled, "rules": bot.auto_reply_rules},
-                "away_message": bot.away_message or gateway.away_message,
-                "heartbeat_interval_seconds": max(bot_stale_seconds() // 3, 10),
-            }
-        )
+        return Response(selectors.bot_config_get(bot=request.auth))
 
 
 class BotBlacklistApi(_BotApi):
     @extend_schema(responses={200: dict})
     def get(self, request):
         return Response(blacklist_snapshot(tenant_id=request.auth.tenant_id))
-
-
-def bot_stale_seconds() -> int:
-    from django.conf import settings
-
-    return settings.BOT_STALE_AFTER_SECONDS

@@ -8,17 +8,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-
-class Platform(models.TextChoices):
-    WECOM = "wecom", "WeCom (企业微信)"
-    WECHAT = "wechat", "WeChat"
-    QQ = "qq", "QQ"
-    TELEGRAM = "telegram", "Telegram"
-    DINGTALK = "dingtalk", "DingTalk"
-    FEISHU = "feishu", "Feishu / Lark"
-    DISCORD = "discord", "Discord"
-    SLACK = "slack", "Slack"
-    OTHER = "other", "Other"
+from anmei.common.platforms import Platform
 
 
 class BotInstance(models.Model):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from anmei.common.permissions import is_operator
+
 
 class TenantScopedAdmin(admin.ModelAdmin):
     """Operators (superusers) see everything; a tenant admin sees rows of `tenant_field` == theirs."""
@@ -11,7 +13,7 @@ class TenantScopedAdmin(admin.ModelAdmin):
     tenant_field = "tenant"
 
     def _is_operator(self, request) -> bool:
-        return request.user.is_superuser
+        return is_operator(request.user)
 
     def get_queryset(self, request):
         qs = super().get_queryset(request)
@@ -19,8 +21,29 @@ class TenantScopedAdmin(admin.ModelAdmin):
             return qs
         return qs.filter(**{self.tenant_field: request.user.tenant_id})
 
+    def get_list_filter(self, request):
+        """Operators get every filter; a tenant admin's sidebar offers only their tenant's values.
+
+        The tenant filter is dropped, and foreign-key filters list only related rows that appear in
+        the (tenant-scoped) change list, not every tenant's (RelatedFieldListFilter lists all rows).
+        """
+        filters = super().get_list_filter(request)
+        if self._is_operator(request):
+            return filters
+        scoped = []
+        for item in filters:
+            if isinstance(item, str):
+                if item == "tenant" or item.startswith("tenant__"):
+                    continue
+                field = self.model._meta.get_field(item) if "__" not in item else None
+                if field is not None and field.is_relation:
+                    item = (item, admin.RelatedOnlyFieldListFilter)
+            scoped.append(item)
+        return tuple(scoped)
+
     def _allowed(self, request) -> bool:
-        return self._is_operator(request) or getattr(request.user, "role", None) == "admin"
+        user = request.user
+        return self._is_operator(request) or (getattr(user, "role", None) == "admin" and user.tenant_id is not None)
 
     def has_module_permission(self, request):
         return self._allowed(request)

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import secrets
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 
 
@@ -24,12 +24,16 @@ def tokens_equal(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
 
 
-def _fernet() -> Fernet:
+def _fernet() -> MultiFernet:
+    """The current key first (it encrypts), then FIELD_ENCRYPTION_OLD_KEYS (they still decrypt).
+
+    Without FIELD_ENCRYPTION_KEY (development only: settings refuse that when DEBUG is off) the
+    key is derived from SECRET_KEY so that a checkout runs with no extra setting.
+    """
     key = settings.FIELD_ENCRYPTION_KEY
     if not key:
-        # Derived from SECRET_KEY so development needs no extra setting; production sets its own.
         key = base64.urlsafe_b64encode(hashlib.sha256(("fernet:" + settings.SECRET_KEY).encode()).digest()).decode()
-    return Fernet(key.encode() if isinstance(key, str) else key)
+    return MultiFernet([Fernet(k) for k in [key, *settings.FIELD_ENCRYPTION_OLD_KEYS]])
 
 
 def encrypt(plain: str) -> str:

@@ -74,12 +74,13 @@ _DRF_CODES = {
 }
 
 
-def _first_message(detail: Any) -> str:
+def first_message(detail: Any) -> str:
+    """The first error of a DRF ValidationError detail, as `field: message`."""
     if isinstance(detail, dict):
         for key, value in detail.items():
-            return f"{key}: {_first_message(value)}"
+            return f"{key}: {first_message(value)}"
     if isinstance(detail, list) and detail:
-        return _first_message(detail[0])
+        return first_message(detail[0])
     return str(detail)
 
 
@@ -132,7 +133,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     details: dict[str, Any] = {}
     if isinstance(exc, exceptions.ValidationError):
         details = {"fields": detail if isinstance(detail, dict) else {"non_field_errors": detail}}
-        message = _first_message(detail)
+        message = first_message(detail)
     else:
         if code is None:
             codes = exc.get_codes()

@@ -54,6 +54,11 @@ REGISTRATION_SECONDS = Histogram(
 )
 
 
+# Scrape-time collectors of apps above `common` (it imports none of them): callables yielding metric
+# families, appended by their AppConfig.ready().
+LIVE_COLLECTORS: list = []
+
+
 def task_outcome(task: str, outcome: str) -> None:
     """Count a retry or a final failure of `task` (outcome: retry or failed)."""
     if outcome == "retry":
@@ -82,25 +87,8 @@ class LiveFigures:
         except Exception:  # noqa: BLE001 - a broker outage must not break the scrape
             logger.warning("metrics: queue lengths unavailable", exc_info=True)
         yield queues
-        due = GaugeMetricFamily(
-            "anmei_jobs_due_not_running",
-            "Jobs due for longer than the stuck threshold and not leased, per pipeline (the stuck gauge)",
-            labels=["kind"],
-        )
-        waiting = GaugeMetricFamily(
-            "anmei_jobs_due", "Jobs due now and not running (waiting for a worker), per pipeline", labels=["kind"]
-        )
-        try:
-            from anmei.jobs.selectors import jobs_due_counts, jobs_stuck_counts
-
-            for kind, count in sorted(jobs_stuck_counts().items()):
-                due.add_metric([kind], float(count))
-            for kind, count in sorted(jobs_due_counts().items()):
-                waiting.add_metric([kind], float(count))
-        except Exception:  # noqa: BLE001 - a database outage must not break the scrape
-            logger.warning("metrics: job counts unavailable", exc_info=True)
-        yield due
-        yield waiting
+        for collect in LIVE_COLLECTORS:  # apps above common add theirs (anmei.jobs: due and stuck jobs)
+            yield from collect()
 
 
 def registry() -> CollectorRegistry:

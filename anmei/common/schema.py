@@ -1,12 +1,46 @@
 from __future__ import annotations
 
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
+from drf_spectacular.plumbing import ResolvedComponent
+from rest_framework import serializers
+
+# The error shape of API.md, documented on every operation for the statuses any of them can answer
+# (issue 8 "schema truthfulness": schemathesis checks every status it sees is documented).
+_ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "details": {"type": "object", "additionalProperties": True},
+            },
+            "required": ["code", "message", "details"],
+        }
+    },
+    "required": ["error"],
+}
+_ERRORS = {
+    "400": "invalid input (`validation_error` and others)",
+    "401": "missing, invalid or expired credentials",
+    "403": "authenticated but not allowed (role, scope, tenant state)",
+    "404": "no such object in the caller's tenant",
+    "405": "method not allowed",
+    "409": "conflict with the current state",
+    "413": "request body too large",
+    "415": "unsupported media type",
+    "429": "throttled (`Retry-After`)",
+    "503": "a dependency is down",
+}
 
 
 class AutoSchema(SpectacularAutoSchema):
     """Name nested `InputSerializer`/`OutputSerializer` classes after their view (HackSoft layout).
 
-    Without this every view's `InputSerializer` would collide as one `Input` component.
+    Without this every view's `InputSerializer` would collide as one `Input` component. Every
+    operation also documents the API.md error responses, and a list that refuses to be empty says
+    so (`minItems: 1`).
     """
 
     def get_serializer_name(self, serializer, direction):
@@ -16,3 +50,26 @@ class AutoSchema(SpectacularAutoSchema):
         if outer and "<locals>" not in outer:
             return outer.split(".")[-1].removesuffix("Api") + name
         return name
+
+    def get_operation(self, path, path_regex, path_prefix, method, registry):
+        operation = super().get_operation(path, path_regex, path_prefix, method, registry)
+        if operation is None:
+            return None
+        component = ResolvedComponent(name="Error", type=ResolvedComponent.SCHEMA, schema=_ERROR_SCHEMA, object="Error")
+        registry.register_on_missing(component)
+        responses = operation.setdefault("responses", {})
+        for code, description in _ERRORS.items():
+            responses.setdefault(
+                code, {"description": description, "content": {"application/json": {"schema": component.ref}}}
+            )
+        return operation
+
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if (
+            isinstance(field, serializers.ListSerializer | serializers.ListField)
+            and getattr(field, "allow_empty", True) is False
+            and schema.get("type") == "array"
+        ):
+            schema["minItems"] = max(1, schema.get("minItems", 0))
+        return schema

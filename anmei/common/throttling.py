@@ -1,12 +1,108 @@
+"""Rate limits on credential endpoints: per client address AND per account.
+
+The client address is REMOTE_ADDR unless that is one of our own proxies (settings.TRUSTED_PROXIES,
+addresses or CIDRs): only then is X-Forwarded-For read, right to left, skipping our proxies, and the
+first address we do not run is the client. A forged X-Forwarded-For from a direct client is ignored,
+so a new header per request no longer buys a new throttle bucket.
+
+Per-account limits (scope `<scope>_account`) hold even when an attacker rotates addresses: login
+is keyed on (tenant, username), ws-ticket on the user. The same classes guard Django admin's login
+(anmei.accounts.apps wraps it), so every password door shares one limit.
+"""
+
 from __future__ import annotations
 
-from rest_framework.throttling import ScopedRateThrottle
+import ipaddress
+from functools import lru_cache
+
+from django.conf import settings
+from rest_framework.throttling import SimpleRateThrottle
+
+from anmei.common.crypto import hash_token
 
 
-class AuthRateThrottle(ScopedRateThrottle):
-    """Per-client-IP limit on credential endpoints (login, register, ws-ticket)."""
+@lru_cache(maxsize=8)
+def _networks(spec: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(item.strip(), strict=False) for item in spec if item.strip())
 
-    scope_attr = "throttle_scope"
+
+def _trusted(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return False
+    return any(ip in net for net in _networks(tuple(settings.TRUSTED_PROXIES)))
+
+
+def client_ip(request) -> str:
+    """The client's address: REMOTE_ADDR, or the nearest untrusted hop when it came via our proxies."""
+    remote = request.META.get("REMOTE_ADDR", "") or "unknown"
+    if not _trusted(remote):
+        return remote
+    hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not _trusted(hop):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return remote  # garbage from the client side of our proxy: fall back to the proxy
+    return remote
+
+
+class _ScopedThrottle(SimpleRateThrottle):
+    """Takes its scope from the view's `throttle_scope` (plus `suffix`)."""
+
+    suffix = ""
+
+    def __init__(self):  # the rate is known only once the view is
+        pass
+
+    def allow_request(self, request, view):
+        base = getattr(view, "throttle_scope", None)
+        if not base:
+            return True
+        self.scope = base + self.suffix
+        if self.scope not in self.THROTTLE_RATES:
+            return True
+        self.rate = self.get_rate()
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        return super().allow_request(request, view)
+
+
+class AuthRateThrottle(_ScopedThrottle):
+    """Per client address (see client_ip) on login, register, signup and ws-ticket."""
 
     def get_cache_key(self, request, view):
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+        return self.cache_format % {"scope": self.scope, "ident": client_ip(request)}
+
+
+def _field(request, name: str) -> str:
+    data = getattr(request, "data", None)
+    if data is None or not hasattr(data, "get"):
+        data = request.POST
+    value = data.get(name) if hasattr(data, "get") else None
+    return value if isinstance(value, str) else ""
+
+
+class AccountRateThrottle(_ScopedThrottle):
+    """Per account, whatever address the attempts come from (scope `<throttle_scope>_account`).
+
+    The account is the authenticated user, else the (tenant, username) the request names. The
+    username is hashed into the key (case-folded), never stored in clear.
+    """
+
+    suffix = "_account"
+
+    def get_cache_key(self, request, view):
+        user = getattr(request, "user", None)
+        if user is not None and getattr(user, "is_authenticated", False):
+            ident = f"user:{user.pk}"
+        else:
+            tenant = _field(request, "tenant").strip().casefold()
+            username = _field(request, "username").strip().casefold()
+            if not tenant and "/" in username:  # Django admin's login names tenant staff `slug/username`
+                tenant, username = username.split("/", 1)
+            if not username:
+                return None  # nothing names an account: the address limit applies alone
+            ident = "name:" + hash_token(f"{tenant}|{username}")[:32]
+        return self.cache_format % {"scope": self.scope, "ident": ident}

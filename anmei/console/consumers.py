@@ -12,9 +12,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from anmei.accounts.services import ws_ticket_consume
-from anmei.common import realtime
+from anmei.common import presence, realtime
 from anmei.common.metrics import WEBSOCKET_CONNECTIONS
-from anmei.console import presence
 
 logger = logging.getLogger("anmei.ws")
 

@@ -36,6 +36,17 @@ class ConversationOutputSerializer(serializers.ModelSerializer):
         ]
 
 
+class MessageInputSerializer(serializers.Serializer):
+    """A new message (REST body; the console WebSocket's `message.send` maps onto the same fields)."""
+
+    type = serializers.ChoiceField(choices=[t for t in Message.Type.values if t != Message.Type.SYSTEM])
+    content = serializers.CharField(max_length=10000)
+
+
+class TransferInputSerializer(serializers.Serializer):
+    to_consultant = IdField()
+
+
 class MessageOutputSerializer(serializers.ModelSerializer):
     conversation_id = serializers.IntegerField()
     sender_id = serializers.IntegerField(allow_null=True)
@@ -46,6 +57,7 @@ class MessageOutputSerializer(serializers.ModelSerializer):
 
 
 class ConversationListApi(APIView):
+    pagination_class = StandardPagination  # documents the paginated shape (the view paginates itself)
     permission_classes = [IsTenantMember]
 
     class FilterSerializer(serializers.Serializer):
@@ -68,6 +80,7 @@ class ConversationListApi(APIView):
 
 
 class ConversationMessageListApi(APIView):
+    pagination_class = StandardPagination  # documents the paginated shape (the view paginates itself)
     permission_classes = [IsTenantMember]
 
     class FilterSerializer(serializers.Serializer):
@@ -82,9 +95,7 @@ class ConversationMessageListApi(APIView):
         page = paginator.paginate_queryset(selectors.message_list(conversation=conversation), request, view=self)
         return paginator.get_paginated_response(MessageOutputSerializer(page, many=True).data)
 
-    class InputSerializer(serializers.Serializer):
-        type = serializers.ChoiceField(choices=[t for t in Message.Type.values if t != Message.Type.SYSTEM])
-        content = serializers.CharField(max_length=10000)
+    InputSerializer = MessageInputSerializer
 
     @extend_schema(request=InputSerializer, responses={201: MessageOutputSerializer})
     def post(self, request, conversation_id: int):
@@ -135,8 +146,7 @@ class ConversationTransferApi(APIView):
 
     permission_classes = [IsConsultantOrAdmin]
 
-    class InputSerializer(serializers.Serializer):
-        to_consultant = IdField()
+    InputSerializer = TransferInputSerializer
 
     @extend_schema(request=InputSerializer, responses={200: ConversationOutputSerializer})
     def post(self, request, conversation_id: int):

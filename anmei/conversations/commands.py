@@ -7,51 +7,45 @@ from __future__ import annotations
 
 from typing import Any
 
+from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
 from anmei.accounts.models import User
-from anmei.common.errors import ApplicationError
+from anmei.common.api import IdField, validated_input
+from anmei.common.errors import ApplicationError, first_message
 from anmei.conversations import services
+from anmei.conversations.api import (
+    ConversationOutputSerializer,
+    MessageInputSerializer,
+    MessageOutputSerializer,
+    TransferInputSerializer,
+)
 
 
-def _int(content: dict, field: str) -> int:
-    value = content.get(field)
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdigit() or int(value) < 1:
-        raise ApplicationError(
-            "validation_error",
-            f"{field}: a positive integer is required",
-            details={"fields": {field: ["a positive integer is required"]}},
-        )
-    return int(value)
+class CommandSerializer(serializers.Serializer):
+    """The conversation a command acts on (REST carries it in the URL)."""
+
+    conversation_id = IdField()
 
 
 def run_console_command(user: User, kind: str, service_name: str, content: dict[str, Any]) -> dict[str, Any]:
-    """Run one lifecycle command; errors come back as `{"type": "error", ...}` with the REST code and status."""
-    from anmei.conversations.api import ConversationOutputSerializer, MessageOutputSerializer
+    """Run one lifecycle command; errors come back as `{"type": "error", ...}` with the REST code and status.
 
+    Input is checked by the REST views' own serializers, so both doors accept and refuse the same.
+    """
     try:
-        conversation_id = _int(content, "conversation_id")
+        conversation_id = validated_input(CommandSerializer, content)["conversation_id"]
         if service_name == "conversation_transfer":
+            data = validated_input(TransferInputSerializer, content)
             conversation = services.conversation_transfer(
-                user=user, conversation_id=conversation_id, to_consultant_id=_int(content, "to_consultant")
+                user=user, conversation_id=conversation_id, to_consultant_id=data["to_consultant"]
             )
         elif service_name == "conversation_message_send":
-            text = content.get("content")
-            kind_of_message = content.get("message_type", "text")
-            if not isinstance(text, str) or not text.strip() or len(text) > 10000:
-                raise ApplicationError(
-                    "validation_error",
-                    "content: 1 to 10000 characters required",
-                    details={"fields": {"content": ["required"]}},
-                )
-            if kind_of_message not in ("text", "image", "voice", "file"):
-                raise ApplicationError(
-                    "validation_error",
-                    "message_type is not valid",
-                    details={"fields": {"message_type": ["invalid choice"]}},
-                )
+            data = validated_input(
+                MessageInputSerializer, {"type": content.get("message_type", "text"), "content": content.get("content")}
+            )
             message = services.conversation_message_send(
-                user=user, conversation_id=conversation_id, type=kind_of_message, content=text
+                user=user, conversation_id=conversation_id, type=data["type"], content=data["content"]
             )
             return {"type": "command.ok", "command": kind, "message": MessageOutputSerializer(message).data}
         else:
@@ -71,7 +65,7 @@ def run_console_command(user: User, kind: str, service_name: str, content: dict[
             "command": kind,
             "code": "validation_error",
             "status": 400,
-            "message": str(exc.detail),
-            "details": {},
+            "message": first_message(exc.detail),
+            "details": {"fields": exc.detail},
         }
     return {"type": "command.ok", "command": kind, "conversation": ConversationOutputSerializer(conversation).data}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 
 from anmei.common.admin import ReadOnlyAdminMixin, TenantScopedAdmin
+from anmei.common.permissions import is_operator
 from anmei.mcp_admin import services
 from anmei.mcp_admin.models import MCPCallLog, MCPKeyAudit, MCPTool, MCPToolGroup
 
@@ -35,7 +36,7 @@ class MCPToolGroupAdmin(TenantScopedAdmin):
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ("tenant", "name", "description") if request.user.is_superuser else ("name", "description")
+            return ("tenant", "name", "description") if is_operator(request.user) else ("name", "description")
         return super().get_fields(request, obj)
 
     def save_model(self, request, obj, form, change):
@@ -43,7 +44,7 @@ class MCPToolGroupAdmin(TenantScopedAdmin):
             super().save_model(request, obj, form, change)
             return
         # New groups go through the service so they get a key and the tenant's tool rows.
-        tenant = obj.tenant if request.user.is_superuser else request.user.tenant
+        tenant = obj.tenant if is_operator(request.user) else request.user.tenant
         group, key = services.mcp_group_create(
             tenant=tenant, name=obj.name, description=obj.description, created_by=request.user
         )
@@ -94,7 +95,7 @@ class MCPCallLogAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     date_hierarchy = "created_at"
 
     def has_delete_permission(self, request, obj=None):
-        return request.user.is_superuser
+        return is_operator(request.user)
 
 
 @admin.register(MCPKeyAudit)

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from anmei.accounts.models import User
 from anmei.common.api import IdField, validated_input
 from anmei.common.errors import ApplicationError
-from anmei.common.permissions import IsTenantAdminOrOperator
+from anmei.common.permissions import IsTenantAdminOrOperator, is_operator
 from anmei.mcp_admin import services
 from anmei.mcp_admin.models import MCPTool, MCPToolGroup
 from anmei.mcp_admin.selectors import config as selectors
@@ -80,7 +80,7 @@ class KeyOutputSerializer(serializers.Serializer):
 
 
 def _tenant_for_create(actor: User, tenant_id: int | None) -> Tenant:
-    if actor.role == User.Role.OPERATOR:
+    if is_operator(actor):
         if tenant_id is None:
             raise ApplicationError(
                 "validation_error",

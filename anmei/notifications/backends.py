@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 import time
 
-import requests
 from django.conf import settings
 
+from anmei.common import outbound
 from anmei.common.crypto import hmac_sha256_hex
 from anmei.notifications.models import Notification
 
@@ -59,11 +59,12 @@ class WebhookBackend:
             headers["X-Anmei-Timestamp"] = timestamp
             headers["X-Anmei-Signature"] = "sha256=" + hmac_sha256_hex(self.secret, timestamp.encode() + b"." + body)
         try:
-            response = requests.post(
+            # The gateway URL is tenant-configured: the guarded client (SSRF rules, no redirects).
+            response = outbound.post(
                 self.url, data=body, headers=headers, timeout=settings.NOTIFICATION_WEBHOOK_TIMEOUT_SECONDS
             )
-        except requests.RequestException as exc:
-            raise NotificationBackendError(f"push gateway unreachable: {type(exc).__name__}") from None
+        except outbound.OutboundError as exc:
+            raise NotificationBackendError(f"push gateway unreachable: {exc.category}") from None
         if not 200 <= response.status_code < 300:
             raise NotificationBackendError(f"push gateway answered {response.status_code}")
         return True
@@ -78,7 +79,7 @@ def backend_for(name: str, *, url: str = "", secret: str = ""):
     """
     from django.utils.module_loading import import_string
 
-    registry = getattr(settings, "NOTIFICATION_BACKENDS", {})
+    registry = settings.NOTIFICATION_BACKENDS
     path = registry.get(name) or registry.get(StoredBackend.name)
     cls = import_string(path) if path else StoredBackend
     if cls is StoredBackend:

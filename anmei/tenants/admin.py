@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 
+from anmei.common.permissions import is_operator
 from anmei.tenants import services
 from anmei.tenants.models import Tenant
 
@@ -13,7 +14,19 @@ class TenantAdmin(admin.ModelAdmin):
     actions = ("approve", "suspend")
 
     def has_module_permission(self, request):
-        return request.user.is_superuser
+        return is_operator(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return is_operator(request.user)
+
+    def has_change_permission(self, request, obj=None):
+        return is_operator(request.user)
+
+    def has_add_permission(self, request):
+        return is_operator(request.user)
+
+    def has_delete_permission(self, request, obj=None):
+        return is_operator(request.user)
 
     @admin.action(description="Approve selected tenants")
     def approve(self, request, queryset):

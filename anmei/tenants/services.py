@@ -45,53 +45,26 @@ def tenant_suspend(*, tenant: Tenant) -> Tenant:
     return tenant_set_status(tenant=tenant, status=Tenant.Status.SUSPENDED)
 
 
-def tenant_bootstrap(
-    *, slug: str, name: str, admins: list[tuple[str, str]], consultants: list[tuple[str, str]] = ()
-) -> tuple[Tenant, list[str]]:
-    """Create or update an approved tenant and its staff accounts; return what changed.
+def tenant_ensure_approved(*, slug: str, name: str) -> tuple[Tenant, list[str]]:
+    """Create the tenant `slug` approved, or rename and approve it; return it and what changed.
 
-    Idempotent: a second run with the same arguments writes nothing (passwords are re-hashed only
-    when they differ, because a fresh salt would count as a change).
+    Call it inside the caller's transaction: the row stays locked until that commits, so two
+    bootstraps of the same slug run one after the other.
     """
-    from anmei.accounts.models import User
-    from anmei.accounts.services import user_create
-
     changes: list[str] = []
-    with transaction.atomic():
-        tenant, created = Tenant.objects.select_for_update().get_or_create(
-            slug=slug, defaults={"name": name, "status": Tenant.Status.APPROVED, "contact_email": ""}
-        )
-        if created:
-            tenant.approved_at = timezone.now()
-            tenant.save(update_fields=["approved_at"])
-            changes.append(f"created tenant {slug}")
-        else:
-            if tenant.name != name:
-                tenant.name = name
-                tenant.save(update_fields=["name"])
-                changes.append(f"renamed tenant {slug}")
-            if tenant.status != Tenant.Status.APPROVED:
-                tenant_approve(tenant=tenant)
-                changes.append(f"approved tenant {slug}")
-        for role, accounts in ((User.Role.ADMIN, admins), (User.Role.CONSULTANT, consultants)):
-            for username, password in accounts:
-                user = User.objects.filter(tenant=tenant, username=username).first()
-                if user is None:
-                    user_create(tenant=tenant, username=username, password=password, role=role)
-                    changes.append(f"created {role} {username}")
-                    continue
-                fields = []
-                if user.role != role:
-                    user.role = role
-                    user.is_staff = role == User.Role.ADMIN
-                    fields += ["role", "is_staff"]
-                if not user.check_password(password):
-                    user.set_password(password)
-                    fields.append("password")
-                if not user.is_active:
-                    user.is_active = True
-                    fields.append("is_active")
-                if fields:
-                    user.save(update_fields=fields)
-                    changes.append(f"updated {role} {username} ({', '.join(fields)})")
+    tenant, created = Tenant.objects.select_for_update().get_or_create(
+        slug=slug, defaults={"name": name, "status": Tenant.Status.APPROVED, "contact_email": ""}
+    )
+    if created:
+        tenant.approved_at = timezone.now()
+        tenant.save(update_fields=["approved_at"])
+        changes.append(f"created tenant {slug}")
+        return tenant, changes
+    if tenant.name != name:
+        tenant.name = name
+        tenant.save(update_fields=["name"])
+        changes.append(f"renamed tenant {slug}")
+    if tenant.status != Tenant.Status.APPROVED:
+        tenant_approve(tenant=tenant)
+        changes.append(f"approved tenant {slug}")
     return tenant, changes

@@ -11,6 +11,13 @@ from typing import Any
 Handler = Callable[[str, str, dict[str, str], Any], tuple[int, Any]]
 
 
+class Raw:
+    """A non-JSON answer (e.g. a `text/event-stream` body) a handler may return instead of a JSON value."""
+
+    def __init__(self, content_type: str, data: bytes) -> None:
+        self.content_type, self.data = content_type, data
+
+
 class FakeServer:
     """Serve `handle(method, path, headers, json_body) -> (status, json_body)` until `stop()`."""
 
@@ -31,10 +38,11 @@ class FakeServer:
                     status, payload = handle(self.command, self.path, headers, body)
                 except Exception as exc:  # noqa: BLE001 - a fake answers 500 like a broken service
                     status, payload = 500, {"error": f"{type(exc).__name__}: {exc}"}
-                data = json.dumps(payload, ensure_ascii=False).encode()
+                raw = isinstance(payload, Raw)
+                data = payload.data if raw else json.dumps(payload, ensure_ascii=False).encode()
                 try:
                     self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Type", payload.content_type if raw else "application/json")
                     self.send_header("Content-Length", str(len(data)))
                     self.end_headers()
                     self.wfile.write(data)

@@ -2,7 +2,9 @@
 
 Given the user prompt it asks for `get_user_profile` with the user id it finds in the prompt;
 given the tool's result it greets the customer by the nickname in it. `requests` keeps what it
-was sent so tests can check the tool list and the tool-result round trip.
+was sent so tests can check the tool list and the tool-result round trip. Texts put in `replies`
+are answered first, one per request, in order (no tool call). A request with `"stream": true` is
+answered as server-sent events (`chat.completion.chunk` deltas, a usage chunk, `data: [DONE]`).
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ import re
 import threading
 import time
 import uuid
+from collections import deque
 from typing import Any
 
-from tests.fakes._http import FakeServer
+from tests.fakes._http import FakeServer, Raw
 
 
 class FakeOpenAI:
@@ -24,6 +27,9 @@ class FakeOpenAI:
         self.latency = latency
         self.mode = "ok"
         self.requests: list[dict[str, Any]] = []
+        self.replies: deque[str] = deque()
+        self.default_reply: str | None = None  # answered once `replies` is empty (benches)
+        self.usage = {"prompt_tokens": 50, "completion_tokens": 20, "total_tokens": 70}
         self._lock = threading.Lock()
         self.server = FakeServer(self.handle)
         self.url = self.server.url
@@ -42,8 +48,21 @@ class FakeOpenAI:
             "created": int(time.time()),
             "model": self.model,
             "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-            "usage": {"prompt_tokens": 50, "completion_tokens": 20, "total_tokens": 70},
+            "usage": dict(self.usage) if self.usage else None,
         }
+
+    def _stream(self, text: str) -> Raw:
+        """The same answer as SSE chunks of a few characters each, then usage, then [DONE]."""
+        base = {"id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion.chunk", "model": self.model}
+        chunks = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]}]
+        chunks += [
+            {**base, "choices": [{"index": 0, "delta": {"content": text[i : i + 8]}, "finish_reason": None}]}
+            for i in range(0, len(text), 8)
+        ]
+        chunks.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        chunks.append({**base, "choices": [], "usage": dict(self.usage)})
+        body = "".join(f"data: {json.dumps(c, ensure_ascii=False)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+        return Raw("text/event-stream", body.encode())
 
     def handle(self, method: str, path: str, headers: dict[str, str], body: Any) -> tuple[int, Any]:
         if method != "POST" or path.rstrip("/") != "/v1/chat/completions":
@@ -58,6 +77,12 @@ class FakeOpenAI:
             time.sleep(self.latency)
         if self.mode == "error500":
             return 500, {"error": {"message": "The server had an error", "type": "server_error"}}
+        with self._lock:
+            scripted = self.replies.popleft() if self.replies else self.default_reply
+        if scripted is not None:
+            if body.get("stream"):
+                return 200, self._stream(scripted)
+            return 200, self._completion({"role": "assistant", "content": scripted}, "stop")
         messages = body["messages"]
         last = messages[-1]
         tool_names = {t["function"]["name"] for t in body.get("tools") or []}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +18,7 @@ class AgentRequest:
     tenant_id: int
     customer_id: int
     conversation_id: int | None
-    purpose: str  # "welcome" or "reply"
+    purpose: str  # "welcome", "reply", "summary" or "suggestion"
     query: str
     base_url: str
     app_id: str
@@ -26,6 +27,11 @@ class AgentRequest:
     timeout: float
     welcome_template: str
     mcp: MCPEndpoint | None
+    messages: list[dict[str, Any]] | None = None  # from the context builder (every purpose but welcome)
+    json_mode: bool = False
+    on_delta: Callable[[str], None] | None = None  # streaming: called with each text fragment
+    bot_id: int | None = None  # the conversation's bot (astrbot provider)
+    max_tokens: int = 800
 
 
 @dataclass
@@ -45,10 +51,15 @@ def api_url(base_url: str, path: str) -> str:
 
 
 def provider_run(provider: str, request: AgentRequest) -> AgentResult:
-    from anmei.ai.providers import dify, local, openai_compat
+    from anmei.ai.providers import astrbot, dify, local, openai_compat
 
-    runners = {"local": local.run, "dify": dify.run, "openai": openai_compat.run}
+    runners = {"local": local.run, "dify": dify.run, "openai": openai_compat.run, "astrbot": astrbot.run}
     runner = runners.get(provider)
     if runner is None:
         raise AgentError(f"unknown provider {provider!r}")
     return runner(request)
+
+
+def transcript(messages: list[dict[str, Any]]) -> str:
+    """A chat context as one text, for providers that take a single query (Dify)."""
+    return "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in messages)

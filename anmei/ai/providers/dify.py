@@ -7,10 +7,13 @@ Anmei conversation in Redis so that later replies continue the same Dify convers
 
 from __future__ import annotations
 
-import requests
+import logging
 
-from anmei.ai.providers import AgentError, AgentRequest, AgentResult, api_url
+from anmei.ai.providers import AgentError, AgentRequest, AgentResult, api_url, transcript
+from anmei.common import outbound
 from anmei.common.redis import get_redis, tenant_key
+
+logger = logging.getLogger("anmei.ai.dify")
 
 
 def _conversation_key(request: AgentRequest) -> str:
@@ -21,7 +24,7 @@ def run(request: AgentRequest) -> AgentResult:
     if not request.base_url or not request.api_key:
         raise AgentError("dify needs a base URL and an app key")
     dify_conversation = ""
-    if request.conversation_id:
+    if request.conversation_id and request.purpose in ("welcome", "reply"):
         dify_conversation = get_redis().get(_conversation_key(request)) or ""
     body = {
         "inputs": {
@@ -32,24 +35,35 @@ def run(request: AgentRequest) -> AgentResult:
             "is_new_user": "true" if request.purpose == "welcome" else "false",
             "anmei_subject": request.mcp.subject if request.mcp else "",
         },
-        "query": request.query,
+        # Replies continue Dify's own conversation (it keeps the history); summaries and
+        # suggestions need the whole built context, so they send it as the query.
+        "query": transcript(request.messages)
+        if request.messages and request.purpose in ("summary", "suggestion")
+        else request.query,
         "response_mode": "blocking",
         "user": f"anmei-{request.tenant_id}-{request.customer_id}",
         "conversation_id": dify_conversation,
     }
     try:
-        response = requests.post(
+        # The base URL is tenant-configured: the guarded client (SSRF rules, no redirects).
+        response = outbound.post(
             api_url(request.base_url, "/v1/chat-messages"),
             json=body,
             headers={"Authorization": f"Bearer {request.api_key}"},
             timeout=request.timeout,
         )
-    except requests.Timeout:
-        raise AgentError("timeout") from None
-    except requests.RequestException as exc:
-        raise AgentError(f"dify unreachable: {type(exc).__name__}") from None
+    except outbound.OutboundError as exc:
+        raise AgentError(exc.category if exc.category == "timeout" else f"dify unreachable: {exc.category}") from None
     if response.status_code != 200:
-        raise AgentError(f"dify answered {response.status_code}: {response.text[:200]}")
+        logger.warning(
+            "dify error answer",
+            extra={
+                "tenant_id": request.tenant_id,
+                "status": response.status_code,
+                "body": outbound.scrub(response.text),
+            },
+        )
+        raise AgentError(f"dify answered {response.status_code}")  # never the body: tenants see this
     try:
         data = response.json()
     except ValueError:
@@ -57,7 +71,7 @@ def run(request: AgentRequest) -> AgentResult:
     answer = (data.get("answer") or "").strip() if isinstance(data, dict) else ""
     if not answer:
         raise AgentError("dify answered without text")
-    if data.get("conversation_id") and request.conversation_id:
+    if data.get("conversation_id") and request.conversation_id and request.purpose in ("welcome", "reply"):
         get_redis().set(_conversation_key(request), data["conversation_id"], ex=30 * 24 * 3600)
     usage = ((data.get("metadata") or {}).get("usage") or {}) if isinstance(data.get("metadata"), dict) else {}
     return AgentResult(

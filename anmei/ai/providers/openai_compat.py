@@ -2,16 +2,26 @@
 
 The gateway runs the tool-call loop itself: the model asks for a tool, we call it on our MCP
 server (group key + subject token, so only this customer's data is reachable), feed the result
-back and repeat until the model answers with text or the round limit is hit.
+back and repeat until the model answers with text or the round limit is hit. Summaries and
+suggestions come without tools (`request.mcp` is None) over a per-thread keep-alive client, no
+event loop; with `on_delta` set they stream (SSE, `stream: true`) and each text fragment is handed
+to the callback as it arrives.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import threading
 from typing import Any
+
+import httpx2
 
 from anmei.ai.mcp_client import MCPCallError, _ssl_context, mcp_session, run_async, session_call, session_tools
 from anmei.ai.providers import AgentError, AgentRequest, AgentResult, api_url
+from anmei.common import outbound
+
+logger = logging.getLogger("anmei.ai.openai")
 
 MAX_TOOL_ROUNDS = 4
 
@@ -27,25 +37,36 @@ SYSTEM_PROMPTS = {
 def run(request: AgentRequest) -> AgentResult:
     if not request.base_url or not request.model:
         raise AgentError("openai provider needs a base URL and a model")
+    if request.mcp is None and request.purpose not in ("welcome", "reply"):
+        messages = (
+            [dict(m) for m in request.messages] if request.messages else [{"role": "user", "content": request.query}]
+        )
+        return _complete(request, messages)
     try:
+        outbound.preflight(request.base_url)  # refused before we open an MCP session for nothing
         return run_async(_run(request), request.timeout)
+    except outbound.OutboundError as exc:
+        raise AgentError(f"model unreachable: {exc.category}") from None
     except MCPCallError as exc:
         raise AgentError(str(exc)) from None
 
 
 async def _run(request: AgentRequest) -> AgentResult:
-    import httpx2
 
     headers = {"Authorization": f"Bearer {request.api_key}"} if request.api_key else {}
-    messages: list[dict[str, Any]] = [
-        {"role": "system", "content": SYSTEM_PROMPTS.get(request.purpose, SYSTEM_PROMPTS["reply"])},
-        {"role": "user", "content": request.query},
-    ]
+    if request.messages:
+        messages: list[dict[str, Any]] = [dict(m) for m in request.messages]
+    else:
+        messages = [
+            {"role": "system", "content": SYSTEM_PROMPTS.get(request.purpose, SYSTEM_PROMPTS["reply"])},
+            {"role": "user", "content": request.query},
+        ]
     usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
     reported = False
     tool_calls = 0
     url = api_url(request.base_url, "/v1/chat/completions")
-    async with httpx2.AsyncClient(timeout=request.timeout, headers=headers, verify=_ssl_context()) as llm:
+    # The base URL is tenant-configured: the guarded client (SSRF rules, no redirects).
+    async with outbound.async_client(timeout=request.timeout, headers=headers, verify=_ssl_context()) as llm:
         if request.mcp is None:
             raise AgentError("no MCP key for the openai provider")
         async with mcp_session(request.mcp, request.timeout) as session:
@@ -65,9 +86,22 @@ async def _run(request: AgentRequest) -> AgentResult:
                 body: dict[str, Any] = {"model": request.model, "messages": messages}
                 if tools:
                     body["tools"] = tools
-                response = await llm.post(url, json=body)
+                try:
+                    response = await llm.post(url, json=body)
+                except httpx2.TimeoutException:
+                    raise AgentError("timeout") from None
+                except httpx2.HTTPError as exc:
+                    raise AgentError(f"model unreachable: {outbound.async_category(exc)}") from None
                 if response.status_code != 200:
-                    raise AgentError(f"model answered {response.status_code}: {response.text[:200]}")
+                    logger.warning(
+                        "model error answer",
+                        extra={
+                            "tenant_id": request.tenant_id,
+                            "status": response.status_code,
+                            "body": outbound.scrub(response.text),
+                        },
+                    )
+                    raise AgentError(f"model answered {response.status_code}")  # never the body
                 try:
                     data = response.json()
                     message = data["choices"][0]["message"]
@@ -97,3 +131,85 @@ async def _run(request: AgentRequest) -> AgentResult:
                         content = json.dumps({"error": str(exc)[:200]})
                     messages.append({"role": "tool", "tool_call_id": call.get("id", ""), "content": content})
     raise AgentError("tool loop did not finish")
+
+
+def _usage(data: dict) -> dict:
+    usage = data.get("usage") or {}
+    keys = ("prompt_tokens", "completion_tokens", "total_tokens")
+    return {k: usage[k] for k in keys if isinstance(usage.get(k), int)}
+
+
+_local = threading.local()
+
+
+def _client() -> httpx2.Client:
+    """One keep-alive client per worker thread: no event loop, TLS context or connection per call."""
+    client = getattr(_local, "client", None)
+    if client is None:
+        client = _local.client = outbound.sync_client(verify=_ssl_context())
+    return client
+
+
+def _complete(request: AgentRequest, messages: list[dict[str, Any]]) -> AgentResult:
+    """One tool-less completion (summaries, suggestions), streamed when the caller wants fragments."""
+    url = api_url(request.base_url, "/v1/chat/completions")
+    headers = {"Authorization": f"Bearer {request.api_key}"} if request.api_key else {}
+    body: dict[str, Any] = {"model": request.model, "messages": messages, "max_tokens": request.max_tokens}
+    if request.json_mode:
+        body["response_format"] = {"type": "json_object"}
+    try:
+        if request.on_delta is None:
+            return _answer(_client().post(url, json=body, headers=headers, timeout=request.timeout), request)
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+        with _client().stream("POST", url, json=body, headers=headers, timeout=request.timeout) as response:
+            return _streamed(response, request)
+    except httpx2.TimeoutException:
+        raise AgentError("timeout") from None
+    except AgentError:
+        raise
+    except httpx2.HTTPError as exc:  # network, refused destination, broken stream: a category only
+        raise AgentError(f"model unreachable: {outbound.async_category(exc)}") from None
+
+
+def _answer(response, request: AgentRequest) -> AgentResult:
+    if response.status_code != 200:
+        raise AgentError(f"model answered {response.status_code}: {response.text[:200]}")
+    try:
+        data = response.json()
+        text = (data["choices"][0]["message"].get("content") or "").strip()
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        raise AgentError("model answered an unexpected body") from None
+    if not text:
+        raise AgentError("model answered without text")
+    return AgentResult(text=text, model=data.get("model") or request.model, usage=_usage(data))
+
+
+def _streamed(response, request: AgentRequest) -> AgentResult:
+    """Read server-sent `chat.completion.chunk`s, handing each text fragment to `on_delta`."""
+    if response.status_code != 200:
+        response.read()
+        raise AgentError(f"model answered {response.status_code}: {response.text[:200]}")
+    parts: list[str] = []
+    model, usage = request.model, {}
+    for line in response.iter_lines():
+        if not line.startswith("data:"):
+            continue
+        payload = line[5:].strip()
+        if payload == "[DONE]":
+            break
+        try:
+            chunk = json.loads(payload)
+        except ValueError:
+            raise AgentError("model streamed an unexpected chunk") from None
+        model = chunk.get("model") or model
+        usage = _usage(chunk) or usage
+        for choice in chunk.get("choices") or []:
+            fragment = (choice.get("delta") or {}).get("content")
+            if fragment:
+                parts.append(fragment)
+                request.on_delta(fragment)
+    text = "".join(parts).strip()
+    if not text:
+        raise AgentError("model answered without text")
+    return AgentResult(text=text, model=model, usage=usage)

@@ -4,13 +4,14 @@
 send a stored message to an IM customer through their bot.
 """
 
+from anmei.bots.services.inactivity import conversation_end_inactive  # noqa: F401
 from anmei.bots.services.inbound import bot_event_record, bot_message_receive, im_customer_get_or_create  # noqa: F401
 from anmei.bots.services.instances import (  # noqa: F401
     bot_create,
     bot_credentials_rotate,
     bot_heartbeat,
     bot_secret,
-    gateway_settings_get,
+    gateway_settings_get_or_create,
     signed_post,
 )
 from anmei.bots.services.outbound import (  # noqa: F401

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from typing import Any
 
-import requests
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from anmei.bots.models import BotInstance, GatewaySettings
+from anmei.common import outbound
 from anmei.common.crypto import decrypt, encrypt, hash_token, hmac_sha256_hex, new_token
 from anmei.common.errors import ApplicationError
 
@@ -27,8 +26,13 @@ def _new_credentials() -> tuple[str, str]:
     return new_token(TOKEN_PREFIX), new_token(SECRET_PREFIX)
 
 
-def bot_create(*, tenant_id: int, name: str, platform: str, callback_url: str) -> tuple[BotInstance, str, str]:
+def bot_create(
+    *, tenant_id: int, name: str, platform: str, callback_url: str, **options: Any
+) -> tuple[BotInstance, str, str]:
     """Create a bot; returns (bot, token, secret) — the only time either is available in clear.
+
+    `options` are the bot's other editable fields (status, away_message, auto_reply_rules), as the
+    Django admin's add form gives them.
 
     Its blacklist cursor starts at the tenant's current version: a new bot pulls the full list at
     start, so it needs only the changes made after it exists.
@@ -46,6 +50,7 @@ def bot_create(*, tenant_id: int, name: str, platform: str, callback_url: str) -
                 token_hash=hash_token(token),
                 token_prefix=token[:12],
                 secret_encrypted=encrypt(secret),
+                **options,
             )
             blacklist_cursor_create(bot=bot)
     except IntegrityError as exc:
@@ -101,7 +106,7 @@ def bot_heartbeat(*, bot: BotInstance, status: dict[str, Any] | None = None) -> 
     return bot
 
 
-def gateway_settings_get(*, tenant_id: int) -> GatewaySettings:
+def gateway_settings_get_or_create(*, tenant_id: int) -> GatewaySettings:
     """Read the tenant's run-time knobs (fresh from the database on every call: admin edits apply at once)."""
     found = GatewaySettings.objects.filter(tenant_id=tenant_id).first()
     if found is not None:
@@ -117,17 +122,6 @@ def bot_secret(bot: BotInstance) -> str:
     return decrypt(bot.secret_encrypted)
 
 
-_local = threading.local()
-
-
-def _session() -> requests.Session:
-    """One keep-alive session per thread (worker threads push to many bots in a row)."""
-    session = getattr(_local, "session", None)
-    if session is None:
-        session = _local.session = requests.Session()
-    return session
-
-
 def sign(secret: str, timestamp: str, body: bytes) -> str:
     """`sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">` as API.md fixes it."""
     return "sha256=" + hmac_sha256_hex(secret, timestamp.encode() + b"." + body)
@@ -137,7 +131,7 @@ def signed_post(*, bot: BotInstance, path: str, payload: dict[str, Any], extra_h
     """POST JSON to `<callback_url><path>` signed with the bot's secret; return why it failed.
 
     "" means the bot acknowledged (2xx). Anything else — a non-2xx status ("HTTP 500") or a network
-    error (its exception name) — is a failure the caller retries on its schedule.
+    error (its outbound category) — is a failure the caller retries on its schedule.
     """
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str).encode()
     timestamp = str(int(time.time()))
@@ -150,8 +144,9 @@ def signed_post(*, bot: BotInstance, path: str, payload: dict[str, Any], extra_h
     }
     url = bot.callback_url.rstrip("/") + path
     try:
-        response = _session().post(url, data=body, headers=headers, timeout=settings.BOT_HTTP_TIMEOUT_SECONDS)
-    except requests.RequestException as exc:
-        return type(exc).__name__
+        # The callback URL is tenant-configured: the guarded client (SSRF rules, no redirects).
+        response = outbound.post(url, data=body, headers=headers, timeout=settings.BOT_HTTP_TIMEOUT_SECONDS)
+    except outbound.OutboundError as exc:
+        return exc.category
     response.close()
     return "" if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"

@@ -8,10 +8,13 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from anmei.ai.gateway import generate_reply
 from anmei.blacklist.selectors import blacklist_is_blocked
 from anmei.bots.models import BotDelivery, BotInstance
-from anmei.bots.services.instances import gateway_settings_get, signed_post
+from anmei.bots.selectors import gateway_settings_get
+from anmei.bots.services.instances import gateway_settings_get_or_create, signed_post
 from anmei.common import realtime
+from anmei.common.presence import online_user_ids
 from anmei.conversations.models import Conversation, Message
 from anmei.conversations.services import message_create, message_event
 from anmei.jobs.services import job_schedule
@@ -192,8 +195,6 @@ def auto_reply_job_failed(job, error: str) -> None:
 
 def auto_reply_if_unanswered(*, message_id: int) -> Message | None:
     """The auto-reply job: answer unless a consultant took the conversation or consultants are online."""
-    from anmei.console.presence import online_user_ids
-
     message = Message.objects.select_related("conversation").filter(pk=message_id).first()
     if message is None:
         return None
@@ -217,26 +218,14 @@ def _rule_reply(bot: BotInstance | None, text: str) -> str | None:
 
 
 def _ai_reply(message: Message) -> str | None:
-    """Ask the AI gateway (written by another issue); any failure or absence means "no answer"."""
-    try:
-        from anmei.ai.gateway import generate_reply
-    except (ImportError, AttributeError):
-        return None
-    try:
-        reply = generate_reply(
-            tenant_id=message.tenant_id,
-            customer_id=message.conversation.customer_id,
-            conversation_id=message.conversation_id,
-            text=message.content,
-        )
-    except Exception:  # noqa: BLE001 - the customer gets the away message instead
-        logger.warning(
-            "ai gateway failed for auto-reply",
-            extra={"tenant_id": message.tenant_id, "message_id": message.id},
-            exc_info=True,
-        )
-        return None
-    return reply.strip() if isinstance(reply, str) and reply.strip() else None
+    """The tenant's agent answers through the context builder; None (agent off, failing, over quota) → away."""
+    return generate_reply(
+        tenant_id=message.tenant_id,
+        customer_id=message.conversation.customer_id,
+        conversation_id=message.conversation_id,
+        text=message.content,
+        bot_id=message.conversation.bot_instance_id,
+    )
 
 
 def auto_reply_create(*, message_id: int) -> Message | None:
@@ -248,7 +237,7 @@ def auto_reply_create(*, message_id: int) -> Message | None:
     message = Message.objects.select_related("conversation").filter(pk=message_id).first()
     if message is None or message.is_blocked or message.sender_type != Message.SenderType.CUSTOMER:
         return None
-    gateway = gateway_settings_get(tenant_id=message.tenant_id)
+    gateway = gateway_settings_get_or_create(tenant_id=message.tenant_id)
     if not gateway.auto_reply_enabled:
         return None
     conversation = message.conversation

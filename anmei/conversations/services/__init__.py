@@ -6,9 +6,11 @@ Views, WebSocket commands, bot webhooks and tasks all come through here.
 from anmei.conversations.services.lifecycle import (  # noqa: F401
     conversation_accept,
     conversation_claim,
+    conversation_create,
     conversation_decline,
     conversation_end,
-    conversation_end_inactive,
+    conversation_end_idle,
+    conversation_tenants_with_open,
     conversation_transfer,
 )
 from anmei.conversations.services.messages import (  # noqa: F401

@@ -12,12 +12,13 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from anmei.accounts.models import User
+from anmei.ai.summaries import summary_schedule
 from anmei.common import realtime
 from anmei.common.errors import ApplicationError, ConflictError, NotFoundError
 from anmei.conversations.models import Conversation, ConversationEvent
@@ -26,6 +27,60 @@ logger = logging.getLogger("anmei.conversations")
 
 S = Conversation.Status
 _STAFF = (User.Role.CONSULTANT, User.Role.ADMIN)
+
+
+def conversation_create(
+    *,
+    customer: User,
+    channel: str,
+    bot_name: str = "",
+    bot_instance_id: int | None = None,
+    reuse_default: bool = False,
+    event_action: str = "",
+    event_details: dict[str, Any] | None = None,
+) -> tuple[Conversation, bool]:
+    """Open a waiting conversation for `customer`; it is their default one when they have none yet.
+
+    With `reuse_default`, the customer's default conversation is returned instead when it exists
+    (registration automation: a retried step finds the one it made). The partial unique index "one
+    default conversation per customer" settles races: the loser gets the winner's default, or,
+    without `reuse_default`, a plain (non-default) conversation. `event_action` stores a
+    ConversationEvent with the creation, in the same transaction.
+    """
+    default = Conversation.objects.filter(customer=customer, is_default=True).first()
+    if default is not None and reuse_default:
+        return default, False
+    fields = {
+        "tenant_id": customer.tenant_id,
+        "customer": customer,
+        "channel": channel,
+        "bot_name": bot_name,
+        "bot_instance_id": bot_instance_id,
+        "status": S.WAITING,
+    }
+    try:
+        with transaction.atomic():
+            conversation = Conversation.objects.create(**fields, is_default=default is None)
+            _created_event(conversation, event_action, event_details)
+    except IntegrityError:
+        if reuse_default:
+            return Conversation.objects.get(customer=customer, is_default=True), False
+        with transaction.atomic():
+            conversation = Conversation.objects.create(**fields, is_default=False)
+            _created_event(conversation, event_action, event_details)
+    return conversation, True
+
+
+def _created_event(conversation: Conversation, action: str, details: dict[str, Any] | None) -> None:
+    if action:
+        ConversationEvent.objects.create(
+            tenant_id=conversation.tenant_id,
+            conversation=conversation,
+            action=action,
+            from_status="",
+            to_status=conversation.status,
+            details=details or {},
+        )
 
 
 def _locked(*, tenant_id: int, conversation_id: int) -> Conversation:
@@ -237,7 +292,7 @@ def conversation_end(
         and user.id != conversation.consultant_id
     ):
         raise _not_yours("end", conversation)
-    return _apply(
+    ended = _apply(
         conversation,
         actor=user,
         action="end" if user is not None else "timeout",
@@ -246,31 +301,33 @@ def conversation_end(
         details={"reason": reason},
         notify_console=conversation.status == S.WAITING,
     )
+    summary_schedule(conversation=ended)  # durable job, runs after this transaction commits
+    return ended
 
 
-def conversation_end_inactive(*, now=None) -> int:
-    """End open conversations idle longer than their tenant's inactivity timeout (beat task body).
+def conversation_tenants_with_open() -> list[int]:
+    """Ids of the tenants that have at least one conversation not yet ended (the inactivity sweep)."""
+    return list(Conversation.objects.exclude(status=S.ENDED).values_list("tenant_id", flat=True).distinct().order_by())
+
+
+def conversation_end_idle(*, tenant_id: int, idle_for: timedelta, now=None) -> int:
+    """End this tenant's open conversations with no activity for `idle_for`; return how many.
 
     Idempotent: an already-ended conversation is skipped, a race with a consultant's own end is a no-op.
     """
-    from anmei.bots.services import gateway_settings_get
-
     now = now or timezone.now()
+    idle = (
+        Conversation.objects.filter(tenant_id=tenant_id)
+        .exclude(status=S.ENDED)
+        .annotate(last_activity=Coalesce("last_message_at", "created_at"))
+        .filter(Q(last_activity__lt=now - idle_for))
+        .values_list("id", flat=True)
+    )
     ended = 0
-    tenant_ids = Conversation.objects.exclude(status=S.ENDED).values_list("tenant_id", flat=True).distinct().order_by()
-    for tenant_id in list(tenant_ids):
-        timeout = timedelta(minutes=gateway_settings_get(tenant_id=tenant_id).inactivity_timeout_minutes)
-        idle = (
-            Conversation.objects.filter(tenant_id=tenant_id)
-            .exclude(status=S.ENDED)
-            .annotate(last_activity=Coalesce("last_message_at", "created_at"))
-            .filter(Q(last_activity__lt=now - timeout))
-            .values_list("id", flat=True)
-        )
-        for conversation_id in list(idle):
-            try:
-                conversation_end(user=None, tenant_id=tenant_id, conversation_id=conversation_id, reason="inactivity")
-                ended += 1
-            except ConflictError:
-                continue
+    for conversation_id in list(idle):
+        try:
+            conversation_end(user=None, tenant_id=tenant_id, conversation_id=conversation_id, reason="inactivity")
+            ended += 1
+        except ConflictError:
+            continue
     return ended

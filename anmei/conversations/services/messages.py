@@ -8,8 +8,10 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from anmei.accounts.models import User
+from anmei.ai.suggestions import suggestion_request
 from anmei.common import realtime
 from anmei.common.errors import ApplicationError, ConflictError
+from anmei.common.presence import online_user_ids
 from anmei.conversations.models import Conversation, Message
 from anmei.conversations.selectors import conversation_get
 
@@ -89,8 +91,6 @@ def message_route(*, message_id: int) -> str:
 
 def message_route_loaded(*, message: Message, conversation: Conversation) -> str:
     """`message_route` for a caller that already holds the message and its conversation's state."""
-    from anmei.console.presence import online_user_ids
-
     message_id, tenant_id = message.id, message.tenant_id
     if message.is_blocked:
         return "blocked"
@@ -99,6 +99,7 @@ def message_route_loaded(*, message: Message, conversation: Conversation) -> str
     try:
         if conversation.status in (S.ACTIVE, S.TRANSFERRING) and conversation.consultant_id:
             realtime.broadcast_to_user(tenant_id, conversation.consultant_id, event)
+            suggestion_request(message=message, conversation=conversation)  # coalesced, after commit
             return "consultant"
         if online_user_ids(tenant_id=tenant_id):
             realtime.broadcast_to_console(tenant_id, event)

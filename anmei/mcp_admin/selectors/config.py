@@ -6,11 +6,12 @@ from django.db.models import QuerySet
 
 from anmei.accounts.models import User
 from anmei.common.errors import NotFoundError
+from anmei.common.permissions import is_operator
 from anmei.mcp_admin.models import MCPTool, MCPToolGroup
 
 
 def _scoped(qs: QuerySet, actor: User, tenant_id: int | None = None) -> QuerySet:
-    if actor.role == User.Role.OPERATOR:
+    if is_operator(actor):
         return qs.filter(tenant_id=tenant_id) if tenant_id else qs
     if actor.role == User.Role.ADMIN and actor.tenant_id:
         return qs.filter(tenant_id=actor.tenant_id)

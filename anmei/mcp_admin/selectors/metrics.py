@@ -9,6 +9,7 @@ from typing import Any
 from django.utils import timezone
 
 from anmei.accounts.models import User
+from anmei.common.permissions import is_operator
 from anmei.mcp_admin.models import MCPCallLog
 
 
@@ -28,7 +29,7 @@ def call_metrics(*, actor: User, hours: int = 24, tenant_id: int | None = None) 
     """
     since = timezone.now() - timedelta(hours=hours)
     qs = MCPCallLog.objects.filter(created_at__gte=since)
-    if actor.role == User.Role.OPERATOR:
+    if is_operator(actor):
         if tenant_id:
             qs = qs.filter(tenant_id=tenant_id)
     else:

@@ -1,5 +1,8 @@
 """Who is online: one entry per open console WebSocket, kept alive by heartbeats.
 
+The console consumer writes it; conversation routing and the automation read it, so it sits in
+common, below both.
+
 A tenant-scoped Redis sorted set `t:<tenant>:presence` holds `<role>|<user_id>|<channel>` members
 scored by their expiry time. A user with several tabs has several members but counts once; a
 connection whose heartbeats stop (crashed browser, killed server) drops out after the TTL.
@@ -13,8 +16,6 @@ from django.conf import settings
 
 from anmei.common.redis import get_redis, tenant_key
 
-PRESENCE_TTL_SECONDS = getattr(settings, "PRESENCE_TTL_SECONDS", 60)
-
 
 def _key(tenant_id: int) -> str:
     return tenant_key(tenant_id, "presence")
@@ -23,10 +24,11 @@ def _key(tenant_id: int) -> str:
 def presence_touch(*, tenant_id: int, user_id: int, role: str, channel_name: str) -> None:
     """Mark a connection alive until now + TTL (called on connect and on every heartbeat)."""
     member = f"{role}|{user_id}|{channel_name}"
+    ttl = settings.PRESENCE_TTL_SECONDS
     client = get_redis()
     pipe = client.pipeline()
-    pipe.zadd(_key(tenant_id), {member: time.time() + PRESENCE_TTL_SECONDS})
-    pipe.expire(_key(tenant_id), PRESENCE_TTL_SECONDS * 2)
+    pipe.zadd(_key(tenant_id), {member: time.time() + ttl})
+    pipe.expire(_key(tenant_id), ttl * 2)
     pipe.execute()
 
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
+from anmei.accounts.bootstrap import tenant_bootstrap
 from anmei.accounts.models import User
 from anmei.accounts.services import user_create
-from anmei.tenants.services import tenant_bootstrap
 
 DEMO = {
     "admin": ("admin", "demo-admin-pass"),

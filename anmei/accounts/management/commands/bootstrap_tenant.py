@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from anmei.tenants.services import tenant_bootstrap
+from anmei.accounts.bootstrap import tenant_bootstrap
 
 
 def _credentials(value: str) -> tuple[str, str]:

@@ -1,0 +1,374 @@
+"""The one way to call a URL a tenant configured (bot callbacks, agent base URLs, push gateways).
+
+SSRF rules, enforced where the socket is opened so DNS tricks cannot slip past a check made earlier:
+- only `http` and `https`; no userinfo in the URL; environment proxies are ignored;
+- the host name is resolved here and every address must be public (not loopback, private,
+  link-local, CGNAT, multicast, reserved, unspecified, IPv4-mapped/6to4 forms of those); the socket
+  then connects to exactly the address that was checked (no second lookup to rebind);
+- redirects are never followed (a 3xx is just a failed answer);
+- `settings.OUTBOUND_ALLOWED_PRIVATE_HOSTS` (host names or CIDRs) lets an on-premise deployment and
+  the test fakes on 127.0.0.1 through;
+- failures are reduced to a category (`OutboundError.category`): what tenants see never carries an
+  upstream body, a port-specific connection error or an internal address.
+
+`session()` is a `requests.Session` for sync callers; `async_client(**kw)` an `httpx2.AsyncClient`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import re
+import socket
+import threading
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+logger = logging.getLogger("anmei.outbound")
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class OutboundError(Exception):
+    """A refused or failed outbound call; `category` is the only thing safe to show a tenant."""
+
+    def __init__(self, category: str, detail: str = ""):
+        super().__init__(category)
+        self.category = category
+        self.detail = detail  # for our own logs only (scrubbed of bodies)
+
+
+class BlockedDestination(OutboundError):
+    """Not an OSError on purpose: urllib3 and requests let it through unwrapped and unretried."""
+
+    def __init__(self, detail: str = ""):
+        super().__init__("blocked_destination", detail)
+
+
+def _allow_list() -> tuple[set[str], list[ipaddress.IPv4Network | ipaddress.IPv6Network]]:
+    hosts: set[str] = set()
+    nets = []
+    for item in settings.OUTBOUND_ALLOWED_PRIVATE_HOSTS:
+        item = item.strip().lower()
+        if not item:
+            continue
+        try:
+            nets.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            hosts.add(item)
+    return hosts, nets
+
+
+def _public(ip: IPAddress) -> bool:
+    if isinstance(ip, ipaddress.IPv6Address):
+        for embedded in (ip.ipv4_mapped, ip.sixtofour):
+            if embedded is not None:
+                return _public(embedded)
+        if ip.teredo is not None:
+            return False
+    return ip.is_global and not ip.is_multicast
+
+
+def check_address(host: str, ip: IPAddress) -> None:
+    """Raise BlockedDestination unless `ip` (resolved for `host`) may be called."""
+    hosts, nets = _allow_list()
+    if host.lower().rstrip(".") in hosts or any(ip in net for net in nets) or _public(ip):
+        return
+    raise BlockedDestination(f"{host} resolves to a non-public address")
+
+
+def resolve(host: str, port: int) -> list[tuple[int, IPAddress]]:
+    """(family, address) pairs for host, every one checked; raises BlockedDestination or OutboundError."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        raise OutboundError("dns_error", f"cannot resolve {host}") from None
+    return _checked(host, infos)
+
+
+def _checked(host: str, infos) -> list[tuple[int, IPAddress]]:
+    found: list[tuple[int, IPAddress]] = []
+    for family, _type, _proto, _name, sockaddr in infos:
+        ip = ipaddress.ip_address(sockaddr[0].split("%", 1)[0])
+        check_address(host, ip)  # one bad address refuses the host: no "try the next one"
+        if (family, ip) not in found:
+            found.append((family, ip))
+    if not found:
+        raise OutboundError("dns_error", f"no address for {host}")
+    return found
+
+
+def check_url(url: str) -> None:
+    """Refuse a URL by its shape (scheme, userinfo, host); the address is checked at connect time."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise OutboundError("invalid_url", "malformed URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise OutboundError("invalid_url", "only http(s) URLs with a host are allowed")
+    if parts.username is not None or parts.password is not None:
+        raise OutboundError("invalid_url", "credentials in the URL are not allowed")
+
+
+def config_error(url: str) -> str | None:
+    """Why a tenant may not save this URL (None: fine), for form and serializer validation.
+
+    Checks the shape and hosts that are addresses (or `localhost`) without a DNS lookup: names are
+    resolved, and refused if private, when a call is made.
+    """
+    if not url:
+        return None
+    try:
+        check_url(url)
+    except OutboundError as exc:
+        return exc.detail
+    host = urlsplit(url).hostname or ""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        ip = (
+            ipaddress.ip_address("127.0.0.1")
+            if host.rstrip(".").lower() in ("localhost", "localhost.localdomain")
+            else None
+        )
+    if ip is not None:
+        try:
+            check_address(host, ip)
+        except BlockedDestination:
+            return "this address is not reachable from the platform (private, loopback or link-local)"
+    return None
+
+
+def preflight(url: str) -> None:
+    """check_url plus resolving and checking the host now: fail fast before slower setup work.
+
+    Not a replacement for the connect-time check (DNS may answer differently by then).
+    """
+    check_url(url)
+    parts = urlsplit(url)
+    resolve(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+
+
+_SECRETS = re.compile(r"(?i)(bearer\s+|sk-|ak_|anm_|bot_|mcp_key_|api[_-]?key[\"']?\s*[:=]\s*[\"']?)[\w\-.~+/=]+")
+_EMAILS = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+_LONG_NUMBERS = re.compile(r"\+?\d[\d -]{6,}\d")
+_ADDRESSES = re.compile(r"\b\d{1,3}(\.\d{1,3}){3}(:\d+)?\b")
+
+
+def scrub(text: str, limit: int = 300) -> str:
+    """An upstream body fit for our own logs: truncated, credentials, emails, phones and IPs masked."""
+    text = (text or "")[:limit]
+    text = _SECRETS.sub(lambda m: m.group(1) + "***", text)
+    text = _EMAILS.sub("***@***", text)
+    text = _ADDRESSES.sub("*.*.*.*", text)
+    return _LONG_NUMBERS.sub("***", text)
+
+
+# --- requests (sync) ------------------------------------------------------------------------------
+
+
+class _GuardedConnectionMixin:
+    def _new_conn(self):
+        last: OSError | None = None
+        for family, ip in resolve(self._dns_host, self.port):
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            try:
+                sock.settimeout(self.timeout if isinstance(self.timeout, int | float) else None)
+                for option in self.socket_options or []:
+                    sock.setsockopt(*option)
+                sock.connect((str(ip), self.port))
+                return sock
+            except OSError as exc:
+                sock.close()
+                last = exc
+        from urllib3.exceptions import NewConnectionError
+
+        raise NewConnectionError(self, f"Failed to establish a new connection: {type(last).__name__}")
+
+
+class _GuardedHTTPConnection(_GuardedConnectionMixin, HTTPConnection):
+    pass
+
+
+class _GuardedHTTPSConnection(_GuardedConnectionMixin, HTTPSConnection):
+    pass
+
+
+class _GuardedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _GuardedHTTPConnection
+
+
+class _GuardedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _GuardedHTTPSConnection
+
+
+class _GuardedAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _GuardedHTTPPool, "https": _GuardedHTTPSPool}
+
+    def send(self, request, **kwargs):
+        check_url(request.url)
+        return super().send(request, **kwargs)
+
+
+class GuardedSession(requests.Session):
+    """A Session that never follows redirects, ignores proxy env vars and checks every connect."""
+
+    def __init__(self):
+        super().__init__()
+        self.trust_env = False
+        self.mount("http://", _GuardedAdapter())
+        self.mount("https://", _GuardedAdapter())
+
+    def request(self, method, url, **kwargs):
+        kwargs["allow_redirects"] = False
+        return super().request(method, url, **kwargs)
+
+
+_local = threading.local()
+
+
+def session() -> GuardedSession:
+    """One keep-alive guarded session per thread."""
+    found = getattr(_local, "session", None)
+    if found is None:
+        found = _local.session = GuardedSession()
+    return found
+
+
+def categorize(exc: BaseException) -> str:
+    """A tenant-safe category for a failed call (never the exception text)."""
+    if isinstance(exc, OutboundError):
+        return exc.category
+    if isinstance(exc, requests.exceptions.Timeout):
+        return "timeout"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "tls_error"
+    if isinstance(
+        exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema | requests.exceptions.InvalidSchema
+    ):
+        return "invalid_url"
+    return "connection_failed"
+
+
+def post(url: str, **kwargs: Any) -> requests.Response:
+    """POST through the guarded per-thread session; raises OutboundError(category) on any failure."""
+    try:
+        check_url(url)
+        return session().post(url, **kwargs)
+    except OutboundError:
+        raise
+    except requests.RequestException as exc:
+        category = categorize(exc)
+        logger.info("outbound call failed", extra={"category": category, "error_type": type(exc).__name__})
+        raise OutboundError(category, type(exc).__name__) from None
+
+
+# --- httpx2 (async) -------------------------------------------------------------------------------
+
+
+def _guarded_backend():
+    import httpcore2
+
+    class GuardedBackend(httpcore2.AsyncNetworkBackend):
+        def __init__(self):
+            self._inner = httpcore2.AnyIOBackend()
+
+        async def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+            loop = asyncio.get_running_loop()
+            try:
+                infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            except socket.gaierror:
+                raise httpcore2.ConnectError("dns_error") from None
+            try:
+                addresses = _checked(host, infos)
+            except OutboundError as exc:
+                raise httpcore2.ConnectError(exc.category) from None
+            last: Exception | None = None
+            for _family, ip in addresses:
+                try:
+                    return await self._inner.connect_tcp(str(ip), port, timeout, local_address, socket_options)
+                except httpcore2.ConnectError as exc:
+                    last = exc
+            raise httpcore2.ConnectError(type(last).__name__)
+
+        async def connect_unix_socket(self, *args, **kwargs):
+            raise httpcore2.ConnectError("blocked_destination")
+
+        async def sleep(self, seconds):
+            await self._inner.sleep(seconds)
+
+    return GuardedBackend()
+
+
+def _guarded_sync_backend():
+    import httpcore2
+
+    class GuardedSyncBackend(httpcore2.NetworkBackend):
+        def __init__(self):
+            self._inner = httpcore2.SyncBackend()
+
+        def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+            try:
+                infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            except socket.gaierror:
+                raise httpcore2.ConnectError("dns_error") from None
+            try:
+                addresses = _checked(host, infos)
+            except OutboundError as exc:
+                raise httpcore2.ConnectError(exc.category) from None
+            last: Exception | None = None
+            for _family, ip in addresses:
+                try:
+                    return self._inner.connect_tcp(str(ip), port, timeout, local_address, socket_options)
+                except httpcore2.ConnectError as exc:
+                    last = exc
+            raise httpcore2.ConnectError(type(last).__name__)
+
+        def connect_unix_socket(self, *args, **kwargs):
+            raise httpcore2.ConnectError("blocked_destination")
+
+        def sleep(self, seconds):
+            self._inner.sleep(seconds)
+
+    return GuardedSyncBackend()
+
+
+def sync_client(**kwargs: Any):
+    """An httpx2.Client for tenant URLs: guarded connects, no redirects, no proxy env vars."""
+    import httpx2
+
+    verify = kwargs.pop("verify", True)
+    transport = httpx2.HTTPTransport(verify=verify, trust_env=False)
+    transport._pool._network_backend = _guarded_sync_backend()  # httpcore2 has no public hook for it
+    return httpx2.Client(transport=transport, follow_redirects=False, trust_env=False, **kwargs)
+
+
+def async_client(**kwargs: Any):
+    """An httpx2.AsyncClient for tenant URLs: guarded connects, no redirects, no proxy env vars."""
+    import httpx2
+
+    verify = kwargs.pop("verify", True)
+    transport = httpx2.AsyncHTTPTransport(verify=verify, trust_env=False)
+    transport._pool._network_backend = _guarded_backend()  # httpcore2 has no public hook for it
+    return httpx2.AsyncClient(transport=transport, follow_redirects=False, trust_env=False, **kwargs)
+
+
+def async_category(exc: BaseException) -> str:
+    """Tenant-safe category for an httpx2 failure raised through async_client."""
+    text = str(exc)
+    if text in ("blocked_destination", "dns_error"):
+        return text
+    name = type(exc).__name__.lower()
+    if "timeout" in name:
+        return "timeout"
+    return "connection_failed"
