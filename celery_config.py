@@ -20,6 +20,12 @@ app = Celery("anmei")
 if not apps.ready and not apps.loading:  # a worker process: set Django up before tasks import models
     django.setup()
 
+from anmei.common import kombu_fix  # noqa: E402
+from anmei.common.metrics import connect_celery_signals  # noqa: E402
+
+connect_celery_signals()
+kombu_fix.apply()  # R5: a Redis restart must not kill the worker (see the module)
+
 # Every task module under workers/ is listed here; tasks stay thin and call services in anmei/.
 WORKER_MODULES = [
     "workers.diagnostics",
@@ -84,13 +90,13 @@ app.conf.beat_schedule = {
         "task": "workers.blacklist.resync_lagging",
         "schedule": float(settings.BLACKLIST_EXPIRY_SWEEP_SECONDS),
     },
-    "bots-resume-deliveries": {
-        "task": "workers.bots.resume_deliveries",
-        "schedule": float(settings.BLACKLIST_EXPIRY_SWEEP_SECONDS),
-    },
     "jobs-sweep": {
         "task": "workers.jobs.sweep",
         "schedule": float(settings.JOBS_SWEEP_SECONDS),
+    },
+    "jobs-alert-stuck": {
+        "task": "workers.jobs.alert_stuck",
+        "schedule": float(settings.JOBS_STUCK_ALERT_SECONDS),
     },
     "conversations-end-inactive": {
         "task": "workers.conversations.end_inactive",

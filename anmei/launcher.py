@@ -73,7 +73,8 @@ def _stop(procs: list[subprocess.Popen]) -> None:
     for proc in procs:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
-    deadline = time.time() + 10
+    # The web process takes up to its grace period to finish in-flight requests.
+    deadline = time.time() + float(os.environ.get("WEB_SHUTDOWN_GRACE_SECONDS", "20")) + 5
     for proc in procs:
         try:
             proc.wait(timeout=max(0.1, deadline - time.time()))
@@ -87,7 +88,8 @@ def services() -> dict[str, list[str]]:
     from django.conf import settings
 
     cmds = {
-        "web": [PY, "-m", "daphne", "-b", "127.0.0.1", "-p", web_port, "anmei.asgi:application"],
+        # daphne with a graceful SIGTERM (anmei/serve.py): finishes in-flight requests, then exits.
+        "web": [PY, "-m", "anmei.serve", "-b", "127.0.0.1", "-p", web_port, "anmei.asgi:application"],
         "worker": [
             PY,
             "-m",
@@ -131,8 +133,17 @@ def services() -> dict[str, list[str]]:
     return cmds
 
 
+def metrics_dir() -> None:
+    """Every process started here writes its Prometheus samples to one fresh directory (/metrics merges them)."""
+    path = Path(os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(VAR / "metrics")))
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink()
+
+
 def up() -> int:
     procs: list[subprocess.Popen] = []
+    metrics_dir()
     redis_proc = ensure_redis()
     if redis_proc:
         procs.append(redis_proc)

@@ -226,7 +226,6 @@ MCP_STATELESS_HTTP = env.bool("MCP_STATELESS_HTTP", default=False)
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=REDIS_URL)
 CELERY_TASK_ALWAYS_EAGER = False
-CELERY_BROKER_VISIBILITY_TIMEOUT = env.int("CELERY_BROKER_VISIBILITY_TIMEOUT", default=3600)
 CELERY_DEFAULT_QUEUE = env.str("CELERY_DEFAULT_QUEUE", default="default")
 CELERY_ASR_QUEUE = env.str("CELERY_ASR_QUEUE", default="asr")
 # Bot auto-replies wait on an LLM: their own queue, so a burst of inbound messages cannot hold up
@@ -470,3 +469,37 @@ STATS_DAILY_INTERVAL_SECONDS = env.int("STATS_DAILY_INTERVAL_SECONDS", default=3
 STATS_ROLLUP_MAX_CATCHUP_HOURS = env.int("STATS_ROLLUP_MAX_CATCHUP_HOURS", default=72)  # older: stats_backfill
 STATS_RECONTACT_HOURS = env.int("STATS_RECONTACT_HOURS", default=48)
 STATS_TOP_N = env.int("STATS_TOP_N", default=50)
+
+# --- Reliability (issue 10) ---
+# /metrics: bearer METRICS_TOKEN; without one it answers only local callers, and only in DEBUG.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# One registration step's lease: longer than its slowest attempt (agent call 8 s, a webhook per
+# consultant 5 s each); a worker killed mid-step hands the step on after this.
+AUTOMATION_STEP_LEASE_SECONDS = env.int("AUTOMATION_STEP_LEASE_SECONDS", default=90)
+# Attempts of a step that may die with their worker (no row recorded) before its job gives up.
+AUTOMATION_WORKER_LOSS_ALLOWANCE = env.int("AUTOMATION_WORKER_LOSS_ALLOWANCE", default=3)
+# Bot deliveries and auto-replies as durable jobs: leases (a killed worker's attempt is handed on
+# after this) and the attempts allowed beyond the tenant's countdowns for workers lost mid-attempt.
+BOT_DELIVERY_LEASE_SECONDS = env.int("BOT_DELIVERY_LEASE_SECONDS", default=60)
+BOT_AUTO_REPLY_LEASE_SECONDS = env.int("BOT_AUTO_REPLY_LEASE_SECONDS", default=120)
+BOT_AUTO_REPLY_MAX_ATTEMPTS = env.int("BOT_AUTO_REPLY_MAX_ATTEMPTS", default=4)
+BOT_WORKER_LOSS_ALLOWANCE = env.int("BOT_WORKER_LOSS_ALLOWANCE", default=3)
+# Blacklist pushes as durable jobs: the claim on a bot (and the job's lease) runs out after this;
+# attempts cover the countdown waits of every version queued behind a failing one.
+BLACKLIST_PUSH_LEASE_SECONDS = env.int("BLACKLIST_PUSH_LEASE_SECONDS", default=60)
+BLACKLIST_PUSH_MAX_ATTEMPTS = env.int("BLACKLIST_PUSH_MAX_ATTEMPTS", default=20)
+# How often beat looks for stuck jobs (due past JOBS_STUCK_AFTER_SECONDS) to alert admins.
+JOBS_STUCK_ALERT_SECONDS = env.float("JOBS_STUCK_ALERT_SECONDS", default=30.0)
+# The broker's visibility timeout follows the longest real task: every task runs a durable job
+# whose lease bounds its run time, so an unacknowledged message comes back one minute after the
+# longest lease (not after an hour). A countdown retry redelivered early does nothing (its job is
+# not due yet) and the jobs sweep sends it again when it is. Add new pipelines' leases here.
+TASK_LEASES_SECONDS = [
+    JOBS_DEFAULT_LEASE_SECONDS,
+    AUTOMATION_STEP_LEASE_SECONDS,
+    BOT_DELIVERY_LEASE_SECONDS,
+    BOT_AUTO_REPLY_LEASE_SECONDS,
+    BLACKLIST_PUSH_LEASE_SECONDS,
+    ASR_TIME_LIMIT_SECONDS + 60,  # an ASR job's lease (anmei.asr)
+]
+CELERY_BROKER_VISIBILITY_TIMEOUT = env.int("CELERY_BROKER_VISIBILITY_TIMEOUT", default=max(TASK_LEASES_SECONDS) + 60)

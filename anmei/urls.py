@@ -3,13 +3,15 @@ from django.urls import include, path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from anmei.common.api import IdConverter
-from anmei.common.api_health import HealthApi
+from anmei.common.api_health import HealthApi, LiveApi, ReadyApi, metrics_view
 from anmei.stats.api import ConversationRatingApi
 
 register_converter(IdConverter, "id")
 
 api_v1 = [
     path("health", HealthApi.as_view(), name="health"),
+    path("health/live", LiveApi.as_view(), name="health-live"),
+    path("health/ready", ReadyApi.as_view(), name="health-ready"),
     path("tenants/", include("anmei.tenants.urls")),
     path("auth/", include("anmei.accounts.urls")),
     path("conversations/", include("anmei.conversations.urls")),
@@ -31,6 +33,7 @@ urlpatterns = [
     path("admin/stats/", include("anmei.stats.urls_pages")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
+    path("metrics", metrics_view, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its init script as a file: the docs page works under the CSP (no inline script).
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),

@@ -24,6 +24,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, ListToolsResult, TextContent
 from pydantic import ValidationError
 
+from anmei.common.metrics import MCP_CALL_SECONDS
 from anmei.mcp_admin.selectors.access import CallRefused, mcp_key_tool_names
 from mcp_server import tools
 from mcp_server.auth import CUSTOMER_LEVEL_TOOLS, CallScope, call_authorize, credentials_from
@@ -143,6 +144,9 @@ class AnmeiMCPServer(MCPServer):
             result = error_result("internal_error", f"'{name}' failed unexpectedly")
 
         duration_ms = int((time.perf_counter() - started) * 1000)
+        MCP_CALL_SECONDS.labels(side="server", outcome="error" if result.is_error else "ok").observe(
+            time.perf_counter() - started
+        )
         error = (result.structured_content or {}).get("error", {}) if result.is_error else {}
         writer.record(
             {

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from asgiref.sync import sync_to_async
-from celery import chain
 
 from anmei.accounts.models import User
 from anmei.automation.models import STEPS, AutomationRun, AutomationStep
@@ -130,15 +129,27 @@ async def test_offline_consultants_get_stored_notifications_shown_on_next_consol
 
 
 async def test_every_task_delivered_twice_creates_one_of_everything(tenant_a, carol, celery_worker, automation_mcp_url):
-    from workers.registration import TASKS
+    from anmei.automation.services import automation_step_schedule
+    from anmei.jobs.models import Job
+    from celery_config import app
 
     console = await ws_connect("/ws/console/", carol)
-    customer = await sync_to_async(make_user)(tenant_a, "ivy", nickname="Ivy")  # no hook: the run is ours
+    customer = await sync_to_async(make_user)(tenant_a, "ivy", nickname="Ivy")  # no registration: the run is ours
     run = await AutomationRun.objects.acreate(tenant=tenant_a, customer=customer)
-    doubled = chain(*(TASKS[step].si(run.id, 0) for step in STEPS for _ in range(2)))
-    await sync_to_async(doubled.apply_async)()
+    await sync_to_async(automation_step_schedule)(run=run, step=STEPS[0])
 
-    run = await await_for(lambda: _run_done(customer.id))
+    def duplicate_each_step_message():  # every step's message reaches the broker a second time
+        sent: set[int] = set()
+
+        def more():
+            for job in Job.objects.filter(kind="automation", payload__run_id=run.id).exclude(pk__in=sent):
+                app.send_task(job.task, args=[job.id])
+                sent.add(job.id)
+            return _run_done(customer.id) if len(sent) == len(STEPS) else None
+
+        return more
+
+    run = await await_for(duplicate_each_step_message())
     assert run.status == "succeeded"
     assert await receive_type(console, "new_customer")
     assert await console.receive_nothing(timeout=0.5)  # pushed once

@@ -19,6 +19,7 @@ from tests.fixtures_automation import ROOT, register, subprocess_env, wait_for
 pytestmark = pytest.mark.django_db(transaction=True)
 
 VISIBILITY_TIMEOUT = 2  # seconds before an unacknowledged task goes back to the queue
+LEASE_SECONDS = 3  # seconds before a step's job held by a dead worker may be taken again
 
 
 def _start_worker(name: str) -> subprocess.Popen:
@@ -60,8 +61,11 @@ def _stop(process: subprocess.Popen, sig=signal.SIGTERM) -> None:
 
 
 def test_sigkilled_worker_mid_chain_is_finished_by_another_worker_exactly_once(
-    tenant_a, carol, anon, fake_dify, celery_app
+    tenant_a, carol, anon, fake_dify, celery_app, settings
 ):
+    from anmei.jobs.services import jobs_sweep
+
+    settings.AUTOMATION_STEP_LEASE_SECONDS = LEASE_SECONDS  # the killed worker's step is handed on after this
     celery_app.control.purge()
     agent_config_update(
         config=agent_config_get_or_create(tenant_id=tenant_a.id),
@@ -88,7 +92,11 @@ def test_sigkilled_worker_mid_chain_is_finished_by_another_worker_exactly_once(
 
         time.sleep(max(0.0, VISIBILITY_TIMEOUT + 0.5 - (time.monotonic() - killed_at)))
         second = _start_worker("second")
-        run = wait_for(lambda: AutomationRun.objects.filter(pk=run.pk).exclude(status="running").first(), timeout=90)
+        # (the test sweeps in place of beat: the lease of the killed step expires, the sweep re-sends it)
+        run = wait_for(
+            lambda: jobs_sweep() * 0 or AutomationRun.objects.filter(pk=run.pk).exclude(status="running").first(),
+            timeout=90,
+        )
     finally:
         _stop(first, signal.SIGKILL)
         if second is not None:

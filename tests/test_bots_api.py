@@ -12,8 +12,8 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from anmei.accounts import services as account_services
 from anmei.accounts.models import User
+from anmei.automation.models import AutomationRun
 from anmei.blacklist.models import BlacklistEntry, BlacklistInterception, InterceptionReport
 from anmei.bots.models import BotInstance
 from anmei.bots.services import bot_message_receive
@@ -148,22 +148,18 @@ def test_second_message_continues_the_open_conversation(bot_a):
     assert Conversation.objects.filter(is_default=True).count() == 1
 
 
-def test_new_im_customer_triggers_registration_hooks_once(bot_a, django_capture_on_commit_callbacks):
+def test_new_im_customer_starts_one_automation_run(bot_a, django_capture_on_commit_callbacks):
+    # Given a bot and a customer it has never seen
     _, token, _ = bot_a
-    seen: list[int] = []
-
-    def hook(user):
-        seen.append(user.id)
-
-    account_services.on_customer_registered(hook)
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
-            bot_client(token).post(URL, inbound("m-1"), format="json")
-        with django_capture_on_commit_callbacks(execute=True):
-            bot_client(token).post(URL, inbound("m-2"), format="json")
-    finally:
-        account_services._after_register_hooks.remove(hook)
-    assert seen == [User.objects.get(platform_user_id="wx-u1").id]
+    # When that customer writes twice
+    with django_capture_on_commit_callbacks(execute=False):
+        bot_client(token).post(URL, inbound("m-1"), format="json")
+        bot_client(token).post(URL, inbound("m-2"), format="json")
+    # Then their first message's transaction created exactly one automation run for them
+    customer = User.objects.get(platform_user_id="wx-u1")
+    assert list(AutomationRun.objects.values_list("customer_id", "tenant_id", "status")) == [
+        (customer.id, customer.tenant_id, "running")
+    ]
 
 
 def _post(token: str, message_id: str, **extra) -> dict:
@@ -443,33 +439,57 @@ def _queued_args(name: str) -> list[list]:
     return found
 
 
-def test_a_delivery_whose_enqueue_was_lost_is_resumed(tenant_a, bot_a, django_capture_on_commit_callbacks):
-    from anmei.bots.models import BotDelivery
-    from anmei.bots.services import bot_deliveries_resume, bot_message_deliver
+def test_a_delivery_whose_enqueue_was_lost_is_resent_by_the_jobs_sweep(
+    tenant_a, bot_a, django_capture_on_commit_callbacks
+):
+    from anmei.bots.services import bot_message_deliver
     from anmei.conversations.services import message_create
+    from anmei.jobs.models import Job
+    from anmei.jobs.services import jobs_sweep
 
+    # Given a stored bot message whose delivery job was written but never published (broker down)
     bot, _, _ = bot_a
     customer = User.objects.create(tenant=tenant_a, username="wecom:x", source="wecom", platform_user_id="x")
     conversation = Conversation.objects.create(tenant=tenant_a, customer=customer, bot_instance_id=bot.id)
     message, _ = message_create(conversation=conversation, sender_type="bot", content="欢迎")
-    with django_capture_on_commit_callbacks(execute=False):  # the broker "was down": nothing enqueued
+    with django_capture_on_commit_callbacks(execute=False):
         bot_message_deliver(message_id=message.id)
+    job = Job.objects.get(kind="bots.delivery")
+    assert (job.key, job.payload, job.state, job.tenant_id) == (
+        f"message:{message.id}",
+        {"message_id": message.id},
+        "pending",
+        tenant_a.id,
+    )
     assert _queued_args("workers.bots.deliver_message") == []
-    assert bot_deliveries_resume() == 0  # too recent: its own enqueue may still be on the way
-    BotDelivery.objects.filter(message=message).update(created_at=timezone.now() - timedelta(minutes=2))
-    assert bot_deliveries_resume() == 1
-    assert _queued_args("workers.bots.deliver_message") == [[message.id]]
+    # When the sweep runs while the job is fresh, then once it has been due past the grace period
+    fresh = jobs_sweep()
+    Job.objects.filter(pk=job.pk).update(next_attempt_at=timezone.now() - timedelta(minutes=2))
+    overdue = jobs_sweep()
+    # Then only the overdue job is sent again, by its id
+    assert (fresh, overdue) == (0, 1)
+    assert _queued_args("workers.bots.deliver_message") == [[job.id]]
 
 
 def test_a_bot_behind_its_tenants_version_is_pushed_again(tenant_a, bot_a, django_capture_on_commit_callbacks):
     from anmei.blacklist.services import blacklist_entry_add, blacklist_push_lagging
+    from anmei.jobs.models import Job
 
+    # Given a change whose push job for the bot ended without the bot acknowledging it
     bot, _, _ = bot_a
     assert blacklist_push_lagging() == 0
     with django_capture_on_commit_callbacks(execute=False):
         blacklist_entry_add(tenant_id=tenant_a.id, actor=None, platform="wecom", user_id="x")
-    assert blacklist_push_lagging() == 1
-    assert _queued_args("workers.blacklist.push_to_bot") == [[bot.id]]
+    job = Job.objects.get(kind="blacklist.push")
+    assert (job.key, job.payload) == (f"bot:{bot.id}:v1", {"bot_id": bot.id, "version": 1})
+    Job.objects.filter(pk=job.pk).update(state="failed")
+    # When the lagging beat runs
+    with django_capture_on_commit_callbacks(execute=True):
+        lagging = blacklist_push_lagging()
+    # Then that job runs again from its first attempt, published by its id
+    assert lagging == 1
+    assert Job.objects.filter(pk=job.pk, state="pending", attempts=0).exists()
+    assert _queued_args("workers.blacklist.push_to_bot") == [[job.id]]
 
 
 # --- whatever a bot sends, never a 500 ----------------------------------------------------------

@@ -1,19 +1,23 @@
-"""Celery tasks: blacklist (thin: load by id, call a service, retry/alert)."""
+"""Celery tasks: blacklist (thin: take the durable job, call a service)."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
 
-@shared_task(name="workers.blacklist.push_to_bot", bind=True, max_retries=None, acks_late=True)
-def push_to_bot(self, bot_id: int) -> str:
-    """Push every unacknowledged blacklist change to one bot, in version order; retry on failure."""
+@shared_task(name="workers.blacklist.push_to_bot")
+def push_to_bot(job_id: int) -> str | None:
+    """Push every unacknowledged blacklist change to one bot, in version order; retry after the countdown."""
     from anmei.blacklist.services import blacklist_push_pending
+    from anmei.jobs.services import JobRetry, job_lease
 
-    countdown = blacklist_push_pending(bot_id=bot_id)
-    if countdown is not None:
-        raise self.retry(countdown=countdown)
-    return "done"
+    with job_lease(job_id) as job:
+        if job is None:
+            return None
+        countdown = blacklist_push_pending(bot_id=job.payload["bot_id"], claim_seconds=job.lease_seconds)
+        if countdown is not None:
+            raise JobRetry("blacklist push pending", countdown=countdown)
+        return "done"
 
 
 @shared_task(name="workers.blacklist.expire_entries", acks_late=True)
@@ -26,7 +30,7 @@ def expire_entries() -> int:
 
 @shared_task(name="workers.blacklist.resync_lagging", acks_late=True)
 def resync_lagging() -> int:
-    """Beat: re-run the push for bots behind their tenant's blacklist version."""
+    """Beat: schedule a push for bots behind their tenant's blacklist version (e.g. reactivated)."""
     from anmei.blacklist.services import blacklist_push_lagging
 
     return blacklist_push_lagging()

@@ -1,7 +1,8 @@
-"""Celery tasks: bots (thin: load by id, call a service, retry/alert).
+"""Celery tasks: bots (thin: take the durable job, call a service).
 
-Attempts are counted in the database (BotDelivery.attempts), not in `self.request.retries`, so a
-redelivered task (worker killed mid-send) does not reset the 5/15/60 s schedule.
+Each task takes only its job id (anmei.jobs): the row is the record, Celery the fast path. Attempts
+of a delivery are counted in the database (BotDelivery.attempts), so a redelivered task does not
+reset the 5/15/60 s schedule; a lost message is re-sent by the jobs sweep.
 """
 
 from __future__ import annotations
@@ -9,29 +10,29 @@ from __future__ import annotations
 from celery import shared_task
 
 
-@shared_task(name="workers.bots.deliver_message", bind=True, max_retries=None, acks_late=True)
-def deliver_message(self, message_id: int) -> str:
+@shared_task(name="workers.bots.deliver_message")
+def deliver_message(job_id: int) -> str | None:
     """Send one stored message to its IM customer through the bot callback (idempotent per message)."""
-    from anmei.bots.services import bot_delivery_attempt
+    from anmei.bots.services import bot_delivery_attempt, bot_delivery_job_failed
+    from anmei.jobs.services import JobRetry, job_lease
 
-    outcome, countdown = bot_delivery_attempt(message_id=message_id)
-    if outcome == "retry":
-        raise self.retry(countdown=countdown)
-    return outcome
+    with job_lease(job_id, on_failed=bot_delivery_job_failed) as job:
+        if job is None:
+            return None
+        outcome, countdown = bot_delivery_attempt(message_id=job.payload["message_id"])
+        if outcome == "retry":
+            raise JobRetry("bot delivery failed", countdown=countdown)
+        return outcome
 
 
-@shared_task(name="workers.bots.auto_reply", acks_late=True)
-def auto_reply(message_id: int) -> int | None:
+@shared_task(name="workers.bots.auto_reply")
+def auto_reply(job_id: int) -> int | None:
     """Answer a customer message nobody is online for (rule → AI gateway → away message)."""
-    from anmei.bots.services import auto_reply_create
+    from anmei.bots.services import auto_reply_if_unanswered, auto_reply_job_failed
+    from anmei.jobs.services import job_lease
 
-    reply = auto_reply_create(message_id=message_id)
-    return reply.id if reply else None
-
-
-@shared_task(name="workers.bots.resume_deliveries", acks_late=True)
-def resume_deliveries() -> int:
-    """Beat: re-enqueue deliveries whose first enqueue was lost."""
-    from anmei.bots.services import bot_deliveries_resume
-
-    return bot_deliveries_resume()
+    with job_lease(job_id, on_failed=auto_reply_job_failed) as job:
+        if job is None:
+            return None
+        reply = auto_reply_if_unanswered(message_id=job.payload["message_id"])
+        return reply.id if reply else None

@@ -11,3 +11,11 @@ def sweep() -> int:
     from anmei.jobs.services import jobs_sweep
 
     return jobs_sweep()
+
+
+@app.task(name="workers.jobs.alert_stuck")
+def alert_stuck() -> int:
+    """Beat: an admin alert for each pipeline with jobs stuck past the threshold."""
+    from anmei.notifications.services import jobs_stuck_alert
+
+    return jobs_stuck_alert()

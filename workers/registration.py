@@ -1,66 +1,26 @@
-"""Celery tasks for registration automation: one thin task per step, chained per customer.
+"""Celery tasks for registration automation: one thin task runs any step's durable job.
 
-Each task loads the run by id, calls the service, and on a failure re-queues itself with the
-countdown the service read from the tenant's run-time settings. `acks_late` +
-`reject_on_worker_lost` (celery_config) bring a task back if its worker dies; the steps'
-database keys make that repeat harmless.
+The chain lives in the database: each step's job (anmei.jobs) schedules the next one in the
+transaction that records the step's success, so a lost message, a killed worker or a failed
+publish costs one sweep interval, never the rest of the chain. Attempts and countdowns are the
+job row's (from the tenant's run-time settings); the steps' database keys make a repeat harmless.
 """
 
 from __future__ import annotations
 
-from celery import chain
-
-from anmei.automation.models import STEPS
-from anmei.automation.services import automation_step_execute
 from celery_config import app
 
 
-def _execute(task, step: str, run_id: int, generation: int) -> str:
-    outcome = automation_step_execute(run_id=run_id, generation=generation, step=step, attempt=task.request.retries + 1)
-    if outcome.status == "retry":
-        raise task.retry(countdown=outcome.countdown, max_retries=None)
-    if outcome.status in ("failed", "skipped"):
-        task.request.chain = None  # the run failed or is not ours any more: stop the chain here
-    return outcome.status
+@app.task(name="workers.registration.step")
+def step(job_id: int) -> str | None:
+    """Run one attempt of one step of a registration run."""
+    from anmei.automation.services import automation_job_failed, automation_step_run
+    from anmei.jobs.services import job_lease
 
-
-@app.task(bind=True, name="workers.registration.create_default_conversation", max_retries=None)
-def create_default_conversation(self, run_id: int, generation: int = 0) -> str:
-    return _execute(self, "create_default_conversation", run_id, generation)
-
-
-@app.task(bind=True, name="workers.registration.generate_welcome", max_retries=None)
-def generate_welcome(self, run_id: int, generation: int = 0) -> str:
-    return _execute(self, "generate_welcome", run_id, generation)
-
-
-@app.task(bind=True, name="workers.registration.deliver_welcome", max_retries=None)
-def deliver_welcome(self, run_id: int, generation: int = 0) -> str:
-    return _execute(self, "deliver_welcome", run_id, generation)
-
-
-@app.task(bind=True, name="workers.registration.notify_consultants", max_retries=None)
-def notify_consultants(self, run_id: int, generation: int = 0) -> str:
-    return _execute(self, "notify_consultants", run_id, generation)
-
-
-@app.task(bind=True, name="workers.registration.record_metrics", max_retries=None)
-def record_metrics(self, run_id: int, generation: int = 0) -> str:
-    return _execute(self, "record_metrics", run_id, generation)
-
-
-TASKS = {
-    "create_default_conversation": create_default_conversation,
-    "generate_welcome": generate_welcome,
-    "deliver_welcome": deliver_welcome,
-    "notify_consultants": notify_consultants,
-    "record_metrics": record_metrics,
-}
-
-
-def run_chain(run_id: int, generation: int):
-    """The chain of the five steps for one run (immutable signatures: each takes only ids)."""
-    return chain(*(TASKS[step].si(run_id, generation) for step in STEPS))
+    with job_lease(job_id, on_failed=automation_job_failed) as job:
+        if job is None:
+            return None
+        return automation_step_run(job=job)
 
 
 @app.task(name="workers.registration.noop")

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
@@ -13,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from anmei.accounts.models import AuthToken, User
+from anmei.automation.services import automation_run_start
 from anmei.common.crypto import hash_token, new_token
 from anmei.common.errors import ApplicationError
 from anmei.common.redis import get_redis, tenant_key
@@ -20,25 +20,6 @@ from anmei.tenants.models import Tenant
 from anmei.tenants.selectors import tenant_get_active
 
 logger = logging.getLogger("anmei.accounts")
-
-# Callbacks run after a customer's registration commits (registration automation hooks in here).
-_after_register_hooks: list[Callable[[User], None]] = []
-
-
-def on_customer_registered(hook: Callable[[User], None]) -> Callable[[User], None]:
-    """Register `hook(user)` to run after a new customer's transaction commits."""
-    if hook not in _after_register_hooks:
-        _after_register_hooks.append(hook)
-    return hook
-
-
-def customer_registered_after_commit(user: User) -> None:
-    """Schedule the post-registration hooks (automation) to run once the current transaction commits.
-
-    Web sign-up and IM customers created by bots both call this inside their transaction.
-    """
-    for hook in _after_register_hooks:
-        transaction.on_commit(lambda hook=hook: hook(user))
 
 
 def user_create(
@@ -113,13 +94,17 @@ def auth_token_revoke(*, token: AuthToken) -> None:
 def user_register(
     *, tenant_slug: str, username: str, password: str, email: str = "", phone: str = "", nickname: str = ""
 ) -> User:
-    """Create a customer of an approved tenant; automation starts only after the commit."""
+    """Create a customer of an approved tenant and their automation run, in one transaction.
+
+    The run and its first job commit with the customer (nothing to lose between the two); the
+    job reaches the broker only after that commit.
+    """
     tenant = tenant_get_active(tenant_slug)
     with transaction.atomic():
         user = user_create(
             tenant=tenant, username=username, password=password, email=email, phone=phone, nickname=nickname
         )
-        customer_registered_after_commit(user)
+        automation_run_start(customer=user)
     logger.info("customer registered", extra={"tenant_id": tenant.id, "user_id": user.id})
     return user
 

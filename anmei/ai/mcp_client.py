@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 
+from anmei.common.metrics import MCP_CALL_SECONDS
 from anmei.mcp_admin.subject import subject_token_issue
 
 
@@ -145,4 +147,11 @@ def mcp_tool_call(endpoint: MCPEndpoint, name: str, arguments: dict[str, Any], *
         async with mcp_session(endpoint, timeout) as session:
             return await session_call(session, name, arguments)
 
-    return run_async(work(), timeout)
+    started = time.perf_counter()
+    outcome = "error"
+    try:
+        result = run_async(work(), timeout)
+        outcome = "ok"
+        return result
+    finally:
+        MCP_CALL_SECONDS.labels(side="client", outcome=outcome).observe(time.perf_counter() - started)

@@ -95,10 +95,11 @@ def _auto_reply_if_unserved(task: AsrTask) -> bool:
     """Feed the transcribed voice to the bot auto-reply when nobody is serving the customer.
 
     `message_route` leaves voice messages with a transcription pending to this step, so the reply
-    answers what was said instead of an empty voice message.
+    answers what was said instead of an empty voice message. The reply is the bot gateway's durable
+    auto-reply job, scheduled by task name (asr sits below bots); it checks again, when it runs,
+    that nobody took the conversation over.
     """
     from anmei.common.presence import online_user_ids
-    from workers.bots import auto_reply
 
     message = Message.objects.select_related("conversation").filter(pk=task.message_id).first()
     if message is None or message.is_blocked:
@@ -108,7 +109,17 @@ def _auto_reply_if_unserved(task: AsrTask) -> bool:
         return False
     if conversation.status == "ended" or online_user_ids(tenant_id=task.tenant_id):
         return False
-    auto_reply.delay(message.id)
+    with transaction.atomic():
+        job_schedule(
+            kind="bots.auto_reply",
+            key=f"message:{message.id}",
+            task="workers.bots.auto_reply",
+            tenant_id=message.tenant_id,
+            payload={"message_id": message.id},
+            queue=settings.CELERY_REPLIES_QUEUE,
+            max_attempts=settings.BOT_AUTO_REPLY_MAX_ATTEMPTS,
+            lease_seconds=settings.BOT_AUTO_REPLY_LEASE_SECONDS,
+        )
     return True
 
 

@@ -101,7 +101,7 @@ class AutomationRunAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
         # Viewing is allowed (read-only fields); the retry action needs the change permission.
         return self._allowed(request)
 
-    @admin.action(description="Retry selected failed runs")
+    @admin.action(description="Retry selected failed or stuck runs")
     def retry_failed(self, request, queryset):
         retried = 0
         for run in queryset:
@@ -111,7 +111,7 @@ class AutomationRunAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
             except ApplicationError as exc:
                 self.message_user(request, f"run #{run.pk}: {exc.message}", level=messages.WARNING)
         if retried:
-            self.message_user(request, f"{retried} run(s) re-enqueued")
+            self.message_user(request, f"{retried} run(s) started again")
 
 
 @admin.register(AutomationStep)

@@ -61,7 +61,7 @@ class DashboardApi(APIView):
 
 
 class RunRetryApi(APIView):
-    """Start a failed run again (same as the Django admin action)."""
+    """Start a failed or stuck run again (same as the Django admin action)."""
 
     permission_classes = [IsTenantAdmin]
 
@@ -77,7 +77,7 @@ class RunRetryApi(APIView):
                 },
             ),
             404: OpenApiResponse(description="no such run in your tenant"),
-            409: OpenApiResponse(description="not failed"),
+            409: OpenApiResponse(description="neither failed nor stuck"),
         },
     )
     def post(self, request, run_id: int):

@@ -13,6 +13,7 @@ DEFAULT_WELCOME_TEMPLATE = (
     "您可以随时向我咨询医美相关问题，获得个性化的美容建议。"
 )
 
+JOB_KIND = "automation"  # each step's durable job (anmei.jobs): key run:<run id>:<generation>:<step>
 STEPS = ("create_default_conversation", "generate_welcome", "deliver_welcome", "notify_consultants", "record_metrics")
 
 

@@ -7,6 +7,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Avg, Count, Q, Sum
 from django.db.models.functions import TruncDate
@@ -16,8 +17,9 @@ from anmei.ai.breaker import breaker_state
 from anmei.ai.mcp_client import MCPCallError, MCPEndpoint, default_url, mcp_session, run_async, session_tools
 from anmei.ai.models import AgentCall
 from anmei.ai.selectors import agent_config_get
-from anmei.automation.models import STEPS, AutomationRun, AutomationStep
+from anmei.automation.models import JOB_KIND, STEPS, AutomationRun, AutomationStep
 from anmei.common.health import health_report
+from anmei.jobs.models import Job
 from anmei.mcp_admin.models import MCPCallLog
 
 PERCENTILE_SAMPLE = 10_000
@@ -31,12 +33,47 @@ def _percentile(sorted_values: list[float], fraction: float) -> float | None:
     return round(sorted_values[rank - 1], 1)
 
 
+def automation_run_stuck_ids(*, tenant_id: int, run_ids: list[int] | None = None, since=None) -> set[int]:
+    """Running runs of the tenant that nothing moves: none of their current generation's step jobs
+    waits for its time or is held by a live worker, and they started over JOBS_STUCK_AFTER_SECONDS ago.
+
+    That covers a step whose message and re-sends keep getting lost, a worker that died holding the
+    lease for longer than the threshold, and a run whose job never existed (started before jobs).
+    """
+    now = timezone.now()
+    threshold = timedelta(seconds=settings.JOBS_STUCK_AFTER_SECONDS)
+    runs = AutomationRun.objects.filter(
+        tenant_id=tenant_id, status=AutomationRun.Status.RUNNING, started_at__lt=now - threshold
+    )
+    if run_ids is not None:
+        runs = runs.filter(pk__in=run_ids)
+    if since is not None:
+        runs = runs.filter(started_at__gte=since)
+    candidates = dict(runs.values_list("id", "generation"))
+    if not candidates:
+        return set()
+    moving = Job.objects.filter(tenant_id=tenant_id, kind=JOB_KIND, payload__run_id__in=list(candidates)).filter(
+        Q(state=Job.State.PENDING, next_attempt_at__gte=now - threshold)
+        | Q(state=Job.State.RUNNING, lease_until__gte=now - threshold)
+    )
+    alive = {
+        run_id
+        for run_id, generation in moving.values_list("payload__run_id", "payload__generation")
+        if candidates.get(run_id) == generation
+    }
+    return set(candidates) - alive
+
+
 def automation_metrics(*, tenant_id: int, days: int = 14) -> dict[str, Any]:
     """Success rate, totals and end-to-end timings over `days`, plus a per-day trend.
 
-    The success rate counts finished runs only (running ones have no outcome yet); timings are
-    of succeeded runs (registration commit → record_metrics).
+    The success rate is succeeded / (succeeded + failed + stuck): a run nothing moves any more
+    (see `automation_run_stuck_ids`) counts as not successful; runs still on their way have no
+    outcome yet. Timings are of succeeded runs (registration commit → record_metrics).
+    `stuck_jobs` is the tenant's jobs due for longer than the stuck threshold, per pipeline.
     """
+    from anmei.jobs.selectors import jobs_stuck_counts
+
     since = timezone.now() - timedelta(days=days)
     runs = AutomationRun.objects.filter(tenant_id=tenant_id, started_at__gte=since)
     counts = runs.aggregate(
@@ -47,7 +84,8 @@ def automation_metrics(*, tenant_id: int, days: int = 14) -> dict[str, Any]:
         template=Count("id", filter=Q(welcome_source="template")),
         agent=Count("id", filter=Q(welcome_source="agent")),
     )
-    finished = counts["succeeded"] + counts["failed"]
+    stuck = len(automation_run_stuck_ids(tenant_id=tenant_id, since=since))
+    finished = counts["succeeded"] + counts["failed"] + stuck
     durations = sorted(
         runs.filter(status=AutomationRun.Status.SUCCEEDED, end_to_end_ms__isnull=False)
         .order_by("-started_at")
@@ -99,6 +137,8 @@ def automation_metrics(*, tenant_id: int, days: int = 14) -> dict[str, Any]:
         "succeeded": counts["succeeded"],
         "failed": counts["failed"],
         "running": counts["running"],
+        "stuck": stuck,
+        "stuck_jobs": jobs_stuck_counts(tenant_id=tenant_id),
         "average_response_time_ms": round(sum(durations) / len(durations), 1) if durations else None,
         "p95_response_time_ms": _percentile(durations, 0.95),
         "welcome_sources": {"agent": counts["agent"], "template": counts["template"]},

@@ -12,19 +12,25 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 from anmei.accounts.models import User
-from anmei.automation.models import STEPS, AutomationRun, AutomationSettings, AutomationStep
+from anmei.automation.models import JOB_KIND, STEPS, AutomationRun, AutomationSettings, AutomationStep
+from anmei.automation.selectors import automation_run_stuck_ids
+from anmei.common.metrics import REGISTRATION_SECONDS
+from anmei.jobs.models import Job
+from anmei.jobs.services import JobFailed, JobRetry, job_schedule
 from anmei.notifications.services import admin_alert_raise
 
 logger = logging.getLogger("anmei.automation")
 
 ALERT_SOURCE = "registration_automation"
+STEP_TASK = "workers.registration.step"
 
 
 def automation_settings_get_or_create(*, tenant_id: int) -> AutomationSettings:
@@ -54,9 +60,11 @@ def automation_settings_update(*, tenant_id: int, **fields) -> AutomationSetting
 
 
 def automation_run_start(*, customer: User) -> AutomationRun | None:
-    """Create the customer's run and enqueue its chain after commit; None when automation is off.
+    """Create the customer's run and its first step's job; None when automation is off.
 
-    The one-run-per-customer constraint makes a duplicated hook a no-op.
+    Call inside the transaction that creates the customer: the run and its job commit with them,
+    and the job reaches the broker after that commit (lost on the way, the sweep re-sends it). The
+    one-run-per-customer constraint makes a second call a no-op.
     """
     if customer.role != User.Role.CUSTOMER or not customer.tenant_id:
         return None
@@ -67,7 +75,7 @@ def automation_run_start(*, customer: User) -> AutomationRun | None:
     try:
         with transaction.atomic():
             run = AutomationRun.objects.create(tenant_id=customer.tenant_id, customer=customer)
-            transaction.on_commit(lambda: automation_run_enqueue(run_id=run.id, generation=run.generation))
+            automation_step_schedule(run=run, step=STEPS[0], config=config)
     except IntegrityError:
         return AutomationRun.objects.get(customer=customer)
     logger.info(
@@ -76,25 +84,63 @@ def automation_run_start(*, customer: User) -> AutomationRun | None:
     return run
 
 
-def automation_run_enqueue(*, run_id: int, generation: int) -> None:
-    """Send the chain to the broker; if the broker refuses, fail the run so admins see and retry it."""
-    from workers.registration import run_chain
+def automation_step_schedule(*, run: AutomationRun, step: str, config: AutomationSettings | None = None) -> Job:
+    """The durable job of one step of this run's generation (idempotent: one job per step and generation).
 
-    try:
-        run_chain(run_id, generation).apply_async()
-    except Exception as exc:  # noqa: BLE001 - the registration already succeeded; record, alert, move on
-        logger.exception("automation enqueue failed", extra={"run_id": run_id})
-        run = AutomationRun.objects.filter(pk=run_id).first()
-        if run is not None:
-            automation_run_fail(run=run, step="enqueue", error=f"enqueue failed: {type(exc).__name__}", attempts=1)
+    The step decides its retries from the tenant's run-time settings at each attempt (as before);
+    the job row carries the countdown of each retry, so a lost message costs one sweep interval.
+    """
+    config = config or automation_settings_get_or_create(tenant_id=run.tenant_id)
+    return job_schedule(
+        kind=JOB_KIND,
+        key=f"run:{run.id}:{run.generation}:{step}",
+        task=STEP_TASK,
+        tenant_id=run.tenant_id,
+        payload={"run_id": run.id, "generation": run.generation, "step": step},
+        # the step's own retries, plus room for attempts lost with their worker (those leave no row)
+        max_attempts=config.max_retries + 1 + settings.AUTOMATION_WORKER_LOSS_ALLOWANCE,
+        retry_countdowns=[float(x) for x in config.retry_countdowns],
+        lease_seconds=settings.AUTOMATION_STEP_LEASE_SECONDS,
+    )
 
 
-def on_customer_registered(user: User) -> None:
-    """The accounts hook: runs after the registration commits and must never break the request."""
-    try:
-        automation_run_start(customer=user)
-    except Exception:  # noqa: BLE001
-        logger.exception("automation start failed", extra={"tenant_id": user.tenant_id, "customer_id": user.id})
+def automation_step_run(*, job: Job) -> str:
+    """One leased attempt of a step's job: execute it, and on success schedule the next step.
+
+    The step's success row and the next step's job commit together, so a chain link can only be
+    missing if its step did not succeed. A retry raises JobRetry with the settings' countdown (the
+    job row carries it, so a lost message costs one sweep interval); a run that failed or is not
+    this generation's any more ends the job.
+    """
+    run_id, generation, step = job.payload["run_id"], job.payload["generation"], job.payload["step"]
+    # The attempt number counts recorded attempts, as before jobs: an attempt cut short by a killed
+    # worker left no row, so its redo is the same attempt and does not use up a retry.
+    recorded = AutomationStep.objects.filter(run_id=run_id, generation=generation, step=step, success=False).count()
+    outcome = automation_step_execute(
+        run_id=run_id,
+        generation=generation,
+        step=step,
+        attempt=recorded + 1,
+        on_success=lambda run: _schedule_next(run, step),
+    )
+    if outcome.status == "retry":
+        raise JobRetry(outcome.error, countdown=outcome.countdown)
+    if outcome.status == "failed":
+        raise JobFailed("STEP_FAILED", outcome.error)
+    return outcome.status
+
+
+def _schedule_next(run: AutomationRun, step: str) -> None:
+    index = STEPS.index(step)
+    if index + 1 < len(STEPS):
+        automation_step_schedule(run=run, step=STEPS[index + 1])
+
+
+def automation_job_failed(job: Job, error: str) -> None:
+    """`on_failed` of a step's job: its attempts ran out without the step recording it (workers lost)."""
+    run = AutomationRun.objects.filter(pk=job.payload["run_id"], generation=job.payload["generation"]).first()
+    if run is not None:
+        automation_run_fail(run=run, step=job.payload["step"], error=error, attempts=job.attempts)
 
 
 @dataclass(frozen=True)
@@ -106,11 +152,20 @@ class StepOutcome:
     error: str = ""
 
 
-def automation_step_execute(*, run_id: int, generation: int, step: str, attempt: int) -> StepOutcome:
+def automation_step_execute(
+    *,
+    run_id: int,
+    generation: int,
+    step: str,
+    attempt: int,
+    on_success: Callable[[AutomationRun], None] | None = None,
+) -> StepOutcome:
     """Run one attempt of one step and record it.
 
     A run that is not running this generation any more (finished, failed, or retried from admin
-    with a newer generation) is skipped, so stale or duplicated tasks do nothing.
+    with a newer generation) is skipped, so stale or duplicated tasks do nothing. `on_success(run)`
+    runs in the transaction that records the success (the chain schedules its next link there).
+    A database error while recording a failure propagates: the job stays leased and is retried.
     """
     from anmei.automation.steps import STEP_FUNCTIONS
 
@@ -127,7 +182,12 @@ def automation_step_execute(*, run_id: int, generation: int, step: str, attempt:
         with transaction.atomic() if finishing else contextlib.nullcontext():
             details = STEP_FUNCTIONS[step](run=run, config=config) or {}
             duration_ms = (time.perf_counter() - started) * 1000
-            _step_record(run, step, attempt, True, duration_ms, started_at, details=details)
+            with transaction.atomic():
+                _step_record(run, step, attempt, True, duration_ms, started_at, details=details)
+                if on_success is not None:
+                    on_success(run)
+    except (OperationalError, InterfaceError):
+        raise  # the database is gone: the failure cannot be recorded either; the job's lease expires, the sweep retries
     except Exception as exc:  # noqa: BLE001 - any failure of a step is retried, then alerted
         error = f"{type(exc).__name__}: {exc}"[:500]
         duration_ms = (time.perf_counter() - started) * 1000
@@ -197,6 +257,7 @@ def automation_run_finish(*, run: AutomationRun) -> bool:
         pk=run.pk, generation=run.generation, status=AutomationRun.Status.RUNNING
     ).update(status=AutomationRun.Status.SUCCEEDED, finished_at=finished_at, end_to_end_ms=round(elapsed_ms, 1))
     if updated:
+        REGISTRATION_SECONDS.observe(elapsed_ms / 1000)
         logger.info(
             "automation run succeeded",
             extra={
@@ -242,13 +303,18 @@ def automation_run_fail(*, run: AutomationRun, step: str, error: str, attempts: 
 
 
 def automation_run_retry(*, run: AutomationRun) -> AutomationRun:
-    """Start a failed run again (a new generation); finished steps are skipped by their own guards."""
+    """Start a failed or stuck run again (a new generation); finished steps are skipped by their own guards."""
     from anmei.common.errors import ConflictError
 
     with transaction.atomic():
         locked = AutomationRun.objects.select_for_update().get(pk=run.pk)
-        if locked.status != AutomationRun.Status.FAILED:
-            raise ConflictError("run_not_failed", "only a failed run can be retried", details={"status": locked.status})
+        stuck = locked.status == AutomationRun.Status.RUNNING and locked.id in automation_run_stuck_ids(
+            tenant_id=locked.tenant_id, run_ids=[locked.id]
+        )
+        if locked.status != AutomationRun.Status.FAILED and not stuck:
+            raise ConflictError(
+                "run_not_failed", "only a failed or stuck run can be retried", details={"status": locked.status}
+            )
         locked.generation += 1
         locked.status = AutomationRun.Status.RUNNING
         locked.failed_step = ""
@@ -257,8 +323,9 @@ def automation_run_retry(*, run: AutomationRun) -> AutomationRun:
         locked.end_to_end_ms = None
         locked.save()
         generation = locked.generation
-        transaction.on_commit(lambda: automation_run_enqueue(run_id=locked.id, generation=generation))
+        automation_step_schedule(run=locked, step=STEPS[0])
     logger.info(
-        "automation run retried", extra={"tenant_id": locked.tenant_id, "run_id": locked.id, "generation": generation}
+        "automation run retried",
+        extra={"tenant_id": locked.tenant_id, "run_id": locked.id, "generation": generation, "was_stuck": stuck},
     )
     return locked

@@ -98,15 +98,9 @@ def deliver_welcome(*, run: AutomationRun, config: AutomationSettings) -> dict[s
 
 
 def _deliver_to_bot(run: AutomationRun, message_id: int) -> None:
-    """IM customers also get the welcome through their bot instance (bots app, when installed)."""
-    try:
-        from anmei.bots.services import bot_message_deliver
-    except ImportError:
-        logger.info(
-            "bots app has no bot_message_deliver: IM welcome stays on the platform",
-            extra={"tenant_id": run.tenant_id, "run_id": run.id},
-        )
-        return
+    """IM customers also get the welcome through their bot instance."""
+    from anmei.bots.services import bot_message_deliver
+
     bot_message_deliver(message_id=message_id)
 
 

@@ -62,7 +62,7 @@ class BlacklistChange(models.Model):
 
 
 class BlacklistBotCursor(models.Model):
-    """How far a bot has acknowledged the tenant's change log; locked by the push task (one sender per bot).
+    """How far a bot has acknowledged the tenant's change log; claimed by the push task (one sender per bot).
 
     Versions after `acknowledged_version` are pushed in order; a version that exhausted its retries
     is skipped (the bot sees the gap in versions and re-pulls the full list).
@@ -74,6 +74,9 @@ class BlacklistBotCursor(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     last_pushed_at = models.DateTimeField(null=True, blank=True)
+    claimed_until = models.DateTimeField(
+        null=True, blank=True, help_text="a push task holds this bot until then (claimed by a conditional UPDATE)"
+    )
 
     def __str__(self) -> str:
         return f"bot {self.bot_id} acked v{self.acknowledged_version}"

@@ -84,10 +84,43 @@ def first_message(detail: Any) -> str:
     return str(detail)
 
 
+def dependency_down(exc: BaseException) -> str | None:
+    """Name the infrastructure an exception says is unreachable (redis, broker, database), else None.
+
+    A Redis outage (throttle cache, tickets, presence), a broker that refuses a publish, or a
+    database that went away is the platform's problem, not the client's: 503, never a 500.
+    """
+    import redis
+    from django.db import InterfaceError as DbInterfaceError
+    from django.db import OperationalError as DbOperationalError
+    from kombu.exceptions import OperationalError as BrokerOperationalError
+
+    if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
+        return "redis"
+    if isinstance(exc, BrokerOperationalError):
+        return "broker"
+    if isinstance(exc, (DbOperationalError, DbInterfaceError)):
+        return "database"
+    return None
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Map domain, DRF and Django exceptions to the API.md error JSON."""
     if isinstance(exc, ApplicationError):
         return Response(error_body(exc.code, exc.message, exc.details), status=exc.status_code)
+    dependency = dependency_down(exc)
+    if dependency is not None:
+        logger.warning("dependency unavailable", extra={"dependency": dependency, "error": type(exc).__name__})
+        response = Response(
+            error_body(
+                "dependency_unavailable",
+                f"{dependency} is unavailable, try again shortly",
+                {"dependency": dependency},
+            ),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+        response["Retry-After"] = "5"
+        return response
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -6,6 +6,7 @@ import time
 from django.conf import settings
 
 from anmei.common.errors import error_response
+from anmei.common.metrics import HTTP_REQUEST_SECONDS
 
 access_logger = logging.getLogger("anmei.access")
 
@@ -45,10 +46,16 @@ class AccessLogMiddleware:
     def __call__(self, request):
         started = time.perf_counter()
         response = self.get_response(request)
+        match = getattr(request, "resolver_match", None)
+        HTTP_REQUEST_SECONDS.labels(
+            method=request.method, route=match.route if match else "unmatched", status=response.status_code
+        ).observe(time.perf_counter() - started)
         if request.path.startswith("/api/"):
             # DRF authenticates on its own Request object; Django's request.user is the session user.
             drf_request = (getattr(response, "renderer_context", None) or {}).get("request")
-            user = getattr(drf_request, "user", None) or getattr(request, "user", None)
+            # `_user`, not `user`: reading `user` would authenticate again, and a failed authentication
+            # (database down: already answered 503) would raise here and turn the answer into a 500.
+            user = getattr(drf_request, "_user", None) or getattr(request, "user", None)
             authenticated = bool(user and getattr(user, "is_authenticated", False))
             access_logger.info(
                 "http request",

@@ -13,6 +13,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from anmei.accounts.services import ws_ticket_consume
 from anmei.common import presence, realtime
+from anmei.common.metrics import WEBSOCKET_CONNECTIONS
 
 logger = logging.getLogger("anmei.ws")
 
@@ -55,6 +56,7 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.user = user
+        WEBSOCKET_CONNECTIONS.labels(endpoint=self.endpoint_name).inc()
         for group in self.groups_for(user):
             await self.channel_layer.group_add(group, self.channel_name)
             self.groups_joined.append(group)
@@ -68,6 +70,7 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
         if self.user is not None:
+            WEBSOCKET_CONNECTIONS.labels(endpoint=self.endpoint_name).dec()
             await self.on_disconnected()
             logger.info(
                 "ws disconnected",

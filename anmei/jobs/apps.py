@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class JobsConfig(AppConfig):
     name = "anmei.jobs"
     label = "jobs"
+
+    def ready(self) -> None:
+        from anmei.common.metrics import LIVE_COLLECTORS
+        from anmei.jobs.metrics import jobs_figures
+
+        if jobs_figures not in LIVE_COLLECTORS:
+            LIVE_COLLECTORS.append(jobs_figures)

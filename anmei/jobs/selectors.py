@@ -36,3 +36,16 @@ def jobs_due_counts(*, tenant_id: int | None = None) -> dict[str, int]:
     if tenant_id is not None:
         qs = qs.filter(tenant_id=tenant_id)
     return {row["kind"]: row["n"] for row in qs.values("kind").annotate(n=Count("id")).order_by("kind")}
+
+
+def jobs_stuck_groups(*, threshold_seconds: float | None = None) -> list[dict]:
+    """Stuck jobs per (tenant, kind): count and the oldest stuck job's id (names the episode)."""
+    from django.db.models import Min
+
+    threshold = settings.JOBS_STUCK_AFTER_SECONDS if threshold_seconds is None else threshold_seconds
+    return list(
+        Job.objects.filter(_stuck_filter(timezone.now(), threshold))
+        .values("tenant_id", "kind")
+        .annotate(n=Count("id"), oldest=Min("id"))
+        .order_by("tenant_id", "kind")
+    )

@@ -24,6 +24,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from anmei.common.metrics import task_outcome
 from anmei.jobs.models import Job
 
 logger = logging.getLogger("anmei.jobs")
@@ -182,6 +183,8 @@ def _job_fail(job: Job, error: str, on_failed: Callable[[Job, str], None] | None
         )
         if updated and on_failed is not None:
             on_failed(job, error)
+    if updated:
+        task_outcome(job.task, "failed")
     logger.warning(
         "job failed",
         extra={"tenant_id": job.tenant_id, "job_id": job.id, "kind": job.kind, "attempt": job.attempts, "error": error},
@@ -220,6 +223,7 @@ def _job_retry(job: Job, error: str, countdown: float | None, on_failed: Callabl
         },
     )
     if updated:
+        task_outcome(job.task, "retry")
         job_publish(job=job, countdown=delay)
 
 

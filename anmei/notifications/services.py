@@ -3,6 +3,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -156,3 +157,26 @@ def notifications_take_undelivered(*, user) -> list[dict[str, Any]]:
             event["delivered_late"] = True
             events.append(event)
     return events
+
+
+def jobs_stuck_alert() -> int:
+    """Raise an AdminAlert per tenant and pipeline with jobs due for longer than the stuck threshold (beat).
+
+    One alert per episode: the dedupe key names the oldest stuck job, so a pipeline that stays stuck
+    is not re-alerted every sweep, and a new episode is. Returns the alerts newly raised.
+    """
+    from anmei.jobs.selectors import jobs_stuck_groups
+
+    raised = 0
+    for group in jobs_stuck_groups():
+        _, created = admin_alert_raise(
+            tenant_id=group["tenant_id"],
+            source="jobs",
+            code="jobs_stuck",
+            message=f"{group['n']} {group['kind']} job(s) due for over {settings.JOBS_STUCK_AFTER_SECONDS:g} s "
+            "and not running: workers or broker may be down",
+            dedupe_key=f"jobs_stuck:{group['tenant_id']}:{group['kind']}:{group['oldest']}",
+            details={"kind": group["kind"], "count": group["n"], "oldest_job_id": group["oldest"]},
+        )
+        raised += int(created)
+    return raised

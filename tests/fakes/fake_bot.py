@@ -37,6 +37,8 @@ class FakeBotServer:
         self.secrets: dict[int, str] = {}
         self.scripts: dict[int, deque[int]] = defaultdict(deque)
         self.received: list[Received] = []
+        self.stall_when = None  # predicate(body): such requests wait for `release()` before answering
+        self.released = threading.Event()
         self.lock = threading.RLock()
         self.condition = threading.Condition(self.lock)
         server = self
@@ -107,7 +109,14 @@ class FakeBotServer:
                 status = 401
             self.received.append(Received(path, bot_id, headers, raw, body, ok, status))
             self.condition.notify_all()
+            stall = self.stall_when is not None and self.stall_when(body)
+        if stall:
+            self.released.wait(60)
         return status
+
+    def release(self) -> None:
+        """Let stalled requests answer (their sender may be gone by then)."""
+        self.released.set()
 
     def requests(self, *, bot_id: int | None = None, path: str | None = None) -> list[Received]:
         with self.lock:

@@ -16,7 +16,10 @@ from anmei.bots.services.instances import (  # noqa: F401
 )
 from anmei.bots.services.outbound import (  # noqa: F401
     auto_reply_create,
-    bot_deliveries_resume,
+    auto_reply_if_unanswered,
+    auto_reply_job_failed,
+    auto_reply_schedule,
     bot_delivery_attempt,
+    bot_delivery_job_failed,
     bot_message_deliver,
 )

@@ -12,15 +12,19 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from anmei.accounts.models import User
-from anmei.accounts.services import customer_registered_after_commit, user_create
+from anmei.accounts.services import user_create
 from anmei.asr.services import asr_task_create, asr_task_id_new
+from anmei.automation.services import automation_run_start
 from anmei.blacklist.selectors import blacklist_is_blocked
 from anmei.blacklist.services import interception_record
 from anmei.bots.models import BotInstance
 from anmei.bots.services.instances import bot_heartbeat
+from anmei.bots.services.outbound import AUTO_REPLY_JOB, auto_reply_schedule
 from anmei.common.errors import ApplicationError
 from anmei.conversations.models import Conversation, Message
 from anmei.conversations.services import conversation_create, message_create, message_route, message_route_loaded
+from anmei.jobs.models import Job
+from anmei.jobs.services import job_publish
 from anmei.media.services import media_delete, media_store
 
 logger = logging.getLogger("anmei.bots")
@@ -31,8 +35,8 @@ def im_customer_get_or_create(
 ) -> tuple[User, bool]:
     """Find the tenant's customer for (platform, user id) or create them.
 
-    Call inside the transaction that stores their first message: a new customer's registration
-    hooks (welcome automation) are scheduled for that commit, exactly once — the unique
+    Call inside the transaction that stores their first message: a new customer's automation run
+    (welcome) is created in it and starts on that commit, exactly once — the unique
     (tenant, source, platform_user_id) constraint makes a concurrent twin lose and reuse the row.
     The customer's row comes back locked (FOR UPDATE, or by its own INSERT) until that commit, which
     serialises their concurrent messages (see `_open_conversation`).
@@ -59,7 +63,7 @@ def im_customer_get_or_create(
         if user is None:
             raise
         return user, False
-    customer_registered_after_commit(user)
+    automation_run_start(customer=user)
     logger.info("im customer created", extra={"tenant_id": bot.tenant_id, "user_id": user.id, "platform": platform})
     return user, True
 
@@ -99,6 +103,9 @@ def _open_conversation(*, bot: BotInstance, customer: User, platform: str) -> Co
 # holding the customer (FOR UPDATE) before this touches the conversation. Without it the message's
 # foreign-key check took the customer's lock only at the end of the statement, after the
 # conversation's, and the two paths deadlocked.
+# The message's auto-reply job (anmei.jobs) is written by the same statement, unless a consultant
+# holds the conversation: the job row commits with the message (see `auto_reply_schedule`, the
+# general path's equivalent), and is published after it.
 _FAST_INSERT_SQL = """
 WITH customer AS (
     SELECT id FROM {user} WHERE tenant_id = %(tenant)s AND source = %(platform)s
@@ -123,8 +130,19 @@ WITH customer AS (
 ), touched AS (
     UPDATE {conversation} SET last_message_at = %(now)s, updated_at = %(now)s
       FROM stored WHERE {conversation}.id = stored.conversation_id
+), reply_job AS (
+    INSERT INTO {job}
+           (tenant_id, kind, key, task, queue, state, attempts, max_attempts, retry_countdowns, lease_seconds,
+            next_attempt_at, resent, last_error, payload, created_at, updated_at)
+    SELECT %(tenant)s, %(job_kind)s, 'message:' || stored.id, %(job_task)s, %(job_queue)s, 'pending', 0,
+           %(job_max_attempts)s, %(job_countdowns)s::jsonb, %(job_lease)s, %(now)s, 0, '',
+           jsonb_build_object('message_id', stored.id), %(now)s, %(now)s
+      FROM stored JOIN open_conversation c ON c.id = stored.conversation_id
+     WHERE NOT (c.status IN ('active', 'transferring') AND c.consultant_id IS NOT NULL)
+    ON CONFLICT (kind, key) DO NOTHING
+    RETURNING id
 )
-SELECT stored.id, stored.conversation_id, stored.sender_id, c.status, c.consultant_id
+SELECT stored.id, stored.conversation_id, stored.sender_id, c.status, c.consultant_id, (SELECT id FROM reply_job)
   FROM stored JOIN open_conversation c ON c.id = stored.conversation_id
 """
 
@@ -138,6 +156,7 @@ def _fast_insert_sql() -> str:
         conversation=Conversation._meta.db_table,
         message=Message._meta.db_table,
         blacklist=BlacklistEntry._meta.db_table,
+        job=Job._meta.db_table,
     )
 
 
@@ -157,13 +176,22 @@ def _receive_into_open_conversation(
         "payload": json.dumps(payload, ensure_ascii=False),
         "external_id": external_id,
         "now": now,
+        **{f"job_{name}": value for name, value in AUTO_REPLY_JOB.items()},
+        "job_max_attempts": settings.BOT_AUTO_REPLY_MAX_ATTEMPTS,
+        "job_countdowns": json.dumps(settings.JOBS_DEFAULT_RETRY_COUNTDOWNS),
+        "job_lease": settings.BOT_AUTO_REPLY_LEASE_SECONDS,
+        "job_queue": settings.CELERY_REPLIES_QUEUE,
     }
     with connection.cursor() as cursor:
         cursor.execute(_fast_insert_sql(), params)
         row = cursor.fetchone()
     if row is None:
         return None
-    message_id, conversation_id, customer_id, status, consultant_id = row
+    message_id, conversation_id, customer_id, status, consultant_id, job_id = row
+    if job_id is not None:
+        job = Job(id=job_id, tenant_id=bot.tenant_id, kind=AUTO_REPLY_JOB["kind"], task=AUTO_REPLY_JOB["task"])
+        job.queue = params["job_queue"]
+        transaction.on_commit(lambda: job_publish(job=job))
     conversation = Conversation(
         id=conversation_id, tenant_id=bot.tenant_id, customer_id=customer_id, status=status, consultant_id=consultant_id
     )
@@ -239,8 +267,10 @@ def bot_message_receive(*, bot: BotInstance, data: dict[str, Any]) -> tuple[Mess
                 message_status="blocked_by_platform",
             )
         elif created:
-            if transcribe:
+            if transcribe:  # the transcript, not the empty voice message, feeds the auto-reply
                 asr_task_create(message=message, asr_task_id=payload["asr_task_id"], media=media)
+            else:
+                auto_reply_schedule(message=message, conversation=conversation)
             transaction.on_commit(lambda: message_route(message_id=message.id), robust=True)
     if not created and media is not None:
         media_delete(tenant_id=bot.tenant_id, key=media["key"])  # lost a race with a repeat: keep one file

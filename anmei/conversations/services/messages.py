@@ -16,7 +16,6 @@ from anmei.conversations.models import Conversation, Message
 from anmei.conversations.selectors import conversation_get
 from anmei.media.links import media_url_for_payload
 from anmei.stats.services.events import stats_on_human_message
-from workers.bots import auto_reply
 
 logger = logging.getLogger("anmei.conversations")
 
@@ -104,7 +103,8 @@ def message_route(*, message_id: int) -> str:
     """Deliver a new customer message (call after commit) and say where it went.
 
     Assigned consultant → `message.new` to them; waiting with consultants online → the tenant's
-    console group; nobody online → the bot auto-reply task. Blocked messages go nowhere.
+    console group; nobody online → the auto-reply job (written with the message by its caller, see
+    `auto_reply_schedule`) answers. Blocked messages go nowhere.
     """
     message = Message.objects.select_related("conversation").get(pk=message_id)
     return message_route_loaded(message=message, conversation=message.conversation)
@@ -128,9 +128,8 @@ def message_route_loaded(*, message: Message, conversation: Conversation) -> str
     except Exception:  # noqa: BLE001 - realtime logs it; fall back to an answer for the customer
         logger.warning("message route push failed", extra={"tenant_id": tenant_id, "message_id": message_id})
     if message.type == Message.Type.VOICE and message.payload.get("asr_task_id"):
-        return "awaiting_transcript"  # anmei.asr feeds the transcript to the auto-reply when it is ready
-    auto_reply.delay(message_id)
-    return "auto_reply"
+        return "awaiting_transcript"  # anmei.asr schedules the auto-reply once the transcript is ready
+    return "auto_reply"  # its job was written with the message; it answers unless someone took over
 
 
 def conversation_message_send(*, user: User, conversation_id: int, type: str, content: str) -> Message:  # noqa: A002
@@ -139,7 +138,7 @@ def conversation_message_send(*, user: User, conversation_id: int, type: str, co
     Consultants must hold the conversation (claim first); admins may always reply. A consultant's
     reply to an IM customer goes back through the bot callback after commit.
     """
-    from anmei.bots.services import bot_message_deliver
+    from anmei.bots.services import auto_reply_schedule, bot_message_deliver
 
     conversation = conversation_get(user=user, conversation_id=conversation_id)
     if conversation.status == S.ENDED:
@@ -170,6 +169,7 @@ def conversation_message_send(*, user: User, conversation_id: int, type: str, co
             conversation=conversation, sender_type=sender_type, sender=user, type=type, content=content
         )
         if sender_type == Message.SenderType.CUSTOMER:
+            auto_reply_schedule(message=message, conversation=conversation)  # durable: commits with it
             transaction.on_commit(lambda: message_route(message_id=message.id), robust=True)
         else:
             stats_on_human_message(message, conversation)

@@ -16,6 +16,7 @@
     document.getElementById("success_rate").textContent = m.success_rate == null ? "—" : (m.success_rate * 100).toFixed(1) + "%";
     document.getElementById("total").textContent = m.total_automations;
     document.getElementById("failed").textContent = m.failed;
+    document.getElementById("stuck").textContent = m.stuck;
     document.getElementById("avg").textContent = fmtMs(m.average_response_time_ms);
     document.getElementById("p95").textContent = fmtMs(m.p95_response_time_ms);
     document.getElementById("sources").textContent = m.welcome_sources.agent + " / " + m.welcome_sources.template;
