@@ -62,10 +62,10 @@ def conversation_item(page, conversation_id: int):
 def test_customer_is_welcomed_claimed_answered_transferred_and_ended(
     web_server, browser_context, screenshot, tenant_a, carol, cora, celery_worker, automation_mcp_url
 ):
-    from anmei.ai.services import agent_config_get, agent_config_update
+    from anmei.ai.services import agent_config_get_or_create, agent_config_update
 
     # given a patient agent (the 2-core CI machine is slow), and Carol and Cora on the console
-    agent_config_update(config=agent_config_get(tenant_id=tenant_a.id), timeout_seconds=30)
+    agent_config_update(config=agent_config_get_or_create(tenant_id=tenant_a.id), timeout_seconds=30)
     carol_page = console_login(browser_context(), web_server, carol)
     cora_page = console_login(browser_context(), web_server, cora)
 

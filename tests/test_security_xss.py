@@ -46,28 +46,28 @@ def evil_conversation(tenant_a, carol):
     return Conversation.objects.create(tenant=tenant_a, customer=customer, channel="web", bot_name="Anmei")
 
 
-def test_console_renders_a_hostile_nickname_as_text_and_runs_no_script(live_server, evil_conversation):
-    from playwright.sync_api import sync_playwright
+@pytest.mark.browser
+def test_console_renders_a_hostile_nickname_as_text_and_runs_no_script(web_server, browser_context, evil_conversation):
+    from playwright.sync_api import expect
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
-        try:
-            page = browser.new_page()
-            violations = []
-            page.on(
-                "console", lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None
-            )
-            page.goto(f"{live_server.url}/console/")
-            page.fill("input[name=tenant]", "alpha")
-            page.fill("input[name=username]", "carol")
-            page.fill("input[name=password]", PASSWORD)
-            page.click("#login button")
-            row = page.wait_for_selector(".conv", timeout=10_000)
-            # then the nickname is literal text, no <img> was created and its handler never ran
-            assert EVIL in row.inner_text()
-            assert page.evaluate("document.querySelectorAll('#conversations img').length") == 0
-            page.wait_for_load_state("networkidle")
-            assert page.evaluate("window.__xss === undefined") is True
-            assert violations == []  # the console's own script is a static file the CSP allows
-        finally:
-            browser.close()
+    # given a consultant on the console (the real ASGI server: the list arrives over the WebSocket)
+    page = browser_context().new_page()
+    violations = []
+    page.on("console", lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None)
+    page.goto(f"{web_server.url}/console/")
+    page.fill("#login-form [name=tenant]", "alpha")
+    page.fill("#login-form [name=username]", "carol")
+    page.fill("#login-form [name=password]", PASSWORD)
+    page.click("#login-form button[type=submit]")
+    expect(page.locator("#conn")).to_have_attribute("data-state", "online")
+
+    # when the waiting conversation of the customer named like markup is listed
+    page.click(".tab[data-tab=all]")
+    row = page.locator(f'#conv-list li[data-conversation-id="{evil_conversation.id}"]')
+    expect(row).to_contain_text(EVIL)
+
+    # then the nickname is literal text, no <img> was created and its handler never ran
+    assert page.evaluate("document.querySelectorAll('#conv-list img').length") == 0
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate("window.__xss === undefined") is True
+    assert violations == []  # the console's own scripts are static files the CSP allows
