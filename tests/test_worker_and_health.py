@@ -27,8 +27,8 @@ def test_celery_settings_make_tasks_survive_worker_loss():
     assert conf.task_reject_on_worker_lost is True
     assert conf.worker_prefetch_multiplier == 1
     assert conf.task_serializer == "json" and conf.accept_content == ["json"]
-    # a minute longer than the longest task (its job's lease), not an hour
-    assert conf.broker_transport_options["visibility_timeout"] == max(settings.TASK_LEASES_SECONDS) + 60 == 180
+    # a minute longer than the longest task (its job's lease: ASR's 300 s time limit + 60), not an hour
+    assert conf.broker_transport_options["visibility_timeout"] == max(settings.TASK_LEASES_SECONDS) + 60 == 420
     assert {q.name for q in conf.task_queues} == {"default", "asr", "replies"}
 
 

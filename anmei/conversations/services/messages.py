@@ -175,9 +175,11 @@ def conversation_message_send(*, user: User, conversation_id: int, type: str, co
             stats_on_human_message(message, conversation)
             if conversation.bot_instance_id:
                 bot_message_deliver(message_id=message.id)
-            event = message_event(message)
-            tenant_id, customer_id = conversation.tenant_id, conversation.customer_id
-            transaction.on_commit(lambda: _push_quietly(tenant_id, customer_id, event))
+        # The customer's pages see every message of their conversation, their own included (sent
+        # from another tab or device); a page drops an id it already shows.
+        event = message_event(message)
+        tenant_id, customer_id = conversation.tenant_id, conversation.customer_id
+        transaction.on_commit(lambda: _push_quietly(tenant_id, customer_id, event))
     logger.info(
         "message sent",
         extra={
