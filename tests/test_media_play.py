@@ -161,3 +161,24 @@ def test_a_rendition_that_cannot_be_stored_does_not_fail_the_transcription(
     url = next(m for m in listed if m["id"] == body["message_id"])["media_url"]
     played = as_user(carol).get(url)
     assert (played["Content-Type"], played.content) == ("audio/silk", speech_silk)
+
+
+async def test_the_asr_result_event_links_the_playable_rendition(
+    celery_worker, asr_api, carol, bot_a, media_dir, speech_silk, as_user, async_db_closed
+):
+    from asgiref.sync import sync_to_async
+
+    from tests.fixtures_automation import receive_type, ws_connect
+
+    # given consultant Carol on the console
+    console = await ws_connect("/ws/console/", carol)
+
+    # when a SILK voice message is transcribed
+    body = (await sync_to_async(voice_post)(bot_a[1], speech_silk, "silk-ws")).json()
+    result = await receive_type(console, "asr.result", timeout=30)
+    await console.disconnect()
+
+    # then the pushed link plays the Ogg/Opus rendition
+    assert (result["asr_task_id"], result["status"]) == (body["asr_task_id"], "success")
+    played = await sync_to_async(lambda: as_user(carol).get(result["audio_url"]))()
+    assert (played.status_code, played["Content-Type"], played.content[:4]) == (200, "audio/ogg", b"OggS")
