@@ -115,6 +115,35 @@ def test_a_task_run_again_never_makes_a_second_rendition(celery_worker, asr_api,
     assert _renditions(media_dir) == [stored] and stored.read_bytes() != blob
 
 
+def _amr_clip(seconds: int = 3) -> bytes:
+    """A valid AMR-NB file without an encoder (Debian's ffmpeg has none): random 12.2 kbit/s frames
+    (header 0x3c, 31 bytes each, 20 ms) decode to noise of the given length."""
+    import random
+
+    rng = random.Random(7)
+    return b"#!AMR\n" + b"".join(b"\x3c" + rng.randbytes(31) for _ in range(seconds * 50))
+
+
+def test_amr_voice_plays_as_ogg_opus_too(celery_worker, asr_api, as_user, carol, bot_a, media_dir):
+    # given a QQ customer's AMR voice message, transcribed on the asr worker
+    clip = _amr_clip()
+    body = voice_post(bot_a[1], clip, "amr-play", name="voice.amr").json()
+    assert _finished(body["asr_task_id"]).status == "success"
+
+    # when the consultant plays it from the message list
+    listed = as_user(carol).get(f"/api/v1/conversations/{body['conversation_id']}/messages").json()["results"]
+    played = as_user(carol).get(next(m for m in listed if m["id"] == body["message_id"])["media_url"])
+
+    # then it is Ogg/Opus of the same length, and the AMR original stays stored
+    from anmei.asr.audio import decode_to_16k_mono
+
+    assert (played.status_code, played["Content-Type"], played.content[:4]) == (200, "audio/ogg", b"OggS")
+    assert abs(len(decode_to_16k_mono(played.content, ext="ogg")) / 16000 - 3.0) < 0.1
+    media = Message.objects.get(pk=body["message_id"]).payload["media"]
+    assert media["ext"] == "amr" and media_read(tenant_id=carol.tenant_id, key=media["key"]) == clip
+    assert len(_renditions(media_dir)) == 1
+
+
 def test_wav_voice_needs_no_rendition(celery_worker, asr_api, as_user, carol, bot_a, media_dir, speech_wav):
     body = voice_post(bot_a[1], speech_wav, "wav-play").json()
     assert _finished(body["asr_task_id"]).status == "success"
