@@ -4,10 +4,10 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from anmei.asr.models import AsrTask
+from anmei.asr.selectors import asr_task_audio_url
 from anmei.asr.services import asr_task_retry
 from anmei.common.admin import ReadOnlyAdminMixin, TenantScopedAdmin
 from anmei.common.errors import ApplicationError
-from anmei.media.links import media_url
 
 
 @admin.register(AsrTask)
@@ -24,7 +24,7 @@ class AsrTaskAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
 
     @admin.display(description="audio")
     def audio(self, obj: AsrTask) -> str:
-        url = media_url(tenant_id=obj.tenant_id, key=obj.media_key, mime=obj.media_mime)
+        url = asr_task_audio_url(obj)
         return format_html('<audio controls preload="none" src="{}"></audio>', url)
 
     @admin.action(description="Transcribe again (failed tasks)")

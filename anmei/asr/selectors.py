@@ -9,7 +9,8 @@ from django.utils import timezone
 from anmei.accounts.models import User
 from anmei.asr.models import AsrTask
 from anmei.common.errors import NotFoundError
-from anmei.media.links import media_url
+from anmei.conversations.models import Message
+from anmei.media.links import media_url, media_url_for_payload
 
 
 def asr_task_get(*, user: User, asr_task_id: str) -> AsrTask:
@@ -34,6 +35,15 @@ def asr_task_data(task: AsrTask) -> dict[str, Any]:
         }
     elif task.status == AsrTask.Status.FAILED:
         data["error"] = {"code": task.error_code, "message": task.error_message}
-    data["audio_url"] = media_url(tenant_id=task.tenant_id, key=task.media_key, mime=task.media_mime)
+    data["audio_url"] = asr_task_audio_url(task)
     data["timestamp"] = timezone.localtime(task.finished_at or task.updated_at or timezone.now()).isoformat()
     return data
+
+
+def asr_task_audio_url(task: AsrTask) -> str:
+    """The message's playback link (its browser-playable rendition once made), else the task's audio."""
+    payload = Message.objects.filter(pk=task.message_id).values_list("payload", flat=True).first()
+    media = (payload or {}).get("media")
+    if isinstance(media, dict) and media.get("key") == task.media_key:
+        return media_url_for_payload(task.tenant_id, payload)
+    return media_url(tenant_id=task.tenant_id, key=task.media_key, mime=task.media_mime)

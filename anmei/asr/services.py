@@ -18,21 +18,22 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from anmei.asr.audio import BadAudio, decode_to_16k_mono
+from anmei.asr.audio import BadAudio, decode_to_16k_mono, pcm_to_ogg_opus
 from anmei.asr.backends import AsrError, Transcript, asr_backend
 from anmei.asr.models import AsrTask
 from anmei.asr.selectors import asr_task_data
 from anmei.common import realtime
 from anmei.common.errors import ApplicationError, ConflictError
 from anmei.conversations.models import Conversation, Message
-from anmei.conversations.services import message_transcript_set
+from anmei.conversations.services import message_media_play_set, message_transcript_set
 from anmei.jobs.services import job_reschedule, job_schedule
-from anmei.media.services import media_read
+from anmei.media.services import media_read, media_store_rendition
 
 logger = logging.getLogger("anmei.asr")
 
 S = AsrTask.Status
 TRANSCRIBE_TASK = "workers.asr.transcribe"
+PLAYABLE_FROM = ("amr", "silk")  # sniffed voice types browsers cannot play: they get an Ogg/Opus rendition
 
 
 def asr_task_id_new() -> str:
@@ -204,6 +205,40 @@ def asr_task_process(*, asr_task_id: str, attempt: int = 1) -> AsrTask | None:
     return AsrTask.objects.get(pk=task.pk)
 
 
+def _playable_ensure(task: AsrTask, *, ext: str, samples: Any) -> None:
+    """Give AMR/SILK voice an Ogg/Opus rendition a browser's `<audio>` plays, made once per message.
+
+    Reuses the samples this attempt decoded for transcription. It is stored through the media
+    service beside the original (`<key>.play.ogg`, same tenant key and encryption) and recorded
+    as the message payload's `media.play`, which `media_url` then signs. A message that already
+    has one is left alone (redelivered or retried attempts); a failure costs playback only, never
+    the transcription.
+    """
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    if ext not in PLAYABLE_FROM:
+        return
+    payload = Message.objects.filter(pk=task.message_id).values_list("payload", flat=True).first()
+    media = (payload or {}).get("media")
+    if not isinstance(media, dict) or media.get("key") != task.media_key or media.get("play"):
+        return
+    log = {"tenant_id": task.tenant_id, "asr_task_id": task.asr_task_id, "message_id": task.message_id}
+    started = time.perf_counter()
+    try:
+        ogg = pcm_to_ogg_opus(samples)
+        key = media_store_rendition(tenant_id=task.tenant_id, key=task.media_key, suffix="play.ogg", data=ogg)
+        message_media_play_set(message_id=task.message_id, play={"key": key, "mime": "audio/ogg", "size": len(ogg)})
+    except SoftTimeLimitExceeded:
+        raise
+    except Exception as exc:  # noqa: BLE001 - playback is a convenience; the transcription goes on
+        logger.warning("asr playable rendition failed", extra={**log, "error": f"{type(exc).__name__}: {exc}"[:300]})
+        return
+    logger.info(
+        "asr playable rendition stored",
+        extra={**log, "size": len(ogg), "duration_ms": round((time.perf_counter() - started) * 1000, 1)},
+    )
+
+
 def _transcribe(task: AsrTask) -> tuple[Transcript, float]:
     from celery.exceptions import SoftTimeLimitExceeded
 
@@ -223,6 +258,7 @@ def _transcribe(task: AsrTask) -> tuple[Transcript, float]:
     except subprocess.TimeoutExpired as exc:
         raise AsrError("ASR_TIMEOUT", "decoding the audio took too long", transient=True) from exc
     decode_ms = (time.perf_counter() - started) * 1000
+    _playable_ensure(task, ext=ext, samples=samples)
     try:
         backend = asr_backend()
         started = time.perf_counter()

@@ -33,10 +33,17 @@ def media_url(*, tenant_id: int, key: str, mime: str, ttl_seconds: int | None = 
 
 
 def media_url_for_payload(tenant_id: int, payload: dict[str, Any] | None) -> str | None:
-    """The playback URL of a message payload's stored media, or None for messages without one."""
+    """The playback URL of a message payload's stored media, or None for messages without one.
+
+    Voice a browser cannot play (AMR, SILK) links to its browser-playable rendition once one has
+    been made (`media.play`, see anmei.asr.services); the original stays stored as it came.
+    """
     media = (payload or {}).get("media")
     if not isinstance(media, dict) or not media.get("key"):
         return None
+    play = media.get("play")
+    if isinstance(play, dict) and play.get("key") and play.get("mime"):
+        return media_url(tenant_id=tenant_id, key=play["key"], mime=play["mime"])
     return media_url(tenant_id=tenant_id, key=media["key"], mime=media.get("mime") or "application/octet-stream")
 
 

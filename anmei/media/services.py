@@ -138,6 +138,30 @@ def _check_tenant(tenant_id: int, key: str) -> None:
         raise ApplicationError("media_forbidden", "this media belongs to another tenant", status_code=403)
 
 
+def media_store_rendition(*, tenant_id: int, key: str, suffix: str, data: bytes) -> str:
+    """Store a derived copy of a stored object beside it as `<key>.<suffix>` and return that key.
+
+    Same tenant prefix, same encryption (bound to the new key). The key is fixed by the original,
+    so a repeated attempt replaces a leftover of an earlier one instead of adding a second copy.
+    Call outside database transactions: the storage may be a remote bucket.
+    """
+    _check_tenant(tenant_id, key)
+    target = f"{key}.{suffix}"
+    storage = media_storage()
+    try:
+        if storage.exists(target):  # an earlier attempt stored it but died before recording it
+            storage.delete(target)
+        saved = storage.save(target, ContentFile(encrypt_bytes(data, context=target)))
+    except Exception as exc:  # noqa: BLE001 - disk full, bucket unreachable: the dependency is down
+        logger.exception("media rendition store failed", extra={"tenant_id": tenant_id})
+        raise ApplicationError("media_unavailable", "media storage is unreachable", status_code=503) from exc
+    if saved != target:
+        media_storage().delete(saved)
+        raise ApplicationError("media_store_failed", "storage renamed the object", status_code=503)
+    logger.info("media rendition stored", extra={"tenant_id": tenant_id, "suffix": suffix, "size": len(data)})
+    return target
+
+
 def media_read(*, tenant_id: int, key: str) -> bytes:
     """Return the plain bytes of a stored object of this tenant (decrypted, integrity-checked)."""
     _check_tenant(tenant_id, key)

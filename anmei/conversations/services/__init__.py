@@ -17,6 +17,7 @@ from anmei.conversations.services.messages import (  # noqa: F401
     conversation_message_send,
     message_create,
     message_event,
+    message_media_play_set,
     message_route,
     message_route_loaded,
     message_transcript_set,

@@ -80,6 +80,23 @@ def message_transcript_set(*, message_id: int, text: str | None, asr: dict[str, 
         Message.objects.filter(pk=message_id).update(**fields)
 
 
+def message_media_play_set(*, message_id: int, play: dict[str, Any]) -> bool:
+    """Record the browser-playable rendition of a message's stored media (`payload.media.play`).
+
+    Returns False when the message is gone or has no stored media; the first rendition recorded stays.
+    """
+    with transaction.atomic():
+        message = Message.objects.select_for_update().filter(pk=message_id).first()
+        media = (message.payload or {}).get("media") if message else None
+        if not isinstance(media, dict):
+            return False
+        if media.get("play"):
+            return True
+        payload = {**message.payload, "media": {**media, "play": play}}
+        Message.objects.filter(pk=message_id).update(payload=payload)
+    return True
+
+
 def message_event(message: Message) -> dict[str, Any]:
     """The `message.new` WebSocket event for a message."""
     return {
