@@ -1,5 +1,19 @@
 // The web customer's chat: register or log in, see the welcome arrive live, talk, rate.
-import { $, $$, LiveSocket, addStrings, api, applyI18n, h, messageBubble, session, show, t, toggleLang } from "./common.js";
+import {
+  $,
+  $$,
+  LiveSocket,
+  addStrings,
+  api,
+  applyI18n,
+  h,
+  logout,
+  messageBubble,
+  session,
+  show,
+  t,
+  toggleLang,
+} from "./common.js";
 
 addStrings({
   "chat.app": ["在线咨询", "Online consultation"],
@@ -224,16 +238,6 @@ async function rate(event) {
     msg.textContent = error.status === 409 ? t("rate.already") : error.status === 404 ? t("rate.unavailable") : t("error.generic", { message: error.message });
     if (error.status === 409) $("#rating-submit").disabled = true;
   }
-}
-
-async function logout() {
-  try {
-    await api("auth/logout", { method: "POST" });
-  } catch {
-    /* the token is dropped from this tab anyway */
-  }
-  session.clear();
-  location.reload();
 }
 
 function wire() {

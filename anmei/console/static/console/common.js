@@ -140,6 +140,17 @@ export async function api(path, { method = "GET", body, form } = {}) {
 }
 
 // ---- The live socket: ticket auth, heartbeats, reconnect with backoff, resync on every open ----
+/** Revoke this tab's token (POST /auth/logout), forget it, and show the login again. */
+export async function logout() {
+  try {
+    await api("auth/logout", { method: "POST" });
+  } catch {
+    /* the token is dropped from this tab anyway */
+  }
+  session.clear();
+  location.reload();
+}
+
 export class LiveSocket {
   constructor(path, { onEvent, onOpen, onState }) {
     this.path = path;

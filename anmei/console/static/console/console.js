@@ -1,6 +1,6 @@
 // The consultant console. State lives in plain maps; every render builds DOM nodes from text.
 import {
-  $, $$, ApiError, LiveSocket, addStrings, api, applyI18n, asrState, formatTime, h, messageBubble, previewText, session, show, t,
+  $, $$, ApiError, LiveSocket, addStrings, api, applyI18n, asrState, formatTime, h, logout, messageBubble, previewText, session, show, t,
   toggleLang,
 } from "./common.js";
 
@@ -155,16 +155,6 @@ async function login(event) {
   } catch (error) {
     $("#login-error").textContent = error.message;
   }
-}
-
-async function logout() {
-  try {
-    await api("auth/logout", { method: "POST" });
-  } catch {
-    /* the endpoint may be absent; the token is dropped from this tab anyway */
-  }
-  session.clear();
-  location.reload();
 }
 
 function start() {
