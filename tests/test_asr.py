@@ -36,7 +36,17 @@ def task_of(response) -> AsrTask:
 
 
 def finished(task: AsrTask, timeout: float = 30) -> AsrTask:
-    assert poll(lambda: AsrTask.objects.get(pk=task.pk).status in ("success", "failed"), timeout=timeout)
+    """Wait for the task's outcome and for its job to close (written just after the task's own commit)."""
+    from anmei.jobs.models import Job
+
+    def closed() -> bool:
+        current = AsrTask.objects.get(pk=task.pk)
+        job_done = (
+            current.job_id is None or Job.objects.filter(pk=current.job_id, state__in=["done", "failed"]).exists()
+        )
+        return current.status in ("success", "failed") and job_done
+
+    assert poll(closed, timeout=timeout)
     return AsrTask.objects.get(pk=task.pk)
 
 
