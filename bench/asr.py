@@ -45,6 +45,8 @@ sys.path.insert(0, str(ROOT))
 import harness  # noqa: E402 - bench/ is on sys.path when a script runs
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "anmei.settings")
+# The fake servers live on 127.0.0.1 and tenant URLs are SSRF-guarded (anmei.common.outbound).
+os.environ.setdefault("OUTBOUND_ALLOWED_PRIVATE_HOSTS", "127.0.0.1")
 PY = sys.executable
 TEXT = (
     "Good morning. I saw your clinic online and I would like to ask about skin care treatments. "

@@ -38,6 +38,8 @@ from cryptography.fernet import Fernet  # noqa: E402
 from harness import free_port, http_load, pct, wait_port  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "anmei.settings")
+# The fake servers live on 127.0.0.1 and tenant URLs are SSRF-guarded (anmei.common.outbound).
+os.environ.setdefault("OUTBOUND_ALLOWED_PRIVATE_HOSTS", "127.0.0.1")
 # The web/worker children run as deployed (DEBUG off, so they need their own key); this process
 # encrypts the bots' signing secrets with the same one.
 os.environ.setdefault("FIELD_ENCRYPTION_KEY", Fernet.generate_key().decode())

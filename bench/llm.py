@@ -39,6 +39,8 @@ import harness  # noqa: E402 - bench/ is on sys.path when a script runs
 from harness import pct  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "anmei.settings")
+# The fake servers live on 127.0.0.1 and tenant URLs are SSRF-guarded (anmei.common.outbound).
+os.environ.setdefault("OUTBOUND_ALLOWED_PRIVATE_HOSTS", "127.0.0.1")
 PY = sys.executable
 
 ANSWER = json.dumps(
