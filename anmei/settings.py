@@ -119,15 +119,6 @@ TEMPLATES = [
     }
 ]
 
-AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
-]
-PASSWORD_HASHERS = env.list(
-    "PASSWORD_HASHERS",
-    default=["django.contrib.auth.hashers.PBKDF2PasswordHasher"],
-)
-
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
