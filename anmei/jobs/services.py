@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from anmei.common.metrics import task_outcome
 from anmei.jobs.models import Job
+from celery_config import app
 
 logger = logging.getLogger("anmei.jobs")
 
@@ -96,10 +97,6 @@ def job_schedule(
 
 def job_publish(*, job: Job, countdown: float = 0) -> bool:
     """Send the job's id to Celery; a broker error is logged, the sweep re-sends the row later."""
-    # Imported here: celery_config sets Django up, and admin autodiscovery imports this module
-    # (jobs.admin) during that setup — a top-level import made every worker fail to start.
-    from celery_config import app
-
     try:
         app.send_task(job.task, args=[job.id], queue=job.queue or None, countdown=countdown or None)
     except Exception as exc:  # noqa: BLE001 - the row is the record; losing the message costs one sweep
