@@ -12,6 +12,7 @@ import logging
 import subprocess
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from django.conf import settings
@@ -34,6 +35,7 @@ logger = logging.getLogger("anmei.asr")
 S = AsrTask.Status
 TRANSCRIBE_TASK = "workers.asr.transcribe"
 PLAYABLE_FROM = ("amr", "silk")  # sniffed voice types browsers cannot play: they get an Ogg/Opus rendition
+_encoder: ThreadPoolExecutor | None = None  # one per worker process, for those renditions
 
 
 def asr_task_id_new() -> str:
@@ -205,27 +207,37 @@ def asr_task_process(*, asr_task_id: str, attempt: int = 1) -> AsrTask | None:
     return AsrTask.objects.get(pk=task.pk)
 
 
-def _playable_ensure(task: AsrTask, *, ext: str, samples: Any) -> None:
-    """Give AMR/SILK voice an Ogg/Opus rendition a browser's `<audio>` plays, made once per message.
+def _playable_start(task: AsrTask, *, ext: str, samples: Any) -> Future | None:
+    """Begin the Ogg/Opus rendition of AMR/SILK voice (browsers cannot play those), made once per message.
 
-    Reuses the samples this attempt decoded for transcription. It is stored through the media
-    service beside the original (`<key>.play.ogg`, same tenant key and encryption) and recorded
-    as the message payload's `media.play`, which `media_url` then signs. A message that already
-    has one is left alone (redelivered or retried attempts); a failure costs playback only, never
-    the transcription.
+    Reuses the samples this attempt decoded for transcription and encodes them on a thread while
+    the model transcribes (libopus and the model both release the GIL), so the rendition that
+    `asr.result` links costs the consultant no wait (bench/asr.py, SILK run). None when the voice
+    needs no rendition or its message already has one (a redelivered or retried attempt).
     """
-    from celery.exceptions import SoftTimeLimitExceeded
-
     if ext not in PLAYABLE_FROM:
-        return
+        return None
     payload = Message.objects.filter(pk=task.message_id).values_list("payload", flat=True).first()
     media = (payload or {}).get("media")
     if not isinstance(media, dict) or media.get("key") != task.media_key or media.get("play"):
+        return None
+    global _encoder
+    if _encoder is None:  # made in the worker process itself: threads do not survive the prefork
+        _encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="asr-opus")
+    return _encoder.submit(pcm_to_ogg_opus, samples)
+
+
+def _playable_store(task: AsrTask, encoding: Future | None, started: float) -> None:
+    """Store the rendition beside the original (`<key>.play.ogg`, same tenant key and encryption) and
+    record it as the message payload's `media.play`, which `media_url` then signs. A failure costs
+    playback only, never the transcription."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    if encoding is None:
         return
     log = {"tenant_id": task.tenant_id, "asr_task_id": task.asr_task_id, "message_id": task.message_id}
-    started = time.perf_counter()
     try:
-        ogg = pcm_to_ogg_opus(samples)
+        ogg = encoding.result(timeout=settings.ASR_DECODE_TIMEOUT_SECONDS)
         key = media_store_rendition(tenant_id=task.tenant_id, key=task.media_key, suffix="play.ogg", data=ogg)
         message_media_play_set(message_id=task.message_id, play={"key": key, "mime": "audio/ogg", "size": len(ogg)})
     except SoftTimeLimitExceeded:
@@ -258,7 +270,7 @@ def _transcribe(task: AsrTask) -> tuple[Transcript, float]:
     except subprocess.TimeoutExpired as exc:
         raise AsrError("ASR_TIMEOUT", "decoding the audio took too long", transient=True) from exc
     decode_ms = (time.perf_counter() - started) * 1000
-    _playable_ensure(task, ext=ext, samples=samples)
+    encoding, encoding_started = _playable_start(task, ext=ext, samples=samples), time.perf_counter()
     try:
         backend = asr_backend()
         started = time.perf_counter()
@@ -271,6 +283,8 @@ def _transcribe(task: AsrTask) -> tuple[Transcript, float]:
         raise AsrError("ASR_TIMEOUT", "transcription took longer than the time limit", transient=True) from exc
     except Exception as exc:  # noqa: BLE001 - a model or runtime failure: retry, then fail with the code
         raise AsrError("ASR_BACKEND_ERROR", f"{type(exc).__name__}: {exc}"[:500], transient=True) from exc
+    finally:
+        _playable_store(task, encoding, encoding_started)
 
 
 def asr_task_fail(*, asr_task_id: str, error: str) -> None:
