@@ -287,6 +287,7 @@ AI_QUOTA_ALERT_RATIO = env.float("AI_QUOTA_ALERT_RATIO", default=0.8)
 AI_SUGGESTIONS_ENABLED = env.bool("AI_SUGGESTIONS_ENABLED", default=True)
 AI_SUGGESTION_LOCK_SECONDS = env.int("AI_SUGGESTION_LOCK_SECONDS", default=60)  # longest one generation may hold
 AI_SUMMARY_RETRY_COUNTDOWNS = [float(x) for x in env.list("AI_SUMMARY_RETRY_COUNTDOWNS", default=["5", "30"])]
+AI_SUMMARY_LEASE_SECONDS = env.int("AI_SUMMARY_LEASE_SECONDS", default=120)  # one summary attempt, LLM retried once
 
 # --- durable jobs (issue 10) ---
 # Every unit of background work has a Job row (anmei.jobs); Celery carries only its id. The sweep
@@ -470,11 +471,12 @@ AUTOMATION_STEP_LEASE_SECONDS = env.int("AUTOMATION_STEP_LEASE_SECONDS", default
 # Attempts of a step that may die with their worker (no row recorded) before its job gives up.
 AUTOMATION_WORKER_LOSS_ALLOWANCE = env.int("AUTOMATION_WORKER_LOSS_ALLOWANCE", default=3)
 # Bot deliveries and auto-replies as durable jobs: leases (a killed worker's attempt is handed on
-# after this) and the attempts allowed beyond the tenant's countdowns for workers lost mid-attempt.
+# after this) and attempts. A delivery retries by its tenant's countdowns (up to 10) at run time;
+# its job's attempts only bound that: 10 + the first + 3 for workers lost mid-attempt.
 BOT_DELIVERY_LEASE_SECONDS = env.int("BOT_DELIVERY_LEASE_SECONDS", default=60)
+BOT_DELIVERY_MAX_ATTEMPTS = env.int("BOT_DELIVERY_MAX_ATTEMPTS", default=14)
 BOT_AUTO_REPLY_LEASE_SECONDS = env.int("BOT_AUTO_REPLY_LEASE_SECONDS", default=120)
 BOT_AUTO_REPLY_MAX_ATTEMPTS = env.int("BOT_AUTO_REPLY_MAX_ATTEMPTS", default=4)
-BOT_WORKER_LOSS_ALLOWANCE = env.int("BOT_WORKER_LOSS_ALLOWANCE", default=3)
 # Blacklist pushes as durable jobs: the claim on a bot (and the job's lease) runs out after this;
 # attempts cover the countdown waits of every version queued behind a failing one.
 BLACKLIST_PUSH_LEASE_SECONDS = env.int("BLACKLIST_PUSH_LEASE_SECONDS", default=60)
@@ -491,6 +493,7 @@ TASK_LEASES_SECONDS = [
     BOT_DELIVERY_LEASE_SECONDS,
     BOT_AUTO_REPLY_LEASE_SECONDS,
     BLACKLIST_PUSH_LEASE_SECONDS,
+    AI_SUMMARY_LEASE_SECONDS,
     ASR_TIME_LIMIT_SECONDS + 60,  # an ASR job's lease (anmei.asr)
 ]
 CELERY_BROKER_VISIBILITY_TIMEOUT = env.int("CELERY_BROKER_VISIBILITY_TIMEOUT", default=max(TASK_LEASES_SECONDS) + 60)

@@ -138,6 +138,29 @@ def test_summary_is_for_staff_and_404_before_the_end(tenant_a, carol, cathy, as_
     assert_error(as_user(cathy).get(f"/api/v1/conversations/{conversation.id}/summary"), 403)
 
 
+def test_an_ended_conversation_reads_pending_until_its_summary_job_runs(
+    tenant_a, carol, cathy, as_user, django_capture_on_commit_callbacks
+):
+    # Given an active conversation, ended with no worker running (the hand-off job not taken yet)
+    conversation = _active(tenant_a, cathy, carol)
+    with django_capture_on_commit_callbacks(execute=False):
+        response = as_user(carol).post(f"/api/v1/conversations/{conversation.id}/end")
+    assert response.status_code == 200
+    # When the consultant reads the summary
+    body = as_user(carol).get(f"/api/v1/conversations/{conversation.id}/summary").json()
+    # Then it is pending, from the end on, and its job names the summary task
+    conversation.refresh_from_db()
+    assert (body["status"], body["summary"], body["model"]) == ("pending", None, "")
+    assert body["created_at"] == conversation.ended_at.isoformat().replace("+00:00", "Z")
+    job = Job.objects.get(kind="ai_summary")
+    assert (job.key, job.task, job.payload) == (
+        f"ai_summary:{conversation.id}:1",
+        "workers.ai.summarize",
+        {"conversation_id": conversation.id, "generation": 1},
+    )
+    assert not ConversationSummary.objects.exists()
+
+
 def test_dify_gets_the_built_context_as_its_query_and_a_prose_answer_falls_back(tenant_a, carol, cathy, fake_dify):
     # given a Dify app (it answers prose, not the JSON asked for)
     from anmei.ai.summaries import summary_generate

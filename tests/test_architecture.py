@@ -32,8 +32,8 @@ def test_app_imports_keep_the_layers():
     assert "Contracts: 1 kept, 0 broken." in result.stdout
 
 
-def test_the_only_import_cycles_between_apps_are_the_hand_offs_to_bots():
-    # given the import graph of anmei (lazy imports included)
+def test_no_two_apps_import_each_other():
+    # given the import graph of anmei (imports inside functions included)
     graph = grimp.build_graph("anmei", cache_dir=None)
     # when every pair of apps is checked for imports both ways
     cycles = {
@@ -42,15 +42,19 @@ def test_the_only_import_cycles_between_apps_are_the_hand_offs_to_bots():
         if graph.direct_import_exists(importer=f"anmei.{a}", imported=f"anmei.{b}", as_packages=True)
         and graph.direct_import_exists(importer=f"anmei.{b}", imported=f"anmei.{a}", as_packages=True)
     }
-    # then the two left are the pipelines' hand-offs ignored in the contract (they go with anmei.jobs)
-    # plus statistics (issue 14): conversation services write reporting events by explicit calls,
-    # and registration's explicit automation_run_start (issue 9 item 3) from accounts and bots
-    assert cycles == {
-        ("accounts", "automation"),
-        ("ai", "bots"),
-        ("ai", "conversations"),
-        ("automation", "bots"),
-        ("blacklist", "bots"),
-        ("bots", "conversations"),
-        ("conversations", "stats"),
-    }
+    # then there are none: work for an app above is handed over as a job naming its task
+    assert cycles == set()
+
+
+def test_every_hand_off_names_a_registered_task():
+    # given the hand-offs by task name that lower apps schedule for the apps above them
+    from anmei.accounts.services import REGISTRATION_JOB
+    from anmei.blacklist.services import CHANGE_JOB
+    from anmei.conversations.services.handoffs import AUTO_REPLY_JOB, DELIVERY_JOB, SUMMARY_JOB
+    from celery_config import app
+
+    # when the worker's task registry is loaded
+    app.loader.import_default_modules()
+    # then each names a task the worker runs (a typo would leave the job pending until it is stuck)
+    named = {job["task"] for job in (REGISTRATION_JOB, CHANGE_JOB, AUTO_REPLY_JOB, DELIVERY_JOB, SUMMARY_JOB)}
+    assert named <= set(app.tasks)

@@ -9,7 +9,8 @@ import pytest
 from django.utils import timezone
 
 from anmei.blacklist.models import BlacklistBotCursor, BlacklistEntry
-from anmei.blacklist.services import blacklist_expire, blacklist_push_pending
+from anmei.blacklist.services import blacklist_expire
+from anmei.bots.services.blacklist_push import blacklist_push_pending
 from anmei.notifications.models import AdminAlert
 from tests.fixtures_bots import PUSH_PATH, bot_client, bot_fast_retries, make_bot
 from tests.helpers import poll

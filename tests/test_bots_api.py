@@ -155,8 +155,18 @@ def test_new_im_customer_starts_one_automation_run(bot_a, django_capture_on_comm
     with django_capture_on_commit_callbacks(execute=False):
         bot_client(token).post(URL, inbound("m-1"), format="json")
         bot_client(token).post(URL, inbound("m-2"), format="json")
-    # Then their first message's transaction created exactly one automation run for them
+    # Then their first message's transaction handed exactly one registration run over for them
+    from anmei.automation.services import automation_run_start_job
+    from anmei.jobs.models import Job
+
     customer = User.objects.get(platform_user_id="wx-u1")
+    assert list(Job.objects.filter(kind="automation.start").values_list("key", "task", "tenant_id", "payload")) == [
+        (f"customer:{customer.id}", "workers.registration.start", customer.tenant_id, {"customer_id": customer.id})
+    ]
+    # and that job's body starts one run (a repeat of it starts no second one)
+    with django_capture_on_commit_callbacks(execute=False):
+        automation_run_start_job(customer_id=customer.id)
+        automation_run_start_job(customer_id=customer.id)
     assert list(AutomationRun.objects.values_list("customer_id", "tenant_id", "status")) == [
         (customer.id, customer.tenant_id, "running")
     ]
@@ -442,7 +452,7 @@ def _queued_args(name: str) -> list[list]:
 def test_a_delivery_whose_enqueue_was_lost_is_resent_by_the_jobs_sweep(
     tenant_a, bot_a, django_capture_on_commit_callbacks
 ):
-    from anmei.bots.services import bot_message_deliver
+    from anmei.conversations.services.handoffs import message_deliver_schedule
     from anmei.conversations.services import message_create
     from anmei.jobs.models import Job
     from anmei.jobs.services import jobs_sweep
@@ -453,7 +463,7 @@ def test_a_delivery_whose_enqueue_was_lost_is_resent_by_the_jobs_sweep(
     conversation = Conversation.objects.create(tenant=tenant_a, customer=customer, bot_instance_id=bot.id)
     message, _ = message_create(conversation=conversation, sender_type="bot", content="欢迎")
     with django_capture_on_commit_callbacks(execute=False):
-        bot_message_deliver(message_id=message.id)
+        message_deliver_schedule(tenant_id=tenant_a.id, message_id=message.id)
     job = Job.objects.get(kind="bots.delivery")
     assert (job.key, job.payload, job.state, job.tenant_id) == (
         f"message:{message.id}",
@@ -472,14 +482,24 @@ def test_a_delivery_whose_enqueue_was_lost_is_resent_by_the_jobs_sweep(
 
 
 def test_a_bot_behind_its_tenants_version_is_pushed_again(tenant_a, bot_a, django_capture_on_commit_callbacks):
-    from anmei.blacklist.services import blacklist_entry_add, blacklist_push_lagging
+    from anmei.blacklist.services import blacklist_entry_add
+    from anmei.bots.services.blacklist_push import blacklist_change_fan_out, blacklist_push_lagging
     from anmei.jobs.models import Job
 
-    # Given a change whose push job for the bot ended without the bot acknowledging it
+    # Given a change (handed to the gateway as one job) whose push job for the bot ended without
+    # the bot acknowledging it
     bot, _, _ = bot_a
     assert blacklist_push_lagging() == 0
     with django_capture_on_commit_callbacks(execute=False):
         blacklist_entry_add(tenant_id=tenant_a.id, actor=None, platform="wecom", user_id="x")
+    change = Job.objects.get(kind="blacklist.change")
+    assert (change.key, change.task, change.payload) == (
+        f"tenant:{tenant_a.id}:v1",
+        "workers.blacklist.fan_out",
+        {"version": 1},
+    )
+    with django_capture_on_commit_callbacks(execute=False):
+        assert blacklist_change_fan_out(tenant_id=tenant_a.id, version=1) == 1  # the hand-off job's body
     job = Job.objects.get(kind="blacklist.push")
     assert (job.key, job.payload) == (f"bot:{bot.id}:v1", {"bot_id": bot.id, "version": 1})
     Job.objects.filter(pk=job.pk).update(state="failed")

@@ -9,7 +9,8 @@ import pytest
 from anmei.accounts.models import User
 from anmei.blacklist.models import BlacklistEntry
 from anmei.bots.models import BotDelivery, BotInstance
-from anmei.bots.services import bot_delivery_attempt, bot_message_deliver
+from anmei.bots.services import bot_delivery_attempt
+from anmei.conversations.services.handoffs import message_deliver_schedule
 from anmei.conversations.models import Conversation, Message
 from anmei.conversations.services import message_create
 from anmei.notifications.models import AdminAlert
@@ -53,7 +54,7 @@ def test_consultant_reply_reaches_the_im_customer_signed_and_once(tenant_a, caro
     assert poll(lambda: BotDelivery.objects.filter(message_id=reply_id, status="sent").exists())
 
     # asking again (a redelivered task, a second caller) sends nothing more
-    bot_message_deliver(message_id=reply_id)
+    message_deliver_schedule(tenant_id=tenant_a.id, message_id=reply_id)
     assert bot_delivery_attempt(message_id=reply_id) == ("sent", None)
     time.sleep(0.3)
     assert len(_sends(fake_bot, reply_id)) == 1
@@ -66,7 +67,7 @@ def test_bot_failing_twice_then_ok_gets_the_message_exactly_once_more(tenant_a, 
     fake_bot.script(bot.id, 500, 500)
     conversation = _im_conversation(tenant_a, bot)
     message, _ = message_create(conversation=conversation, sender_type="bot", content="欢迎")
-    bot_message_deliver(message_id=message.id)
+    message_deliver_schedule(tenant_id=tenant_a.id, message_id=message.id)
 
     assert poll(lambda: BotDelivery.objects.filter(message_id=message.id, status="sent").exists())
     assert [r.answered for r in _sends(fake_bot, message.id)] == [500, 500, 200]
@@ -80,7 +81,7 @@ def test_unreachable_bot_raises_an_admin_alert_after_the_schedule(tenant_a, unus
     bot_fast_retries(tenant_a, [0.2, 0.2, 0.2])
     conversation = _im_conversation(tenant_a, bot)
     message, _ = message_create(conversation=conversation, sender_type="bot", content="欢迎")
-    bot_message_deliver(message_id=message.id)
+    message_deliver_schedule(tenant_id=tenant_a.id, message_id=message.id)
 
     assert poll(lambda: AdminAlert.objects.filter(source="bot_delivery").exists())
     alert = AdminAlert.objects.get(source="bot_delivery")
@@ -94,7 +95,7 @@ def test_reply_to_a_blacklisted_customer_is_suppressed(tenant_a, fake_bot, celer
     conversation = _im_conversation(tenant_a, bot)
     BlacklistEntry.objects.create(tenant=tenant_a, platform="wecom", platform_user_id="wx-42")
     message, _ = message_create(conversation=conversation, sender_type="bot", content="hi")
-    bot_message_deliver(message_id=message.id)
+    message_deliver_schedule(tenant_id=tenant_a.id, message_id=message.id)
     assert poll(lambda: BotDelivery.objects.filter(message_id=message.id, status="suppressed").exists())
     assert _sends(fake_bot, message.id) == []
 

@@ -26,8 +26,8 @@ def summarize(job_id: int) -> None:
 
 
 @shared_task(name="workers.ai.suggest", acks_late=True)
-def suggest(tenant_id: int, conversation_id: int, token: str) -> int:
+def suggest(tenant_id: int, conversation_id: int, message_id: int) -> int:
     """Reply suggestions for a conversation's newest customer message (coalesced; one in flight)."""
-    from anmei.ai.suggestions import suggestion_run
+    from anmei.ai.suggestions import suggestion_take
 
-    return suggestion_run(tenant_id=tenant_id, conversation_id=conversation_id, token=token)
+    return suggestion_take(tenant_id=tenant_id, conversation_id=conversation_id, message_id=message_id)

@@ -1,14 +1,26 @@
-"""Celery tasks: blacklist (thin: take the durable job, call a service)."""
+"""Celery tasks: blacklist changes, expiry and the pushes to the bots (thin: take the durable job, call a service)."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
 
+@shared_task(name="workers.blacklist.fan_out")
+def fan_out(job_id: int) -> int | None:
+    """A blacklist change: schedule one push job per active bot of its tenant (the bot gateway's side)."""
+    from anmei.bots.services.blacklist_push import blacklist_change_fan_out
+    from anmei.jobs.services import job_lease
+
+    with job_lease(job_id) as job:
+        if job is None:
+            return None
+        return blacklist_change_fan_out(tenant_id=job.tenant_id, version=job.payload["version"])
+
+
 @shared_task(name="workers.blacklist.push_to_bot")
 def push_to_bot(job_id: int) -> str | None:
     """Push every unacknowledged blacklist change to one bot, in version order; retry after the countdown."""
-    from anmei.blacklist.services import blacklist_push_pending
+    from anmei.bots.services.blacklist_push import blacklist_push_pending
     from anmei.jobs.services import JobRetry, job_lease
 
     with job_lease(job_id) as job:
@@ -31,6 +43,6 @@ def expire_entries() -> int:
 @shared_task(name="workers.blacklist.resync_lagging", acks_late=True)
 def resync_lagging() -> int:
     """Beat: schedule a push for bots behind their tenant's blacklist version (e.g. reactivated)."""
-    from anmei.blacklist.services import blacklist_push_lagging
+    from anmei.bots.services.blacklist_push import blacklist_push_lagging
 
     return blacklist_push_lagging()

@@ -27,8 +27,11 @@ def deliver_message(job_id: int) -> str | None:
 
 @shared_task(name="workers.bots.auto_reply")
 def auto_reply(job_id: int) -> int | None:
-    """Answer a customer message nobody is online for (rule → AI gateway → away message)."""
-    from anmei.bots.services import auto_reply_if_unanswered, auto_reply_job_failed
+    """Answer a customer message nobody is online for (rule → AI gateway → away message).
+
+    The name stays the bot gateway's (job rows name it); the answer is made by anmei.ai.autoreply.
+    """
+    from anmei.ai.autoreply import auto_reply_if_unanswered, auto_reply_job_failed
     from anmei.jobs.services import job_lease
 
     with job_lease(job_id, on_failed=auto_reply_job_failed) as job:

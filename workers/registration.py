@@ -11,6 +11,19 @@ from __future__ import annotations
 from celery_config import app
 
 
+@app.task(name="workers.registration.start")
+def start(job_id: int) -> int | None:
+    """Start a new customer's registration run (the hand-off job of `accounts.services.registration_hand_off`)."""
+    from anmei.automation.services import automation_run_start_job
+    from anmei.jobs.services import job_lease
+
+    with job_lease(job_id) as job:
+        if job is None:
+            return None
+        run = automation_run_start_job(customer_id=job.payload["customer_id"])
+        return run.id if run else None
+
+
 @app.task(name="workers.registration.step")
 def step(job_id: int) -> str | None:
     """Run one attempt of one step of a registration run."""

@@ -12,10 +12,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from anmei.accounts.models import AuthToken, User
-from anmei.automation.services import automation_run_start
 from anmei.common.crypto import hash_token, new_token
 from anmei.common.errors import ApplicationError
 from anmei.common.redis import get_redis, tenant_key
+from anmei.jobs.models import Job
+from anmei.jobs.services import job_schedule
 from anmei.tenants.models import Tenant
 from anmei.tenants.selectors import tenant_get_active
 
@@ -91,20 +92,43 @@ def auth_token_revoke(*, token: AuthToken) -> None:
     logger.info("logged out", extra={"tenant_id": token.user.tenant_id, "user_id": token.user_id})
 
 
+REGISTRATION_JOB = {"kind": "automation.start", "task": "workers.registration.start"}
+
+
+def registration_hand_off(*, customer: User) -> Job | None:
+    """A new customer's registration automation (welcome, default conversation, consultants told).
+
+    Call inside the transaction that creates the customer (web sign-up here, a bot's first message
+    of a new IM customer in anmei.bots): a durable job (anmei.jobs) that commits with them and
+    names the automation's task — automation sits above accounts and reads it, so accounts hands
+    the work over by task name instead of importing it. The task starts the run (or does nothing
+    where the tenant has automation off); one job per customer.
+    """
+    if customer.role != User.Role.CUSTOMER or not customer.tenant_id:
+        return None
+    return job_schedule(
+        **REGISTRATION_JOB,
+        key=f"customer:{customer.id}",
+        tenant_id=customer.tenant_id,
+        payload={"customer_id": customer.id},
+        lease_seconds=settings.AUTOMATION_STEP_LEASE_SECONDS,
+    )
+
+
 def user_register(
     *, tenant_slug: str, username: str, password: str, email: str = "", phone: str = "", nickname: str = ""
 ) -> User:
-    """Create a customer of an approved tenant and their automation run, in one transaction.
+    """Create a customer of an approved tenant and hand their registration run over, in one transaction.
 
-    The run and its first job commit with the customer (nothing to lose between the two); the
-    job reaches the broker only after that commit.
+    The hand-off job commits with the customer (nothing to lose between the two) and reaches the
+    broker only after that commit.
     """
     tenant = tenant_get_active(tenant_slug)
     with transaction.atomic():
         user = user_create(
             tenant=tenant, username=username, password=password, email=email, phone=phone, nickname=nickname
         )
-        automation_run_start(customer=user)
+        registration_hand_off(customer=user)
     logger.info("customer registered", extra={"tenant_id": tenant.id, "user_id": user.id})
     return user
 

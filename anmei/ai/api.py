@@ -178,18 +178,19 @@ class ConversationSummaryApi(APIView):
         conversation = conversation_get(user=request.user, conversation_id=conversation_id)
         summary = ConversationSummary.objects.filter(conversation=conversation).first()
         if summary is None:
-            raise NotFoundError("summary")
-        return Response(
-            SummaryOutputSerializer(
-                {
-                    "conversation_id": conversation.id,
-                    "status": summary.status,
-                    "summary": summary.as_dict() if summary.status == ConversationSummary.Status.READY else None,
-                    "model": summary.model,
-                    "created_at": summary.created_at,
-                }
-            ).data
-        )
+            if conversation.status != conversation.Status.ENDED:
+                raise NotFoundError("summary")
+            # ended, its job not started yet: the row is stored by the job
+            data = {"status": ConversationSummary.Status.PENDING, "summary": None, "model": "",
+                    "created_at": conversation.ended_at or conversation.updated_at}  # fmt: skip
+        else:
+            data = {
+                "status": summary.status,
+                "summary": summary.as_dict() if summary.status == ConversationSummary.Status.READY else None,
+                "model": summary.model,
+                "created_at": summary.created_at,
+            }
+        return Response(SummaryOutputSerializer({"conversation_id": conversation.id, **data}).data)
 
 
 class SuggestionSerializer(serializers.Serializer):

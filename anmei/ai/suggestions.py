@@ -1,10 +1,11 @@
 """Live reply suggestions for the consultant (seed 002 §3.5.3 客服话术推荐).
 
-A customer message in an active conversation calls `suggestion_request` after commit. At most one
-generation runs per conversation and a burst of messages is coalesced: the request records the
-newest message id in Redis and only the request that takes the per-conversation lock enqueues a
-task; the task answers the newest message, and before letting the lock go checks atomically that
-no newer message came in meanwhile (else it goes round again). Suggestions are ephemeral — a
+A customer message routed to its consultant sends the `workers.ai.suggest` task after commit
+(`conversations.services.handoffs.suggestion_request`: conversations sits below ai). At most one
+generation runs per conversation and a burst of messages is coalesced: each task records the
+newest message id in Redis and only the one that takes the per-conversation lock generates; it
+answers the newest message, and before letting the lock go checks atomically that no newer
+message came in meanwhile (else it goes round again); the others end at once. Suggestions are ephemeral — a
 generation lost with a killed worker is not redone; the lock expires and the next message starts
 a fresh one.
 
@@ -27,7 +28,6 @@ from anmei.ai.selectors import canned_responses_matching
 from anmei.common import realtime
 from anmei.common.redis import get_redis, tenant_key
 from anmei.conversations.models import Conversation, Message
-from workers.ai import suggest
 
 logger = logging.getLogger("anmei.ai")
 
@@ -61,34 +61,21 @@ def _keys(tenant_id: int, conversation_id: int) -> tuple[str, str]:
     )
 
 
-def suggestion_request(*, message: Message, conversation: Conversation) -> bool:
-    """Ask for suggestions on a new customer message (after commit); True when this call enqueued the task."""
-    if (
-        not settings.AI_SUGGESTIONS_ENABLED
-        or message.is_blocked
-        or message.sender_type != Message.SenderType.CUSTOMER
-        or conversation.status != Conversation.Status.ACTIVE
-        or not conversation.consultant_id
-    ):
-        return False
-    latest_key, lock_key = _keys(message.tenant_id, conversation.id)
+def suggestion_take(*, tenant_id: int, conversation_id: int, message_id: int) -> int:
+    """The task body: note the newest message; the task that takes the lock generates until none is newer.
+
+    Returns the generations this task ran (0 when another one holds the conversation: it answers
+    this newer message next).
+    """
+    latest_key, lock_key = _keys(tenant_id, conversation_id)
     token = uuid.uuid4().hex
-    try:
-        pipe = get_redis().pipeline()
-        pipe.set(latest_key, message.id, ex=settings.AI_SUGGESTION_LOCK_SECONDS * 2)
-        pipe.set(lock_key, token, nx=True, ex=settings.AI_SUGGESTION_LOCK_SECONDS)
-        _, acquired = pipe.execute()
-        if not acquired:
-            return False  # a generation is in flight: it will answer this newer message next
-        suggest.delay(message.tenant_id, conversation.id, token)
-    except Exception:  # noqa: BLE001 - suggestions are a help; the message itself is routed already
-        logger.warning(
-            "suggestion request failed",
-            extra={"tenant_id": message.tenant_id, "conversation_id": conversation.id, "message_id": message.id},
-            exc_info=True,
-        )
-        return False
-    return True
+    pipe = get_redis().pipeline()
+    pipe.set(latest_key, message_id, ex=settings.AI_SUGGESTION_LOCK_SECONDS * 2)
+    pipe.set(lock_key, token, nx=True, ex=settings.AI_SUGGESTION_LOCK_SECONDS)
+    _, acquired = pipe.execute()
+    if not acquired:
+        return 0
+    return suggestion_run(tenant_id=tenant_id, conversation_id=conversation_id, token=token)
 
 
 def suggestion_run(*, tenant_id: int, conversation_id: int, token: str) -> int:

@@ -1,7 +1,9 @@
 """Conversation summaries (seed 002 §3.5.3): one per conversation, written after it ends.
 
-`conversation_end` calls `summary_schedule` inside its transaction: a pending row and a durable
-job (anmei.jobs, idempotent by conversation and generation) that runs after commit. The job asks
+`conversation_end` hands the summary over inside its transaction: a durable job (anmei.jobs,
+idempotent by conversation and generation, `conversations.services.handoffs.summary_schedule`)
+that runs after commit and first stores the pending row (the API reports an ended conversation
+without one as pending). The job asks
 the tenant's agent for structured JSON {main_issues, solution, evaluation, follow_up}; a malformed
 answer is asked again once, then — like a provider failure, a spent quota or no LLM at all — the
 local extractive summary (jieba) is stored instead, marked `model: "local-extractive"`. When the
@@ -13,8 +15,7 @@ from __future__ import annotations
 import json
 import logging
 
-from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from anmei.ai.context import message_text
@@ -23,26 +24,17 @@ from anmei.ai.gateway import agent_run
 from anmei.ai.models import ConversationSummary
 from anmei.common import realtime
 from anmei.conversations.models import Conversation, ConversationEvent, Message
+from anmei.conversations.services.handoffs import summary_schedule
 
 logger = logging.getLogger("anmei.ai")
 
 FIELDS = ("main_issues", "solution", "evaluation", "follow_up")
-SUMMARY_TASK = "workers.ai.summarize"
 SUMMARY_PROMPT = (
     "你是医美咨询机构的质检助手。请阅读以下客户与客服的完整对话，输出一个 JSON 对象，且只输出 JSON，"
     '键为 "main_issues"（客户主要问题和需求）、"solution"（问题解决方案）、'
     '"evaluation"（客服处理效果评估）、"follow_up"（后续跟进建议），每个值是一段简短的中文。'
 )
 LOCAL_TURN_LIMIT = 1000  # the local summary reads at most the newest 1000 turns
-
-
-def summary_schedule(*, conversation: Conversation) -> ConversationSummary:
-    """Queue the summary of an ended conversation (call inside the transaction that ends it)."""
-    summary, _ = ConversationSummary.objects.get_or_create(
-        conversation=conversation, defaults={"tenant_id": conversation.tenant_id}
-    )
-    _schedule_job(summary)
-    return summary
 
 
 def summary_regenerate(*, summary: ConversationSummary) -> ConversationSummary:
@@ -52,24 +44,26 @@ def summary_regenerate(*, summary: ConversationSummary) -> ConversationSummary:
             generation=F("generation") + 1, status=ConversationSummary.Status.PENDING, error=""
         )
         summary.refresh_from_db()
-        _schedule_job(summary)
+        summary_schedule(
+            tenant_id=summary.tenant_id, conversation_id=summary.conversation_id, generation=summary.generation
+        )
     return summary
 
 
-def _schedule_job(summary: ConversationSummary) -> None:
-    from anmei.jobs.services import job_schedule
-
-    countdowns = list(settings.AI_SUMMARY_RETRY_COUNTDOWNS)
-    job_schedule(
-        kind="ai_summary",
-        key=f"ai_summary:{summary.conversation_id}:{summary.generation}",
-        task=SUMMARY_TASK,
-        tenant_id=summary.tenant_id,
-        payload={"conversation_id": summary.conversation_id, "generation": summary.generation},
-        max_attempts=len(countdowns) + 1,
-        retry_countdowns=countdowns,
-        lease_seconds=120,
-    )
+def _summary_row(conversation_id: int) -> ConversationSummary | None:
+    """The conversation's summary row, stored pending by the first job that asks for it."""
+    summary = ConversationSummary.objects.select_related("conversation").filter(conversation_id=conversation_id).first()
+    if summary is not None:
+        return summary
+    conversation = Conversation.objects.filter(pk=conversation_id).first()
+    if conversation is None:
+        return None
+    try:
+        with transaction.atomic():
+            ConversationSummary.objects.create(conversation=conversation, tenant_id=conversation.tenant_id)
+    except IntegrityError:  # a concurrent attempt stored it first
+        pass
+    return ConversationSummary.objects.select_related("conversation").get(conversation_id=conversation_id)
 
 
 def parse_summary(text: str | None) -> dict | None:
@@ -116,7 +110,7 @@ def _local_summary(conversation: Conversation) -> dict:
 
 def summary_generate(*, conversation_id: int, generation: int) -> ConversationSummary | None:
     """Write and store one generation of a summary; a repeat of a stored generation does nothing."""
-    summary = ConversationSummary.objects.select_related("conversation").filter(conversation_id=conversation_id).first()
+    summary = _summary_row(conversation_id)
     if summary is None or summary.generation != generation or summary.status == ConversationSummary.Status.READY:
         return None
     conversation = summary.conversation
@@ -176,6 +170,8 @@ def summary_generate(*, conversation_id: int, generation: int) -> ConversationSu
 
 def summary_failed(*, conversation_id: int, generation: int, error: str) -> None:
     """The job ran out of attempts (the database kept failing): the summary is marked failed."""
+    if generation == 1:
+        _summary_row(conversation_id)  # the attempts may all have failed before storing it
     ConversationSummary.objects.filter(
         conversation_id=conversation_id, generation=generation, status=ConversationSummary.Status.PENDING
     ).update(status=ConversationSummary.Status.FAILED, error=error[:500])

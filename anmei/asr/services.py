@@ -27,6 +27,7 @@ from anmei.common import realtime
 from anmei.common.errors import ApplicationError, ConflictError
 from anmei.conversations.models import Conversation, Message
 from anmei.conversations.services import message_media_play_set, message_transcript_set
+from anmei.conversations.services.handoffs import auto_reply_schedule
 from anmei.jobs.services import job_reschedule, job_schedule
 from anmei.media.services import media_read, media_store_rendition
 
@@ -98,8 +99,8 @@ def _auto_reply_if_unserved(task: AsrTask) -> bool:
     """Feed the transcribed voice to the bot auto-reply when nobody is serving the customer.
 
     `message_route` leaves voice messages with a transcription pending to this step, so the reply
-    answers what was said instead of an empty voice message. The reply is the bot gateway's durable
-    auto-reply job, scheduled by task name (asr sits below bots); it checks again, when it runs,
+    answers what was said instead of an empty voice message. The reply is the durable auto-reply
+    job, handed over by task name (asr sits below bots and ai); it checks again, when it runs,
     that nobody took the conversation over.
     """
     from anmei.common.presence import online_user_ids
@@ -113,16 +114,7 @@ def _auto_reply_if_unserved(task: AsrTask) -> bool:
     if conversation.status == "ended" or online_user_ids(tenant_id=task.tenant_id):
         return False
     with transaction.atomic():
-        job_schedule(
-            kind="bots.auto_reply",
-            key=f"message:{message.id}",
-            task="workers.bots.auto_reply",
-            tenant_id=message.tenant_id,
-            payload={"message_id": message.id},
-            queue=settings.CELERY_REPLIES_QUEUE,
-            max_attempts=settings.BOT_AUTO_REPLY_MAX_ATTEMPTS,
-            lease_seconds=settings.BOT_AUTO_REPLY_LEASE_SECONDS,
-        )
+        auto_reply_schedule(message=message, conversation=conversation)
     return True
 
 

@@ -59,12 +59,19 @@ def automation_settings_update(*, tenant_id: int, **fields) -> AutomationSetting
     return config
 
 
+def automation_run_start_job(*, customer_id: int) -> AutomationRun | None:
+    """The registration hand-off job: start the run of the customer it names (gone: nothing to do)."""
+    customer = User.objects.filter(pk=customer_id).first()
+    return automation_run_start(customer=customer) if customer is not None else None
+
+
 def automation_run_start(*, customer: User) -> AutomationRun | None:
     """Create the customer's run and its first step's job; None when automation is off.
 
-    Call inside the transaction that creates the customer: the run and its job commit with them,
-    and the job reaches the broker after that commit (lost on the way, the sweep re-sends it). The
-    one-run-per-customer constraint makes a second call a no-op.
+    Registration hands this over by task name (`accounts.services.registration_hand_off`, a job
+    written in the transaction that creates the customer: accounts and bots sit below automation);
+    the run and its first job commit together here. The one-run-per-customer constraint makes a
+    second call a no-op.
     """
     if customer.role != User.Role.CUSTOMER or not customer.tenant_id:
         return None

@@ -21,6 +21,7 @@ from anmei.automation.models import AutomationRun, AutomationSettings
 from anmei.common import realtime
 from anmei.conversations.models import Conversation
 from anmei.conversations.services import conversation_create
+from anmei.conversations.services.handoffs import message_deliver_schedule
 
 logger = logging.getLogger("anmei.automation")
 
@@ -89,19 +90,12 @@ def deliver_welcome(*, run: AutomationRun, config: AutomationSettings) -> dict[s
     if run.welcome_delivered_at is None:
         realtime.broadcast_to_user(run.tenant_id, run.customer_id, message_event(message))
         if run.customer.source != "web":
-            _deliver_to_bot(run, message.id)
+            message_deliver_schedule(tenant_id=run.tenant_id, message_id=message.id)  # through their bot
         delivered_at = timezone.now()
         AutomationRun.objects.filter(pk=run.pk).update(welcome_delivered_at=delivered_at)
         run.welcome_delivered_at = delivered_at
         pushed = True
     return {"message_id": message.id, "created": created, "pushed": pushed}
-
-
-def _deliver_to_bot(run: AutomationRun, message_id: int) -> None:
-    """IM customers also get the welcome through their bot instance."""
-    from anmei.bots.services import bot_message_deliver
-
-    bot_message_deliver(message_id=message_id)
 
 
 def new_customer_event(run: AutomationRun) -> dict[str, Any]:

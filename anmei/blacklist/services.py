@@ -1,20 +1,20 @@
-"""Blacklist writes: versioned changes, signed incremental pushes to every bot, expiry, interceptions.
+"""Blacklist writes: versioned changes, expiry, interceptions.
 
 Every change (one entry or a whole batch) takes the tenant's next version under a row lock and is
-recorded as one BlacklistChange with one durable push job per active bot (anmei.jobs), written in
-the same transaction; the job's task sends, in version order, every change that bot has not
-acknowledged. A batch is therefore one push per bot.
+recorded as one BlacklistChange with one durable hand-off job (anmei.jobs), written in the same
+transaction. The bot gateway runs it (`anmei.bots.services.blacklist_push`): one push job per
+active bot, which sends, in version order, every change that bot has not acknowledged. A batch
+is therefore one push per bot.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from anmei.accounts.models import User
@@ -26,16 +26,13 @@ from anmei.blacklist.models import (
     BlacklistState,
     InterceptionReport,
 )
+from anmei.blacklist.selectors import blacklist_version
 from anmei.common.errors import ConflictError
-from anmei.jobs.models import Job
-from anmei.jobs.services import job_reschedule, job_schedule
+from anmei.jobs.services import job_schedule
 
 logger = logging.getLogger("anmei.blacklist")
 
-PUSH_PATH = "/astrbot-api/v1/config/update"
-DUE_TOLERANCE = timedelta(milliseconds=100)
-PUSH_KIND = "blacklist.push"
-CLAIM_WAIT_SECONDS = 1.0  # another task is pushing to the bot: look again after this
+CHANGE_JOB = {"kind": "blacklist.change", "task": "workers.blacklist.fan_out"}
 
 
 def _entry_data(entry: BlacklistEntry) -> dict[str, Any]:
@@ -48,9 +45,12 @@ def _entry_data(entry: BlacklistEntry) -> dict[str, Any]:
 
 
 def _record_change(*, tenant_id: int, action: str, entries: list[dict[str, Any]], reason: str) -> BlacklistChange:
-    """Take the next version (row lock) and schedule one push per active bot after commit."""
-    from anmei.bots.models import BotInstance
+    """Take the next version (row lock) and hand the change to the bot gateway, in this transaction.
 
+    The bots read the blacklist (inbound checks, their config), so blacklist hands the push over by
+    task name: one durable job per change (`workers.blacklist.fan_out`) that schedules one push job
+    per active bot of the tenant (`anmei.bots.services.blacklist_push`).
+    """
     BlacklistState.objects.get_or_create(tenant_id=tenant_id)
     state = BlacklistState.objects.select_for_update().get(tenant_id=tenant_id)
     state.version += 1
@@ -58,11 +58,12 @@ def _record_change(*, tenant_id: int, action: str, entries: list[dict[str, Any]]
     change = BlacklistChange.objects.create(
         tenant_id=tenant_id, version=state.version, action=action, data={"entries": entries}, reason=reason
     )
-    bot_ids = list(
-        BotInstance.objects.filter(tenant_id=tenant_id, status=BotInstance.Status.ACTIVE).values_list("id", flat=True)
-    )
-    for bot_id in bot_ids:  # durable: the jobs commit with the change, and are published after it
-        blacklist_push_schedule(tenant_id=tenant_id, bot_id=bot_id, version=change.version)
+    job_schedule(
+        **CHANGE_JOB,
+        key=f"tenant:{tenant_id}:v{change.version}",
+        tenant_id=tenant_id,
+        payload={"version": change.version},
+    )  # durable: commits with the change, published after it
     logger.info(
         "blacklist changed",
         extra={
@@ -71,25 +72,9 @@ def _record_change(*, tenant_id: int, action: str, entries: list[dict[str, Any]]
             "action": action,
             "entries": len(entries),
             "reason": reason,
-            "bots": len(bot_ids),
         },
     )
     return change
-
-
-def blacklist_push_schedule(*, tenant_id: int, bot_id: int, version: int) -> Job:
-    """The durable job that brings one bot up to `version` (one per bot and version; idempotent)."""
-    return job_schedule(
-        kind=PUSH_KIND,
-        key=f"bot:{bot_id}:v{version}",
-        task="workers.blacklist.push_to_bot",
-        tenant_id=tenant_id,
-        payload={"bot_id": bot_id, "version": version},
-        # the push decides its own retries (GatewaySettings countdowns, then alert and skip); the
-        # job only needs room to wait for another task holding the bot, and for lost workers
-        max_attempts=settings.BLACKLIST_PUSH_MAX_ATTEMPTS,
-        lease_seconds=settings.BLACKLIST_PUSH_LEASE_SECONDS,
-    )
 
 
 @transaction.atomic
@@ -191,8 +176,6 @@ def blacklist_batch_add(*, tenant_id: int, actor: User | None, entries: list[dic
 @transaction.atomic
 def blacklist_batch_remove(*, tenant_id: int, entries: list[dict[str, Any]]) -> dict[str, int]:
     """Remove many entries as one change; entries not on the list are ignored, no-op batches push nothing."""
-    from anmei.blacklist.selectors import blacklist_version
-
     wanted: dict[str, set[str]] = {}
     for item in entries:
         wanted.setdefault(item["platform"], set()).add(item["user_id"])
@@ -231,131 +214,12 @@ def blacklist_expire(*, now: datetime | None = None) -> int:
     return total
 
 
-def blacklist_push_lagging() -> int:
-    """Schedule a push job for every active bot behind its tenant's version (beat).
-
-    Jobs cover every change made while a bot was active; this catches a bot that was inactive
-    (or had no cursor) when a change was made. Idempotent: one job per bot and version.
-    """
-    from anmei.bots.models import BotInstance
-
-    now = timezone.now()
-    versions = dict(BlacklistState.objects.values_list("tenant_id", "version"))
-    lagging = [
-        (cursor.bot.tenant_id, cursor.bot_id, versions[cursor.bot.tenant_id])
-        for cursor in BlacklistBotCursor.objects.filter(bot__status=BotInstance.Status.ACTIVE).select_related("bot")
-        if cursor.acknowledged_version < versions.get(cursor.bot.tenant_id, 0)
-        and (cursor.next_attempt_at is None or cursor.next_attempt_at <= now)
-    ]
-    for tenant_id, bot_id, version in lagging:
-        with transaction.atomic():
-            job = blacklist_push_schedule(tenant_id=tenant_id, bot_id=bot_id, version=version)
-        if job.state in (Job.State.DONE, Job.State.FAILED):  # that job ended yet the bot still lags
-            job_reschedule(job_id=job.id)
-    return len(lagging)
-
-
 def blacklist_cursor_create(*, bot) -> BlacklistBotCursor:
-    from anmei.blacklist.selectors import blacklist_version
-
+    """A bot's push cursor, starting at the tenant's current version (a new bot gets the full list)."""
     cursor, _ = BlacklistBotCursor.objects.get_or_create(
         bot=bot, defaults={"acknowledged_version": blacklist_version(tenant_id=bot.tenant_id)}
     )
     return cursor
-
-
-def blacklist_push_pending(*, bot_id: int, claim_seconds: float | None = None) -> float | None:
-    """Push, in version order, every change this bot has not acknowledged; return a retry countdown or None.
-
-    One sender per bot: the task claims the bot's cursor with a conditional UPDATE (`claimed_until`,
-    for `claim_seconds` — the job's lease — so a killed worker's claim runs out), never a row lock
-    across the network. Each push is
-    sent outside any transaction and its acknowledgement is committed on its own before the next
-    one is sent, so a worker killed after a bot's 2xx does not send that change again. A failed
-    version waits for its countdown (5/15/60 s from GatewaySettings); after the last one an
-    AdminAlert is raised and the version is skipped — the bot sees the gap and re-pulls the full list.
-    Another task holding the bot: returns a short countdown to look again.
-    """
-    from anmei.bots.models import BotInstance
-
-    bot = BotInstance.objects.filter(pk=bot_id, status=BotInstance.Status.ACTIVE).first()
-    if bot is None:
-        return None
-    blacklist_cursor_create(bot=bot)
-    now = timezone.now()
-    claim = now + timedelta(seconds=claim_seconds or settings.BLACKLIST_PUSH_LEASE_SECONDS)
-    claimed = (
-        BlacklistBotCursor.objects.filter(bot_id=bot_id)
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
-        .update(claimed_until=claim)
-    )
-    if not claimed:
-        return CLAIM_WAIT_SECONDS
-    try:
-        return _push_claimed(bot)
-    finally:
-        BlacklistBotCursor.objects.filter(bot_id=bot_id, claimed_until=claim).update(claimed_until=None)
-
-
-def _push_claimed(bot) -> float | None:
-    from anmei.bots.selectors import gateway_settings_get
-    from anmei.bots.services import signed_post
-    from anmei.notifications.services import admin_alert_raise
-
-    while True:
-        cursor = BlacklistBotCursor.objects.get(bot_id=bot.id)
-        change = (
-            BlacklistChange.objects.filter(tenant_id=bot.tenant_id, version__gt=cursor.acknowledged_version)
-            .order_by("version")
-            .first()
-        )
-        if change is None:
-            return None
-        now = timezone.now()
-        if cursor.next_attempt_at and cursor.next_attempt_at > now + DUE_TOLERANCE:
-            return max((cursor.next_attempt_at - now).total_seconds(), 0.05)
-        body = {"config_type": "blacklist", "action": change.action, "data": change.data, "version": change.version}
-        error = signed_post(bot=bot, path=PUSH_PATH, payload=body)
-        if not error:
-            _advance(cursor, change.version, error="")  # committed before the next version is sent
-            continue
-        cursor.attempts += 1
-        cursor.last_error = error
-        countdowns = gateway_settings_get(tenant_id=bot.tenant_id).countdowns
-        if cursor.attempts <= len(countdowns):
-            countdown = float(countdowns[cursor.attempts - 1])
-            cursor.next_attempt_at = now + timedelta(seconds=countdown)
-            cursor.save(update_fields=["attempts", "last_error", "next_attempt_at"])
-            logger.warning(
-                "blacklist push failed, will retry",
-                extra={
-                    "tenant_id": bot.tenant_id,
-                    "bot_id": bot.id,
-                    "version": change.version,
-                    "attempt": cursor.attempts,
-                    "error": error,
-                },
-            )
-            return countdown
-        attempts = cursor.attempts
-        _advance(cursor, change.version, error=error)  # skip first: the version gap tells the bot to re-pull
-        admin_alert_raise(
-            tenant_id=bot.tenant_id,
-            source="blacklist_push",
-            code="bot_unreachable",
-            message=f"blacklist v{change.version} could not be pushed to bot '{bot.name}' after {attempts} attempts",
-            dedupe_key=f"blacklist_push:{bot.id}:{change.version}",
-            details={"bot_id": bot.id, "version": change.version, "last_error": error},
-        )
-
-
-def _advance(cursor: BlacklistBotCursor, version: int, *, error: str) -> None:
-    cursor.acknowledged_version = version
-    cursor.attempts = 0
-    cursor.next_attempt_at = None
-    cursor.last_error = error
-    cursor.last_pushed_at = timezone.now()
-    cursor.save(update_fields=["acknowledged_version", "attempts", "next_attempt_at", "last_error", "last_pushed_at"])
 
 
 def interception_record(

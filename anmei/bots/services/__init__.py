@@ -1,7 +1,7 @@
 """Bot gateway writes: instances and credentials, inbound messages and events, outbound deliveries.
 
-`bot_message_deliver(message_id=…)` is the contract other apps (registration automation) use to
-send a stored message to an IM customer through their bot.
+Other apps send a stored message to an IM customer through its bot by scheduling the delivery
+(`conversations.services.handoffs.message_deliver_schedule`); its job runs `bot_delivery_attempt`.
 """
 
 from anmei.bots.services.inactivity import conversation_end_inactive  # noqa: F401
@@ -14,12 +14,4 @@ from anmei.bots.services.instances import (  # noqa: F401
     gateway_settings_get_or_create,
     signed_post,
 )
-from anmei.bots.services.outbound import (  # noqa: F401
-    auto_reply_create,
-    auto_reply_if_unanswered,
-    auto_reply_job_failed,
-    auto_reply_schedule,
-    bot_delivery_attempt,
-    bot_delivery_job_failed,
-    bot_message_deliver,
-)
+from anmei.bots.services.outbound import bot_delivery_attempt, bot_delivery_job_failed  # noqa: F401

@@ -12,17 +12,16 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from anmei.accounts.models import User
-from anmei.accounts.services import user_create
+from anmei.accounts.services import registration_hand_off, user_create
 from anmei.asr.services import asr_task_create, asr_task_id_new
-from anmei.automation.services import automation_run_start
 from anmei.blacklist.selectors import blacklist_is_blocked
 from anmei.blacklist.services import interception_record
 from anmei.bots.models import BotInstance
 from anmei.bots.services.instances import bot_heartbeat
-from anmei.bots.services.outbound import AUTO_REPLY_JOB, auto_reply_schedule
 from anmei.common.errors import ApplicationError
 from anmei.conversations.models import Conversation, Message
 from anmei.conversations.services import conversation_create, message_create, message_route, message_route_loaded
+from anmei.conversations.services.handoffs import AUTO_REPLY_JOB, auto_reply_schedule
 from anmei.jobs.models import Job
 from anmei.jobs.services import job_publish
 from anmei.media.services import media_delete, media_store
@@ -63,7 +62,7 @@ def im_customer_get_or_create(
         if user is None:
             raise
         return user, False
-    automation_run_start(customer=user)
+    registration_hand_off(customer=user)
     logger.info("im customer created", extra={"tenant_id": bot.tenant_id, "user_id": user.id, "platform": platform})
     return user, True
 

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from anmei.blacklist.services import blacklist_cursor_create
 from anmei.bots.models import BotInstance, GatewaySettings
 from anmei.common import outbound
 from anmei.common.crypto import decrypt, encrypt, hash_token, hmac_sha256_hex, new_token
@@ -37,8 +38,6 @@ def bot_create(
     Its blacklist cursor starts at the tenant's current version: a new bot pulls the full list at
     start, so it needs only the changes made after it exists.
     """
-    from anmei.blacklist.services import blacklist_cursor_create
-
     token, secret = _new_credentials()
     try:
         with transaction.atomic():

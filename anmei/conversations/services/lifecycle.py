@@ -18,11 +18,10 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from anmei.accounts.models import User
-from anmei.ai.summaries import summary_schedule
 from anmei.common import realtime
 from anmei.common.errors import ApplicationError, ConflictError, NotFoundError
 from anmei.conversations.models import Conversation, ConversationEvent
-from anmei.stats.services.events import stats_on_claim, stats_on_end, stats_on_transfer_accepted
+from anmei.conversations.services.handoffs import summary_schedule
 
 logger = logging.getLogger("anmei.conversations")
 
@@ -201,11 +200,9 @@ def conversation_claim(*, user: User, conversation_id: int) -> Conversation:
     conversation = _locked(tenant_id=user.tenant_id, conversation_id=conversation_id)
     if conversation.status != S.WAITING:
         raise _illegal("claim", conversation)
-    conversation = _apply(
+    return _apply(
         conversation, actor=user, action="claim", to_status=S.ACTIVE, updates={"consultant": user}, notify_console=True
     )
-    stats_on_claim(conversation)
-    return conversation
 
 
 @transaction.atomic
@@ -250,7 +247,7 @@ def conversation_accept(*, user: User, conversation_id: int) -> Conversation:
     if conversation.transfer_to_id != user.id:
         raise _not_yours("accept", conversation)
     from_consultant_id = conversation.consultant_id
-    conversation = _apply(
+    return _apply(
         conversation,
         actor=user,
         action="accept",
@@ -258,8 +255,6 @@ def conversation_accept(*, user: User, conversation_id: int) -> Conversation:
         updates={"consultant": user, "transfer_to": None},
         details={"from_consultant": from_consultant_id, "to_consultant": user.id},
     )
-    stats_on_transfer_accepted(conversation, from_consultant_id=from_consultant_id)
-    return conversation
 
 
 @transaction.atomic
@@ -308,8 +303,7 @@ def conversation_end(
         details={"reason": reason},
         notify_console=conversation.status == S.WAITING,
     )
-    summary_schedule(conversation=ended)  # durable job, runs after this transaction commits
-    stats_on_end(ended)
+    summary_schedule(tenant_id=ended.tenant_id, conversation_id=ended.id)  # durable job, runs after commit
     return ended
 
 

@@ -8,14 +8,13 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from anmei.accounts.models import User
-from anmei.ai.suggestions import suggestion_request
 from anmei.common import realtime
 from anmei.common.errors import ApplicationError, ConflictError
 from anmei.common.presence import online_user_ids
 from anmei.conversations.models import Conversation, Message
 from anmei.conversations.selectors import conversation_get
+from anmei.conversations.services.handoffs import auto_reply_schedule, message_deliver_schedule, suggestion_request
 from anmei.media.links import media_url_for_payload
-from anmei.stats.services.events import stats_on_human_message
 
 logger = logging.getLogger("anmei.conversations")
 
@@ -121,7 +120,7 @@ def message_route(*, message_id: int) -> str:
 
     Assigned consultant → `message.new` to them; waiting with consultants online → the tenant's
     console group; nobody online → the auto-reply job (written with the message by its caller, see
-    `auto_reply_schedule`) answers. Blocked messages go nowhere.
+    `handoffs.auto_reply_schedule`) answers. Blocked messages go nowhere.
     """
     message = Message.objects.select_related("conversation").get(pk=message_id)
     return message_route_loaded(message=message, conversation=message.conversation)
@@ -155,8 +154,6 @@ def conversation_message_send(*, user: User, conversation_id: int, type: str, co
     Consultants must hold the conversation (claim first); admins may always reply. A consultant's
     reply to an IM customer goes back through the bot callback after commit.
     """
-    from anmei.bots.services import auto_reply_schedule, bot_message_deliver
-
     conversation = conversation_get(user=user, conversation_id=conversation_id)
     if conversation.status == S.ENDED:
         raise ConflictError(
@@ -188,10 +185,8 @@ def conversation_message_send(*, user: User, conversation_id: int, type: str, co
         if sender_type == Message.SenderType.CUSTOMER:
             auto_reply_schedule(message=message, conversation=conversation)  # durable: commits with it
             transaction.on_commit(lambda: message_route(message_id=message.id), robust=True)
-        else:
-            stats_on_human_message(message, conversation)
-            if conversation.bot_instance_id:
-                bot_message_deliver(message_id=message.id)
+        elif conversation.bot_instance_id:
+            message_deliver_schedule(tenant_id=message.tenant_id, message_id=message.id)
         # The customer's pages see every message of their conversation, their own included (sent
         # from another tab or device); a page drops an id it already shows.
         event = message_event(message)

@@ -1,9 +1,10 @@
-"""Rebuild missing reporting events from the raw tables (conversation events, messages, ratings).
+"""Reporting events, derived from the conversation tables (conversation events, messages, ratings).
 
-Events are written after commit; a process that dies between the commit and its on-commit
-callback loses them. This derives the same events, by the same rules as `events.py`, for the
-conversations that started in a window, and stores only those whose key is missing (existing
-events are never touched). `stats_backfill --events` runs it before re-rolling.
+The conversation app knows nothing of statistics (it sits below stats): every rollup first derives
+the events of the conversations that started or changed in its window from what conversations
+stored — claims, accepts and ends (ConversationEvent), messages — and stores those whose key is
+missing (existing events are never touched). Ratings are stats' own and are also written as they
+happen (`ratings.py`). `stats_backfill --events` derives them for whole past ranges.
 """
 
 from __future__ import annotations
@@ -108,7 +109,22 @@ def _conversation_events(conversation: Conversation, transitions: list, messages
 
 def reporting_events_rebuild(*, tenant_id: int, start: datetime, end: datetime) -> int:
     """Store the missing events of the conversations started in [start, end); return how many were added."""
-    conversations = list(Conversation.objects.filter(tenant_id=tenant_id, created_at__gte=start, created_at__lt=end))
+    ids = Conversation.objects.filter(tenant_id=tenant_id, created_at__gte=start, created_at__lt=end).values("id")
+    return _store_missing(tenant_id, ids)
+
+
+def reporting_events_derive(*, tenant_id: int, start: datetime, end: datetime) -> int:
+    """Store the missing events of the conversations that started, got a message or changed state in
+    [start, end) (a rollup's window); return how many were added."""
+    window = {"tenant_id": tenant_id, "created_at__gte": start, "created_at__lt": end}
+    ids = set(Conversation.objects.filter(**window).values_list("id", flat=True))
+    for model in (Message, ConversationEvent):
+        ids |= set(model.objects.filter(**window).values_list("conversation_id", flat=True).distinct().order_by())
+    return _store_missing(tenant_id, ids)
+
+
+def _store_missing(tenant_id: int, ids) -> int:
+    conversations = list(Conversation.objects.filter(tenant_id=tenant_id, id__in=ids))
     if not conversations:
         return 0
     ids = [c.id for c in conversations]

@@ -12,8 +12,9 @@ from django.conf import settings
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
-from anmei.conversations.models import Conversation, Message
+from anmei.conversations.models import Conversation, ConversationEvent, Message
 from anmei.stats.models import ReportingEvent, StatsSettings
+from anmei.stats.services.rebuild import reporting_events_derive
 from anmei.stats.services.rollup import (
     UTC,
     _registrations,
@@ -29,6 +30,7 @@ logger = logging.getLogger("anmei.stats")
 
 def rollup_range(*, tenant_id: int, start: datetime, end: datetime, terms: bool = False) -> set[date]:
     """Re-roll every hour in [start, end) and the local days they fall on; return those days."""
+    reporting_events_derive(tenant_id=tenant_id, start=start, end=end)
     zone = tenant_zone(tenant_id)
     hour = floor_hour(start)
     days: set[date] = set()
@@ -42,18 +44,14 @@ def rollup_range(*, tenant_id: int, start: datetime, end: datetime, terms: bool 
 
 
 def touched_cohort_hours(*, tenant_id: int, since: datetime, until: datetime) -> set[datetime]:
-    """Start hours of conversations that got a message or a reporting event (a late fact) in [since, until)."""
-    conversation_ids = set(
-        Message.objects.filter(tenant_id=tenant_id, created_at__gte=since, created_at__lt=until)
-        .values_list("conversation_id", flat=True)
-        .distinct()
-        .order_by()
-    ) | set(
-        ReportingEvent.objects.filter(tenant_id=tenant_id, created_at__gte=since, created_at__lt=until)
-        .values_list("conversation_id", flat=True)
-        .distinct()
-        .order_by()
-    )
+    """Start hours of conversations that got a message, a state change or a reporting event (a late
+    fact) in [since, until)."""
+    window = {"tenant_id": tenant_id, "created_at__gte": since, "created_at__lt": until}
+    conversation_ids = set()
+    for model in (Message, ConversationEvent, ReportingEvent):
+        conversation_ids |= set(
+            model.objects.filter(**window).values_list("conversation_id", flat=True).distinct().order_by()
+        )
     if not conversation_ids:
         return set()
     return set(
@@ -66,12 +64,11 @@ def touched_cohort_hours(*, tenant_id: int, since: datetime, until: datetime) ->
 
 
 def _has_activity(tenant_id: int, since: datetime, until: datetime) -> bool:
-    """Whether anything a rollup reads was stored in [since, until): a conversation, a message, an event."""
+    """Whether anything a rollup reads was stored in [since, until): a conversation, a message, a state
+    change, an event."""
     window = {"tenant_id": tenant_id, "created_at__gte": since, "created_at__lt": until}
-    return (
-        Conversation.objects.filter(**window).exists()
-        or Message.objects.filter(**window).exists()
-        or ReportingEvent.objects.filter(**window).exists()
+    return any(
+        model.objects.filter(**window).exists() for model in (Conversation, Message, ConversationEvent, ReportingEvent)
     )
 
 
@@ -90,6 +87,7 @@ def rollup_recent(*, tenant_id: int, now: datetime | None = None) -> dict[str, A
     count = int((floor_hour(now) - window_start) / timedelta(hours=1)) + 1
     hours: set[datetime] = set()
     if _has_activity(tenant_id, window_start, now):  # an idle tenant's rows cannot have changed
+        reporting_events_derive(tenant_id=tenant_id, start=window_start, end=now)
         hours = {window_start + timedelta(hours=i) for i in range(count)}
         hours |= {floor_hour(h) for h in touched_cohort_hours(tenant_id=tenant_id, since=window_start, until=now)}
     zone = tenant_zone(tenant_id)

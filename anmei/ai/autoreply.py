@@ -1,0 +1,120 @@
+"""Auto-replies: answering a customer message nobody is online for (rule → agent → away message).
+
+The job is scheduled with the message (`conversations.services.handoffs.auto_reply_schedule`, by
+the bot webhook, the web chat and speech to text) and runs `workers.bots.auto_reply`, which calls
+`auto_reply_if_unanswered` here. The reply is stored once per customer message and goes back
+through the tenant's bot gateway (IM customers) or over WebSocket (web customers).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+
+from anmei.ai.gateway import generate_reply
+from anmei.bots.models import BotInstance
+from anmei.bots.services.instances import gateway_settings_get_or_create
+from anmei.common import realtime
+from anmei.common.presence import online_user_ids
+from anmei.conversations.models import Message
+from anmei.conversations.services import message_create, message_event
+from anmei.conversations.services.handoffs import HELD, message_deliver_schedule
+
+logger = logging.getLogger("anmei.ai")
+
+
+def auto_reply_job_failed(job, error: str) -> None:
+    """`on_failed` of an auto-reply job: the customer got no answer; tell the tenant's admins."""
+    from anmei.notifications.services import admin_alert_raise
+
+    message_id = job.payload["message_id"]
+    admin_alert_raise(
+        tenant_id=job.tenant_id,
+        source="bot_auto_reply",
+        code="auto_reply_failed",
+        message=f"no auto-reply could be made for customer message {message_id} after {job.attempts} attempts",
+        dedupe_key=f"auto_reply:{message_id}",
+        details={"message_id": message_id, "last_error": error[:500]},
+    )
+
+
+def auto_reply_if_unanswered(*, message_id: int) -> Message | None:
+    """The auto-reply job: answer unless a consultant took the conversation or consultants are online."""
+    message = Message.objects.select_related("conversation").filter(pk=message_id).first()
+    if message is None:
+        return None
+    conversation = message.conversation
+    if conversation.status in HELD and conversation.consultant_id:
+        return None
+    try:
+        online = online_user_ids(tenant_id=message.tenant_id)
+    except Exception:  # noqa: BLE001 - presence unknown (Redis down): the customer gets an answer
+        online = ()
+    if online:
+        return None
+    return auto_reply_create(message_id=message_id)
+
+
+def _rule_reply(bot: BotInstance | None, text: str) -> tuple[str | None, str]:
+    """The first matching keyword rule's reply and its keyword (statistics count keyword hits)."""
+    for rule in (bot.auto_reply_rules if bot else None) or []:
+        if isinstance(rule, dict) and rule.get("keyword") and rule.get("reply") and str(rule["keyword"]) in text:
+            return str(rule["reply"]), str(rule["keyword"])
+    return None, ""
+
+
+def _ai_reply(message: Message) -> str | None:
+    """The tenant's agent answers through the context builder; None (agent off, failing, over quota) → away."""
+    return generate_reply(
+        tenant_id=message.tenant_id,
+        customer_id=message.conversation.customer_id,
+        conversation_id=message.conversation_id,
+        text=message.content,
+        bot_id=message.conversation.bot_instance_id,
+    )
+
+
+def auto_reply_create(*, message_id: int) -> Message | None:
+    """Answer a customer message nobody is online for: keyword rule, else AI gateway, else away message.
+
+    Stored once per customer message (external id `autoreply:<id>`), then delivered through the
+    bot (IM customers) or pushed over WebSocket (web customers).
+    """
+    message = Message.objects.select_related("conversation").filter(pk=message_id).first()
+    if message is None or message.is_blocked or message.sender_type != Message.SenderType.CUSTOMER:
+        return None
+    gateway = gateway_settings_get_or_create(tenant_id=message.tenant_id)
+    if not gateway.auto_reply_enabled:
+        return None
+    conversation = message.conversation
+    external_id = f"autoreply:{message.id}"
+    reply = Message.objects.filter(tenant_id=message.tenant_id, external_id=external_id).first()
+    created = False
+    if reply is None:
+        bot = BotInstance.objects.filter(pk=conversation.bot_instance_id, tenant_id=message.tenant_id).first()
+        (text, keyword), source = _rule_reply(bot, message.content), "rule"
+        if text is None and message.type in (Message.Type.TEXT, Message.Type.VOICE) and message.content:
+            text, source = _ai_reply(message), "ai"
+        if text is None:
+            text, source = (bot.away_message if bot and bot.away_message else gateway.away_message), "away"
+        with transaction.atomic():
+            reply, created = message_create(
+                conversation=conversation,
+                sender_type=Message.SenderType.BOT,
+                type=Message.Type.TEXT,
+                content=text,
+                payload={"auto_reply": True, "in_reply_to": message.id, "source": source}
+                | ({"keyword": keyword} if source == "rule" else {}),
+                external_id=external_id,
+            )
+    if conversation.bot_instance_id:
+        with transaction.atomic():  # idempotent: one delivery job per reply, however often this runs
+            message_deliver_schedule(tenant_id=reply.tenant_id, message_id=reply.id)
+    elif created:
+        event = message_event(reply)
+        try:
+            realtime.broadcast_to_user(message.tenant_id, conversation.customer_id, event)
+        except Exception:  # noqa: BLE001 - stored; the customer sees it on reload
+            pass
+    return reply
