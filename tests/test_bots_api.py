@@ -452,8 +452,8 @@ def _queued_args(name: str) -> list[list]:
 def test_a_delivery_whose_enqueue_was_lost_is_resent_by_the_jobs_sweep(
     tenant_a, bot_a, django_capture_on_commit_callbacks
 ):
-    from anmei.conversations.services.handoffs import message_deliver_schedule
     from anmei.conversations.services import message_create
+    from anmei.conversations.services.handoffs import message_deliver_schedule
     from anmei.jobs.models import Job
     from anmei.jobs.services import jobs_sweep
 

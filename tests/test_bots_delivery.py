@@ -10,9 +10,9 @@ from anmei.accounts.models import User
 from anmei.blacklist.models import BlacklistEntry
 from anmei.bots.models import BotDelivery, BotInstance
 from anmei.bots.services import bot_delivery_attempt
-from anmei.conversations.services.handoffs import message_deliver_schedule
 from anmei.conversations.models import Conversation, Message
 from anmei.conversations.services import message_create
+from anmei.conversations.services.handoffs import message_deliver_schedule
 from anmei.notifications.models import AdminAlert
 from tests.conftest import make_user
 from tests.fixtures_bots import SEND_PATH, bot_client, bot_fast_retries, inbound, make_bot
