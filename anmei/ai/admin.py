@@ -4,12 +4,14 @@ from django import forms
 from django.contrib import admin
 
 from anmei.ai.models import AgentCall, AgentConfig, CannedResponse, ConversationSummary
-from anmei.common import outbound
-from anmei.common.admin import ReadOnlyAdminMixin, TenantScopedAdmin
+from anmei.common.admin import ReadOnlyAdminMixin, TenantScopedAdmin, TenantSettingsForm
 
 
-class AgentConfigForm(forms.ModelForm):
+class AgentConfigForm(TenantSettingsForm):
     """Secrets are write-only: leave a field empty to keep the stored value; they are never shown."""
+
+    secret_fields = ("api_key", "mcp_group_key")
+    public_url_fields = ("base_url",)
 
     api_key = forms.CharField(required=False, widget=forms.PasswordInput, help_text="Dify app key / LLM API key")
     mcp_group_key = forms.CharField(
@@ -49,25 +51,6 @@ class AgentConfigForm(forms.ModelForm):
             "price_prompt_per_1k",
             "price_completion_per_1k",
         ]
-
-    def clean_base_url(self):
-        value = self.cleaned_data.get("base_url", "")
-        error = outbound.config_error(value)  # SSRF: the call itself is guarded too
-        if error:
-            raise forms.ValidationError(error)
-        return value
-
-    def save(self, commit=True):
-        config = super().save(commit=False)
-        if self.cleaned_data.get("clear_api_key"):
-            config.api_key = ""
-        elif self.cleaned_data.get("api_key"):
-            config.api_key = self.cleaned_data["api_key"]
-        if self.cleaned_data.get("mcp_group_key"):
-            config.mcp_group_key = self.cleaned_data["mcp_group_key"]
-        if commit:
-            config.save()
-        return config
 
 
 @admin.register(AgentConfig)

@@ -5,13 +5,15 @@ from django.contrib import admin, messages
 
 from anmei.automation import services
 from anmei.automation.models import AutomationRun, AutomationSettings, AutomationStep
-from anmei.common import outbound
-from anmei.common.admin import ReadOnlyAdminMixin, TenantScopedAdmin
+from anmei.common.admin import ReadOnlyAdminMixin, TenantScopedAdmin, TenantSettingsForm
 from anmei.common.errors import ApplicationError
 
 
-class AutomationSettingsForm(forms.ModelForm):
+class AutomationSettingsForm(TenantSettingsForm):
     """The push gateway secret is write-only: leave it empty to keep the stored one; it is never shown."""
+
+    secret_fields = ("push_gateway_secret",)
+    public_url_fields = ("push_gateway_url",)
 
     push_gateway_secret = forms.CharField(
         required=False, max_length=256, widget=forms.PasswordInput, help_text="signs webhook bodies (HMAC-SHA256)"
@@ -30,23 +32,6 @@ class AutomationSettingsForm(forms.ModelForm):
             "push_gateway_url",
             "welcome_template",
         ]
-
-    def clean_push_gateway_url(self):
-        value = self.cleaned_data.get("push_gateway_url", "")
-        error = outbound.config_error(value)  # SSRF: the call itself is guarded too
-        if error:
-            raise forms.ValidationError(error)
-        return value
-
-    def save(self, commit=True):
-        config = super().save(commit=False)
-        if self.cleaned_data.get("clear_push_gateway_secret"):
-            config.push_gateway_secret = ""
-        elif self.cleaned_data.get("push_gateway_secret"):
-            config.push_gateway_secret = self.cleaned_data["push_gateway_secret"]
-        if commit:
-            config.save()
-        return config
 
 
 @admin.register(AutomationSettings)

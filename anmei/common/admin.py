@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 
+from anmei.common import outbound
 from anmei.common.permissions import is_operator
 
 
@@ -82,3 +84,34 @@ class ReadOnlyAdminMixin:
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+class TenantSettingsForm(forms.ModelForm):
+    """A tenant's integration settings in the admin: write-only secrets and public-only URLs.
+
+    Each name in `secret_fields` is a form field the model does not render: left empty it keeps the
+    stored value (never shown), and a `clear_<name>` box empties it. Each name in
+    `public_url_fields` must point at a public address (SSRF; the call itself is guarded too).
+    """
+
+    secret_fields: tuple[str, ...] = ()
+    public_url_fields: tuple[str, ...] = ()
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in self.public_url_fields:
+            error = outbound.config_error(cleaned.get(name) or "")
+            if error:
+                self.add_error(name, error)
+        return cleaned
+
+    def save(self, commit=True):
+        obj = super().save(commit=False)
+        for name in self.secret_fields:
+            if self.cleaned_data.get(f"clear_{name}"):
+                setattr(obj, name, "")
+            elif self.cleaned_data.get(name):
+                setattr(obj, name, self.cleaned_data[name])
+        if commit:
+            obj.save()
+        return obj
