@@ -2,9 +2,11 @@
 """Statistics at scale: rollups and the overview against the same figures computed on read.
 
 A synthetic tenant with 100,000 conversations and 1,000,000 messages over 90 days (loaded with
-COPY, not the API), with the reporting events the services would have written, then:
+COPY, not the API), with the state changes (claims, ends) and ratings the services would have
+stored, then:
 
-* backfill of the 90 days (hourly + daily rows, customers, registrations; hot words timed apart),
+* backfill of the 90 days (reporting events derived from those tables, hourly + daily rows,
+  customers, registrations; hot words timed apart),
 * one day re-rolled (with hot words), one busy hour (50,000 messages) rolled alone, and the
   incremental run with that hour as "now" (late hours + touched conversations' start hours),
 * `overview` for 90 days from the rollups (p50/p95 of 30 calls) vs the same figures computed on
@@ -54,7 +56,7 @@ def last_day() -> date:
 
 
 def generate(tenant_id: int) -> None:
-    """COPY users, conversations, messages, reporting events and ratings for the bench tenant."""
+    """COPY users, conversations, their messages and state changes, and ratings for the bench tenant."""
     from django.db import connection
 
     rng = random.Random(14)
@@ -141,7 +143,6 @@ def generate(tenant_id: int) -> None:
     starts.sort()
     seen: set[int] = set()
     conv_rows, msg_rows, ev_rows, rating_rows = [], [], [], []
-    eid = 0
     for n, start in enumerate(starts):
         cid = cid0 + n
         customer = rng.choice(customers)
@@ -173,7 +174,6 @@ def generate(tenant_id: int) -> None:
                 tenant_id,
             )
         )
-        pending, last_human = None, None
         for i, sender in enumerate(senders):
             at = start + timedelta(seconds=60 * i + rng.randrange(50))
             if sender == "consultant" and claim_at and at < claim_at:
@@ -195,67 +195,15 @@ def generate(tenant_id: int) -> None:
                     False,
                 )
             )
-            if sender == "customer" and pending is None:
-                pending = at
-            if sender == "bot":
-                eid += 1
-                ev_rows.append(
-                    (
-                        "bot_reply",
-                        f"bot_reply:{mid}",
-                        cid,
-                        None,
-                        channel,
-                        None,
-                        '{"keyword": "价格"}' if "价格" in msg_rows[-2][3] else "{}",
-                        at,
-                    )
-                )
-            if sender == "consultant":
-                if last_human is None:
-                    since = claim_at if kind == "handoff" else start
-                    ev_rows.append(
-                        (
-                            "first_response",
-                            f"first_response:{cid}",
-                            cid,
-                            consultant,
-                            channel,
-                            max((at - since).total_seconds(), 0),
-                            "{}",
-                            at,
-                        )
-                    )
-                if pending is not None:
-                    ev_rows.append(
-                        ("reply", f"reply:{mid}", cid, consultant, channel, (at - pending).total_seconds(), "{}", at)
-                    )
-                pending, last_human = None, at
             mid += 1
+        # what the conversation app stores: its state changes (the rollups derive the reporting events)
         if consultant:
-            ev_rows.append(
-                ("claim", f"claim:{cid}", cid, consultant, channel, (claim_at - start).total_seconds(), "{}", claim_at)
-            )
-            if kind == "handoff":
-                ev_rows.append(("handoff", f"handoff:{cid}", cid, consultant, channel, None, "{}", claim_at))
-        ev_rows.append(
-            (
-                "resolution",
-                f"resolution:{cid}",
-                cid,
-                consultant,
-                channel,
-                (ended - claim_at).total_seconds() if claim_at else None,
-                "{}",
-                ended,
-            )
-        )
+            ev_rows.append((cid, consultant, "claim", "waiting", "active", "{}", claim_at))
+        ev_rows.append((cid, consultant, "end" if consultant else "timeout", "active" if consultant else "waiting",
+                        "ended", '{"reason": "consultant"}' if consultant else '{"reason": "inactivity"}', ended))  # fmt: skip
         if consultant and rng.random() < 0.3:
             score = rng.choice([3, 4, 4, 5, 5, 5])
             rating_rows.append((tenant_id, cid, customer, score, "", ended + timedelta(minutes=5)))
-            ev_rows.append(
-                ("rating", f"rating:{cid}", cid, consultant, channel, float(score), "{}", ended + timedelta(minutes=5))
-            )
     with raw.cursor() as cur:
         cols = "id, bot_name, channel, status, is_default, created_at, updated_at, last_message_at, ended_at, consultant_id, customer_id, tenant_id"
         with cur.copy(f"COPY conversations_conversation ({cols}) FROM STDIN") as copy:
@@ -267,11 +215,11 @@ def generate(tenant_id: int) -> None:
             for row in msg_rows:
                 copy.write_row(row)
         print(f"  messages: {len(msg_rows):,} ({time.monotonic() - t0:.1f} s)")
-        cols = "kind, key, conversation_id, consultant_id, channel, value_s, data, occurred_at, tenant_id, created_at"
-        with cur.copy(f"COPY stats_reportingevent ({cols}) FROM STDIN") as copy:
+        cols = "conversation_id, actor_id, action, from_status, to_status, details, created_at, tenant_id"
+        with cur.copy(f"COPY conversations_conversationevent ({cols}) FROM STDIN") as copy:
             for row in ev_rows:
-                copy.write_row((*row, tenant_id, row[-1]))
-        print(f"  reporting events: {len(ev_rows):,} ({time.monotonic() - t0:.1f} s)")
+                copy.write_row((*row, tenant_id))
+        print(f"  conversation events: {len(ev_rows):,} ({time.monotonic() - t0:.1f} s)")
         with cur.copy(
             "COPY stats_rating (tenant_id, conversation_id, customer_id, score, comment, created_at) FROM STDIN"
         ) as copy:
@@ -283,7 +231,7 @@ def generate(tenant_id: int) -> None:
             "accounts_user",
             "conversations_conversation",
             "conversations_message",
-            "stats_reportingevent",
+            "conversations_conversationevent",
             "stats_rating",
         ):
             cur.execute(f"ANALYZE {table}")
@@ -395,7 +343,7 @@ def main() -> None:
     if tenant is not None and args.regenerate:
         with connection.cursor() as cursor:
             for table in ("stats_statshourly", "stats_statsdaily", "stats_statscustomerday", "stats_statstermdaily",
-                          "stats_statstenantdaily", "stats_reportingevent", "stats_rating", "conversations_message",
+                          "stats_statstenantdaily", "stats_reportingevent", "stats_rating", "conversations_conversationevent", "conversations_message",
                           "conversations_conversation"):  # fmt: skip
                 cursor.execute(f"DELETE FROM {table} WHERE tenant_id = %s", [tenant.id])
             cursor.execute("DELETE FROM accounts_user WHERE tenant_id = %s", [tenant.id])
@@ -434,7 +382,8 @@ def main() -> None:
         f"backfill {DAYS} days (hourly+daily+customers, no words): {backfill_s:.1f} s ({backfill_s / DAYS * 1000:.0f} ms/day)"
     )
     with connection.cursor() as cursor:  # what autovacuum does after a backfill in production
-        for table in ("stats_statshourly", "stats_statsdaily", "stats_statscustomerday", "stats_statstermdaily"):
+        for table in ("stats_statshourly", "stats_statsdaily", "stats_statscustomerday", "stats_statstermdaily",
+                      "stats_reportingevent"):  # fmt: skip
             cursor.execute(f"ANALYZE {table}")
     words_s, _ = timed(
         rollup_terms,

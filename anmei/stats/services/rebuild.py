@@ -124,12 +124,21 @@ def reporting_events_derive(*, tenant_id: int, start: datetime, end: datetime) -
 
 
 def _store_missing(tenant_id: int, ids) -> int:
-    conversations = list(Conversation.objects.filter(tenant_id=tenant_id, id__in=ids))
+    """Derive the events of these conversations and store the ones whose key is missing."""
+    conversations = list(
+        Conversation.objects.filter(tenant_id=tenant_id, id__in=ids).only(
+            "id", "channel", "consultant_id", "created_at", "ended_at"
+        )
+    )
     if not conversations:
         return 0
     ids = [c.id for c in conversations]
     transitions: dict[int, list] = {i: [] for i in ids}
-    for t in ConversationEvent.objects.filter(conversation_id__in=ids).order_by("created_at", "id"):
+    for t in (
+        ConversationEvent.objects.filter(conversation_id__in=ids)
+        .only("conversation_id", "actor_id", "action", "details", "created_at")
+        .order_by("created_at", "id")
+    ):
         transitions[t.conversation_id].append(t)
     messages: dict[int, list] = {i: [] for i in ids}
     for m in (
@@ -139,14 +148,14 @@ def _store_missing(tenant_id: int, ids) -> int:
     ):
         messages[m["conversation_id"]].append(m)
     ratings = {r.conversation_id: r for r in Rating.objects.filter(conversation_id__in=ids)}
-    events = [
-        ReportingEvent(tenant_id=tenant_id, **event)
-        for c in conversations
-        for event in _conversation_events(c, transitions[c.id], messages[c.id], ratings.get(c.id))
-    ]
     existing = set(
         ReportingEvent.objects.filter(tenant_id=tenant_id, conversation_id__in=ids).values_list("key", flat=True)
     )
-    missing = [e for e in events if e.key not in existing]
+    missing = [
+        ReportingEvent(tenant_id=tenant_id, **event)
+        for c in conversations
+        for event in _conversation_events(c, transitions[c.id], messages[c.id], ratings.get(c.id))
+        if event["key"] not in existing
+    ]
     ReportingEvent.objects.bulk_create(missing, ignore_conflicts=True, batch_size=2000)
     return len(missing)
