@@ -7,7 +7,8 @@ profile from the sidecar. For each rate it registers customers at that rate over
 customer's /ws/customer/ socket right after the 201, and times registration → welcome received.
 
 Baselines measured in the same run: password hashing alone (the first of PASSWORD_HASHERS) (what a registration must pay
-anyway), and a no-op Celery chain of the same length (5 links) through the same worker.
+anyway), and a no-op Celery chain of the same length (6 links: the registration hand-off and the five steps)
+through the same worker.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/anmei_bench REDIS_URL=redis://127.0.0.1:6379/9 \\
         .venv/bin/python bench/registration.py --rates 100,150,200,300 --duration 30 --failure-duration 120
@@ -299,7 +300,7 @@ def baseline_noop_chain(samples: int = 20) -> list[float]:
     for _i in range(samples):
         marker = f"bench:noop:{uuid.uuid4().hex}"
         started = time.perf_counter()
-        chain(*(noop.si(k) for k in range(4)), noop.si(4, marker)).apply_async()
+        chain(*(noop.si(k) for k in range(5)), noop.si(5, marker)).apply_async()
         if get_redis().blpop(marker, timeout=30) is None:
             raise SystemExit("no-op chain did not finish in 30 s: is the worker up?")
         times.append((time.perf_counter() - started) * 1000)
@@ -316,7 +317,7 @@ def report(label: str, rate: float, results: dict, outcomes: dict, chain_p50: fl
     )
     print(
         f"register → welcome   p50 {pct(wel, 0.5):7.1f} ms  p95 {pct(wel, 0.95):7.1f} ms  p99 {pct(wel, 0.99):7.1f} ms"
-        f"   (no-op 5-link chain p50 {chain_p50:.1f} ms)"
+        f"   (no-op 6-link chain p50 {chain_p50:.1f} ms)"
     )
     after = results["after_201_ms"]
     print(
@@ -423,7 +424,7 @@ def main() -> None:
             f" fake Dify latency {args.dify_latency * 1000:.0f} ms"
         )
         print(
-            f"baseline: password hashing p50 {hash_ms:.1f} ms; no-op 5-link Celery chain p50 "
+            f"baseline: password hashing p50 {hash_ms:.1f} ms; no-op 6-link Celery chain p50 "
             f"{pct(chain_times, 0.5):.1f} ms p95 {pct(chain_times, 0.95):.1f} ms"
         )
         asyncio.run(drive(stack, slug, 120, 3, args.welcome_timeout))  # warm-up: connections, imports
