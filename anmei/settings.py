@@ -395,6 +395,8 @@ MEDIA_STORAGE = env.str("MEDIA_STORAGE", default="local")
 if MEDIA_STORAGE not in ("local", "s3"):
     raise environ.ImproperlyConfigured("MEDIA_STORAGE must be 'local' or 's3'")
 MEDIA_LOCAL_ROOT = Path(env.str("MEDIA_LOCAL_ROOT", default=str(VAR_DIR / "media" / "private")))
+# Where the first round's webhook wrote uploads as plain files; `manage.py bot_media_import` reads it.
+BOT_MEDIA_ROOT = Path(env.str("BOT_MEDIA_ROOT", default=str(VAR_DIR / "media" / "bots")))
 if MEDIA_STORAGE == "s3":
     _media_backend = {
         "BACKEND": "storages.backends.s3.S3Storage",

@@ -214,12 +214,12 @@ def test_a_push_acknowledged_then_its_worker_killed_is_not_sent_again(tenant_a, 
 
     # Given two blacklist changes for a bot, and a worker that got v1 acknowledged and is inside v2
     settings.BLACKLIST_PUSH_LEASE_SECONDS = 2  # the killed worker's claim and job lease run out fast
-    celery_app.control.purge()
+    celery_app.control.purge()  # (in the workers too: their fan-out job schedules the push jobs)
     bot, _, _ = make_bot(tenant_a, callback_url=fake_bot.url, fake=fake_bot)
     fake_bot.stall_when = lambda body: isinstance(body, dict) and body.get("version") == 2
     blacklist_entry_add(tenant_id=tenant_a.id, actor=None, platform="wecom", user_id="a")
     blacklist_entry_add(tenant_id=tenant_a.id, actor=None, platform="wecom", user_id="b")
-    stack = Stack(os.environ["REDIS_URL"])
+    stack = Stack(os.environ["REDIS_URL"], BLACKLIST_PUSH_LEASE_SECONDS="2")
     try:
         first = stack.worker("first")
         assert fake_bot.wait_for(lambda got: any(r.body.get("version") == 2 for r in got if r.path == PUSH_PATH), 60)
