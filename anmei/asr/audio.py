@@ -137,9 +137,11 @@ def pcm_to_ogg_opus(samples: np.ndarray) -> bytes:
     Opus is the codec made for speech at low bitrates (24 kbit/s here, ~3 KB per second of voice)
     and Chromium, Firefox and Safari 17+ play it in an Ogg container natively; MP3 would be larger
     and WAV ten times larger for the same voice. Encoded in-process with PyAV's libopus at
-    complexity 3: the rendition is made before `asr.result` is pushed (the event links it); for a
-    10 s clip an ffmpeg process took ~150-200 ms of that wait, libopus in-process 70 ms at its
-    default complexity 10 and 38 ms at 3, for a file 9 % smaller (voice, 24 kbit/s, this machine).
+    complexity 1: the rendition is made before `asr.result` is pushed (the event links it), on a
+    thread beside the model. For a 10 s clip an ffmpeg process took ~150-200 ms of that wait;
+    libopus in-process takes 70 ms at its default complexity 10 and 22 ms at 1 (same size within
+    1 %), and at 1 the model beside it is slowed by ~10 ms instead of ~30 ms (voice, 24 kbit/s,
+    this 2-core machine; the encoder holds the GIL part of the time).
     """
     import av
 
@@ -147,7 +149,7 @@ def pcm_to_ogg_opus(samples: np.ndarray) -> bytes:
     out = io.BytesIO()
     with av.open(out, "w", format="ogg") as container:
         stream = container.add_stream(
-            "libopus", rate=SAMPLE_RATE, options={"application": "voip", "compression_level": "3"}
+            "libopus", rate=SAMPLE_RATE, options={"application": "voip", "compression_level": "1"}
         )
         stream.bit_rate = 24000
         stream.layout = "mono"
