@@ -51,7 +51,7 @@ def reporting_event_on_commit(**event: Any) -> None:
     def write() -> None:
         try:
             reporting_event_record(**event)
-        except Exception:  # noqa: BLE001 - statistics never fail the cause; `stats_backfill --events` rebuilds it
+        except Exception:  # noqa: BLE001 - statistics never fail the cause; the next rollup derives it
             logger.exception("reporting event not stored", extra={"tenant_id": event["tenant_id"], "key": event["key"]})
 
     transaction.on_commit(write)

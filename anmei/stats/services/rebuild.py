@@ -4,7 +4,7 @@ The conversation app knows nothing of statistics (it sits below stats): every ro
 the events of the conversations that started or changed in its window from what conversations
 stored — claims, accepts and ends (ConversationEvent), messages — and stores those whose key is
 missing (existing events are never touched). Ratings are stats' own and are also written as they
-happen (`ratings.py`). `stats_backfill --events` derives them for whole past ranges.
+happen (`ratings.py`). `stats_backfill` re-rolls whole past ranges the same way.
 """
 
 from __future__ import annotations
@@ -107,26 +107,27 @@ def _conversation_events(conversation: Conversation, transitions: list, messages
     return out
 
 
-def reporting_events_rebuild(*, tenant_id: int, start: datetime, end: datetime) -> int:
-    """Store the missing events of the conversations started in [start, end); return how many were added."""
-    ids = Conversation.objects.filter(tenant_id=tenant_id, created_at__gte=start, created_at__lt=end).values("id")
-    return _store_missing(tenant_id, ids)
-
-
-def reporting_events_derive(*, tenant_id: int, start: datetime, end: datetime) -> int:
-    """Store the missing events of the conversations that started, got a message or changed state in
-    [start, end) (a rollup's window); return how many were added."""
+def conversations_touched(*, tenant_id: int, start: datetime, end: datetime) -> set[int]:
+    """Ids of the conversations that started, got a message or changed state in [start, end)."""
     window = {"tenant_id": tenant_id, "created_at__gte": start, "created_at__lt": end}
     ids = set(Conversation.objects.filter(**window).values_list("id", flat=True))
     for model in (Message, ConversationEvent):
         ids |= set(model.objects.filter(**window).values_list("conversation_id", flat=True).distinct().order_by())
-    return _store_missing(tenant_id, ids)
+    return ids
 
 
-def _store_missing(tenant_id: int, ids) -> int:
+def reporting_events_derive(*, tenant_id: int, start: datetime, end: datetime) -> int:
+    """Store the missing events of the conversations touched in [start, end) (a rollup's window);
+    return how many were added."""
+    return reporting_events_store(
+        tenant_id=tenant_id, conversation_ids=conversations_touched(tenant_id=tenant_id, start=start, end=end)
+    )
+
+
+def reporting_events_store(*, tenant_id: int, conversation_ids: set[int]) -> int:
     """Derive the events of these conversations and store the ones whose key is missing."""
     conversations = list(
-        Conversation.objects.filter(tenant_id=tenant_id, id__in=ids).only(
+        Conversation.objects.filter(tenant_id=tenant_id, id__in=conversation_ids).only(
             "id", "channel", "consultant_id", "created_at", "ended_at"
         )
     )

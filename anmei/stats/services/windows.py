@@ -12,9 +12,9 @@ from django.conf import settings
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
-from anmei.conversations.models import Conversation, ConversationEvent, Message
+from anmei.conversations.models import Conversation
 from anmei.stats.models import ReportingEvent, StatsSettings
-from anmei.stats.services.rebuild import reporting_events_derive
+from anmei.stats.services.rebuild import conversations_touched, reporting_events_derive, reporting_events_store
 from anmei.stats.services.rollup import (
     UTC,
     _registrations,
@@ -28,9 +28,10 @@ from anmei.stats.services.rollup import (
 logger = logging.getLogger("anmei.stats")
 
 
-def rollup_range(*, tenant_id: int, start: datetime, end: datetime, terms: bool = False) -> set[date]:
-    """Re-roll every hour in [start, end) and the local days they fall on; return those days."""
-    reporting_events_derive(tenant_id=tenant_id, start=start, end=end)
+def rollup_range(*, tenant_id: int, start: datetime, end: datetime, terms: bool = False) -> int:
+    """Derive the missing events of [start, end), re-roll every hour in it and the local days they
+    fall on; return how many events were derived."""
+    derived = reporting_events_derive(tenant_id=tenant_id, start=start, end=end)
     zone = tenant_zone(tenant_id)
     hour = floor_hour(start)
     days: set[date] = set()
@@ -40,18 +41,11 @@ def rollup_range(*, tenant_id: int, start: datetime, end: datetime, terms: bool 
         hour += timedelta(hours=1)
     for day in sorted(days):
         rollup_day(tenant_id=tenant_id, day=day, zone=zone, terms=terms)
-    return days
+    return derived
 
 
-def touched_cohort_hours(*, tenant_id: int, since: datetime, until: datetime) -> set[datetime]:
-    """Start hours of conversations that got a message, a state change or a reporting event (a late
-    fact) in [since, until)."""
-    window = {"tenant_id": tenant_id, "created_at__gte": since, "created_at__lt": until}
-    conversation_ids = set()
-    for model in (Message, ConversationEvent, ReportingEvent):
-        conversation_ids |= set(
-            model.objects.filter(**window).values_list("conversation_id", flat=True).distinct().order_by()
-        )
+def _start_hours(tenant_id: int, conversation_ids: set[int]) -> set[datetime]:
+    """The UTC hours these conversations started in (their cohort rows)."""
     if not conversation_ids:
         return set()
     return set(
@@ -60,15 +54,6 @@ def touched_cohort_hours(*, tenant_id: int, since: datetime, until: datetime) ->
         .values_list("h", flat=True)
         .distinct()
         .order_by()
-    )
-
-
-def _has_activity(tenant_id: int, since: datetime, until: datetime) -> bool:
-    """Whether anything a rollup reads was stored in [since, until): a conversation, a message, a state
-    change, an event."""
-    window = {"tenant_id": tenant_id, "created_at__gte": since, "created_at__lt": until}
-    return any(
-        model.objects.filter(**window).exists() for model in (Conversation, Message, ConversationEvent, ReportingEvent)
     )
 
 
@@ -86,10 +71,19 @@ def rollup_recent(*, tenant_id: int, now: datetime | None = None) -> dict[str, A
         window_start = max(min(window_start, floor_hour(rolled_until) - late), oldest)
     count = int((floor_hour(now) - window_start) / timedelta(hours=1)) + 1
     hours: set[datetime] = set()
-    if _has_activity(tenant_id, window_start, now):  # an idle tenant's rows cannot have changed
-        reporting_events_derive(tenant_id=tenant_id, start=window_start, end=now)
+    # What was stored in the window: conversations started, messages, state changes, and late
+    # reporting events (ratings); an idle tenant's rows cannot have changed.
+    touched = conversations_touched(tenant_id=tenant_id, start=window_start, end=now)
+    rated = set(
+        ReportingEvent.objects.filter(tenant_id=tenant_id, created_at__gte=window_start, created_at__lt=now)
+        .values_list("conversation_id", flat=True)
+        .distinct()
+        .order_by()
+    )
+    if touched or rated:
+        reporting_events_store(tenant_id=tenant_id, conversation_ids=touched)
         hours = {window_start + timedelta(hours=i) for i in range(count)}
-        hours |= {floor_hour(h) for h in touched_cohort_hours(tenant_id=tenant_id, since=window_start, until=now)}
+        hours |= {floor_hour(h) for h in _start_hours(tenant_id, touched | rated)}
     zone = tenant_zone(tenant_id)
     for hour in sorted(hours):
         rollup_hour(tenant_id=tenant_id, hour=hour, zone=zone)
@@ -106,12 +100,15 @@ def rollup_recent(*, tenant_id: int, now: datetime | None = None) -> dict[str, A
     return result
 
 
-def rollup_days(*, tenant_id: int, days: list[date], terms: bool = True) -> None:
-    """The daily run: re-roll whole local days (late re-contacts, conversions, hot words)."""
+def rollup_days(*, tenant_id: int, days: list[date], terms: bool = True) -> int:
+    """The daily run: re-roll whole local days (late re-contacts, conversions, hot words); return
+    how many missing reporting events were derived."""
     zone = tenant_zone(tenant_id)
+    derived = 0
     for day in days:
         start, end = local_day_bounds(day, zone)
-        rollup_range(tenant_id=tenant_id, start=start, end=end, terms=terms)
+        derived += rollup_range(tenant_id=tenant_id, start=start, end=end, terms=terms)
+    return derived
 
 
 def _tenant_ids() -> list[int]:

@@ -9,8 +9,6 @@ from datetime import date, timedelta
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from anmei.stats.services.rebuild import reporting_events_rebuild
-from anmei.stats.services.rollup import local_day_bounds, tenant_zone
 from anmei.stats.services.windows import rollup_days
 from anmei.tenants.models import Tenant
 
@@ -24,7 +22,9 @@ class Command(BaseCommand):
         parser.add_argument("--tenant", help="a tenant slug (default: every approved tenant)")
         parser.add_argument("--no-words", action="store_true", help="skip hot words/questions (faster)")
         parser.add_argument(
-            "--events", action="store_true", help="first re-derive reporting events missing from the raw tables"
+            "--events",
+            action="store_true",
+            help="report the reporting events derived from the raw tables (every re-roll derives the missing ones)",
         )
 
     def handle(
@@ -43,10 +43,7 @@ class Command(BaseCommand):
         for tenant_id in tenant_ids:
             for day in days:
                 bar.set_postfix_str(f"tenant {tenant_id} {day}")
-                if events:
-                    start, end = local_day_bounds(day, tenant_zone(tenant_id))
-                    added += reporting_events_rebuild(tenant_id=tenant_id, start=start, end=end)
-                rollup_days(tenant_id=tenant_id, days=[day], terms=not no_words)
+                added += rollup_days(tenant_id=tenant_id, days=[day], terms=not no_words)
                 bar.update(1)
         bar.close()
         self.stdout.write(
