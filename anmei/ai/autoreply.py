@@ -20,14 +20,13 @@ from anmei.common.presence import online_user_ids
 from anmei.conversations.models import Message
 from anmei.conversations.services import message_create, message_event
 from anmei.conversations.services.handoffs import HELD, message_deliver_schedule
+from anmei.notifications.services import admin_alert_raise
 
 logger = logging.getLogger("anmei.ai")
 
 
 def auto_reply_job_failed(job, error: str) -> None:
     """`on_failed` of an auto-reply job: the customer got no answer; tell the tenant's admins."""
-    from anmei.notifications.services import admin_alert_raise
-
     message_id = job.payload["message_id"]
     admin_alert_raise(
         tenant_id=job.tenant_id,

@@ -14,13 +14,13 @@ import time
 import requests
 
 from anmei.ai.providers import AgentError, AgentRequest, AgentResult
+from anmei.bots.models import BotInstance
+from anmei.bots.services.instances import bot_secret, sign
 
 INFER_PATH = "/astrbot-api/v1/llm/infer"
 
 
 def _bot(request: AgentRequest):
-    from anmei.bots.models import BotInstance
-
     bots = BotInstance.objects.filter(tenant_id=request.tenant_id, status=BotInstance.Status.ACTIVE)
     if request.bot_id:
         bot = bots.filter(pk=request.bot_id).first()
@@ -30,8 +30,6 @@ def _bot(request: AgentRequest):
 
 
 def run(request: AgentRequest) -> AgentResult:
-    from anmei.bots.services.instances import bot_secret, sign
-
     bot = _bot(request)
     if bot is None:
         raise AgentError("astrbot provider needs an active bot instance")

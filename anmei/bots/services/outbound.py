@@ -16,6 +16,7 @@ from anmei.bots.models import BotDelivery, BotInstance
 from anmei.bots.selectors import gateway_settings_get
 from anmei.bots.services.instances import signed_post
 from anmei.conversations.models import Message
+from anmei.notifications.services import admin_alert_raise
 
 logger = logging.getLogger("anmei.bots")
 
@@ -90,8 +91,6 @@ def bot_delivery_attempt(*, message_id: int) -> tuple[str, float | None]:
 
 
 def _delivery_alert(*, message: Message, bot_name: str, bot_id: int | None, attempts: int, error: str) -> None:
-    from anmei.notifications.services import admin_alert_raise
-
     admin_alert_raise(
         tenant_id=message.tenant_id,
         source="bot_delivery",
