@@ -207,6 +207,22 @@ def test_bot_callback_to_loopback_is_refused_with_a_category(no_allow_list, tena
     assert target.seen == []
 
 
+@pytest.mark.django_db
+def test_astrbot_provider_reaches_the_bot_only_through_the_guard(no_allow_list, tenant_a, server):
+    from anmei.ai.providers import astrbot
+    from tests.fixtures_bots import make_bot
+
+    # given a tenant whose bot's callback points at a loopback address
+    target = server()
+    bot, _token, _secret = make_bot(tenant_a, callback_url=target.url)
+    # when the AstrBot provider asks that bot's LLM
+    with pytest.raises(AgentError) as blocked:
+        astrbot.run(_agent_request("", tenant_id=tenant_a.id, bot_id=bot.id))
+    # then the call is refused before any byte is sent, with the category only
+    assert str(blocked.value) == "bot unreachable: blocked_destination"
+    assert target.seen == []
+
+
 @pytest.mark.parametrize(
     ("url", "refused"),
     [

@@ -1,21 +1,18 @@
 """The seed's path SaaS → bot instance → LLM (seed 002 §3.5.2): `POST <callback_url>/astrbot-api/v1/llm/infer`.
 
 The bot's own LLM provider answers; we send the built context and it sends back the text. The
-request is signed like every platform→bot call (X-Anmei-Timestamp / X-Anmei-Signature with the
-bot's secret); the provider's API key never leaves the bot (`llm_config.auth` stays empty).
+request goes through the SSRF-guarded client and is signed like every platform→bot call
+(`signed_call`: X-Anmei-Timestamp / X-Anmei-Signature with the bot's secret); the provider's API
+key never leaves the bot (`llm_config.auth` stays empty).
 Answer: `{"text": "...", "model": "...", "usage": {prompt_tokens, completion_tokens, total_tokens}}`.
 """
 
 from __future__ import annotations
 
-import json
-import time
-
-import requests
-
 from anmei.ai.providers import AgentError, AgentRequest, AgentResult
 from anmei.bots.models import BotInstance
-from anmei.bots.services.instances import bot_secret, sign
+from anmei.bots.services.instances import signed_call
+from anmei.common.outbound import OutboundError
 
 INFER_PATH = "/astrbot-api/v1/llm/infer"
 
@@ -39,22 +36,10 @@ def run(request: AgentRequest) -> AgentResult:
         "inference_params": {"temperature": 0.7, "max_tokens": request.max_tokens, "stream": False},
         "user_id_for_llm": f"anmei-{request.tenant_id}-{request.customer_id}",
     }
-    raw = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-    timestamp = str(int(time.time()))
-    headers = {
-        "Content-Type": "application/json",
-        "X-Anmei-Timestamp": timestamp,
-        "X-Anmei-Signature": sign(bot_secret(bot), timestamp, raw),
-        "X-Anmei-Bot-Id": str(bot.id),
-    }
     try:
-        response = requests.post(
-            bot.callback_url.rstrip("/") + INFER_PATH, data=raw, headers=headers, timeout=request.timeout
-        )
-    except requests.Timeout:
-        raise AgentError("timeout") from None
-    except requests.RequestException as exc:
-        raise AgentError(f"bot unreachable: {type(exc).__name__}") from None
+        response = signed_call(bot=bot, path=INFER_PATH, payload=body, timeout=request.timeout)
+    except OutboundError as exc:  # refused (SSRF rules), unreachable or timed out
+        raise AgentError("timeout" if exc.category == "timeout" else f"bot unreachable: {exc.category}") from None
     if response.status_code != 200:
         raise AgentError(f"bot answered {response.status_code}: {response.text[:200]}")
     try:

@@ -7,6 +7,7 @@ import logging
 import time
 from typing import Any
 
+import requests
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -126,11 +127,18 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + hmac_sha256_hex(secret, timestamp.encode() + b"." + body)
 
 
-def signed_post(*, bot: BotInstance, path: str, payload: dict[str, Any], extra_headers: dict | None = None) -> str:
-    """POST JSON to `<callback_url><path>` signed with the bot's secret; return why it failed.
+def signed_call(
+    *,
+    bot: BotInstance,
+    path: str,
+    payload: dict[str, Any],
+    timeout: float | None = None,
+    extra_headers: dict | None = None,
+) -> requests.Response:
+    """POST JSON to `<callback_url><path>` signed with the bot's secret, through the guarded client.
 
-    "" means the bot acknowledged (2xx). Anything else — a non-2xx status ("HTTP 500") or a network
-    error (its outbound category) — is a failure the caller retries on its schedule.
+    The callback URL is tenant-configured: SSRF rules at connect time, no redirects. Raises
+    `outbound.OutboundError` (its category is safe to show) when the call cannot be made.
     """
     body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), default=str).encode()
     timestamp = str(int(time.time()))
@@ -142,9 +150,17 @@ def signed_post(*, bot: BotInstance, path: str, payload: dict[str, Any], extra_h
         **(extra_headers or {}),
     }
     url = bot.callback_url.rstrip("/") + path
+    return outbound.post(url, data=body, headers=headers, timeout=timeout or settings.BOT_HTTP_TIMEOUT_SECONDS)
+
+
+def signed_post(*, bot: BotInstance, path: str, payload: dict[str, Any], extra_headers: dict | None = None) -> str:
+    """`signed_call` for a push or delivery; return why it failed.
+
+    "" means the bot acknowledged (2xx). Anything else — a non-2xx status ("HTTP 500") or a network
+    error (its outbound category) — is a failure the caller retries on its schedule.
+    """
     try:
-        # The callback URL is tenant-configured: the guarded client (SSRF rules, no redirects).
-        response = outbound.post(url, data=body, headers=headers, timeout=settings.BOT_HTTP_TIMEOUT_SECONDS)
+        response = signed_call(bot=bot, path=path, payload=payload, extra_headers=extra_headers)
     except outbound.OutboundError as exc:
         return exc.category
     response.close()
