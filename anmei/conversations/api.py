@@ -93,6 +93,23 @@ class ConversationListApi(APIView):
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(ConversationOutputSerializer(page, many=True).data)
 
+    class StartInputSerializer(serializers.Serializer):
+        """Empty: the customer is the caller."""
+
+    @extend_schema(
+        request=StartInputSerializer,
+        responses={201: ConversationOutputSerializer, 200: ConversationOutputSerializer},
+        description="A customer starts a new consultation: 201 a new waiting conversation, or 200 with their "
+        "open one. A returning customer whose last conversation ended starts here.",
+    )
+    def post(self, request):
+        validated_input(self.StartInputSerializer, request.data)
+        conversation, created = services.conversation_start_by_customer(customer=request.user)
+        return Response(
+            ConversationOutputSerializer(conversation).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
 
 class ConversationMessageListApi(APIView):
     pagination_class = StandardPagination  # documents the paginated shape (the view paginates itself)

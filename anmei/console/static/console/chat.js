@@ -25,6 +25,7 @@ addStrings({
   "chat.you": ["我", "Me"],
   "chat.consultant": ["顾问", "Consultant"],
   "chat.noConversation": ["暂无进行中的咨询，请稍候", "No open consultation yet, one moment"],
+  "chat.newConversation": ["开始新的咨询", "Start a new consultation"],
   "cstatus.waiting": ["正在为您安排顾问，请稍候", "Finding a consultant for you"],
   "cstatus.active": ["顾问已接入，正在为您服务", "A consultant is with you"],
   "cstatus.transferring": ["正在为您转接其他顾问", "Transferring you to another consultant"],
@@ -155,6 +156,24 @@ function renderStatus() {
   $("#send").disabled = !open;
   $("#image-input").disabled = !open;
   show($("#rating"), c?.status === "ended" && !state.rated);
+  show($("#restart"), c?.status === "ended");
+}
+
+// A returning customer asks again: the server opens a new waiting conversation (or answers with
+// the open one), which is then shown like any other; its welcome arrives on the socket.
+async function startNew() {
+  const button = $("#new-conversation");
+  button.disabled = true;
+  try {
+    const conversation = await api("conversations", { method: "POST", body: {} });
+    state.rated = false;
+    await showConversation(conversation);
+    $("#composer-input").focus();
+  } catch (error) {
+    flash(t("error.generic", { message: error.message }));
+  } finally {
+    button.disabled = false;
+  }
 }
 
 async function onEvent(event) {
@@ -257,6 +276,7 @@ function wire() {
   });
   $("#image-input").addEventListener("change", sendImage);
   $("#load-older").addEventListener("click", loadOlder);
+  $("#new-conversation").addEventListener("click", startNew);
   for (const star of $$(".stars button")) star.addEventListener("click", () => pickScore(Number(star.dataset.score)));
   $("#rating").addEventListener("submit", rate);
   setMode("register");
