@@ -12,7 +12,33 @@ import pytest
 from playwright.sync_api import expect
 
 from anmei.conversations.models import Conversation, Message
-from tests.test_console_browser import chat_login, off_the_page_thread, waiting_conversation
+from tests.test_console_browser import (
+    chat_login,
+    console_login,
+    off_the_page_thread,
+    open_in_console,
+    waiting_conversation,
+)
+from tests.test_media import PNG as _TINY_PNG
+from tests.test_message_uploads import PDF
+
+
+def _png(width: int = 160, height: int = 120) -> bytes:
+    """A small gradient picture (a 1×1 pixel shows nothing in a screenshot)."""
+    import struct
+    import zlib
+
+    rows = b"".join(b"\0" + b"".join(bytes((200, 100 + x // 2, 130 + y)) for x in range(width)) for y in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+PNG = _png()
+assert PNG[:8] == _TINY_PNG[:8]
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -66,3 +92,40 @@ def test_returning_customer_starts_a_new_consultation_and_is_welcomed(
     assert second.messages.first().payload["kind"] == "welcome"
     assert Message.objects.filter(conversation=first).count() == 1
     shot(chat, "chat-new-conversation")
+
+
+def test_customer_sends_a_photo_and_the_consultant_answers_with_a_file(web_server, browser_context, shot, carol, cathy):
+    from anmei.conversations.services import conversation_claim
+
+    # given Cathy's conversation that Carol holds, open on both sides
+    conversation = waiting_conversation(cathy, "想咨询一下祛斑")
+    off_the_page_thread(conversation_claim, user=carol, conversation_id=conversation.id)
+    chat = chat_login(browser_context(viewport={"width": 390, "height": 844}), web_server, cathy)
+    console = console_login(browser_context(), web_server, carol)
+    open_in_console(console, conversation, tab="mine")
+
+    # when Cathy picks a photo with a caption in the composer
+    chat.fill("#composer-input", "这是我的脸部照片")
+    chat.set_input_files("#image-input", {"name": "face.png", "mimeType": "image/png", "buffer": PNG})
+
+    # then both pages show the picture itself (loaded through its signed link) with the caption
+    mine = chat.locator(".msg.customer img")
+    expect(mine).to_have_count(1)
+    chat.wait_for_function("document.querySelector('.msg.customer img').naturalWidth > 0")
+    expect(chat.locator(".msg.customer").last).to_contain_text("这是我的脸部照片")
+    seen = console.locator(".msg.customer img")
+    expect(seen).to_have_count(1)
+    console.wait_for_function("document.querySelector('.msg.customer img').naturalWidth > 0")
+
+    # when Carol attaches a price list from the console
+    console.fill("#composer-input", "价目表请查收")
+    console.set_input_files("#attach-file", {"name": "价目表.pdf", "mimeType": "application/pdf", "buffer": PDF})
+
+    # then Cathy gets a link to it, and the stored rows say what happened
+    link = chat.locator(".msg.consultant a")
+    expect(link).to_have_text("[文件] 价目表请查收")
+    assert link.get_attribute("href").startswith(f"{web_server.url}/media/")
+    stored = list(Message.objects.filter(conversation=conversation).values_list("sender_type", "type"))
+    assert stored == [("customer", "text"), ("customer", "image"), ("consultant", "file")]
+    shot(chat, "chat-photo-and-file")
+    shot(console, "console-photo-and-file")
