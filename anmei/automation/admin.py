@@ -31,6 +31,7 @@ class AutomationSettingsForm(TenantSettingsForm):
             "notification_backend",
             "push_gateway_url",
             "welcome_template",
+            "welcome_returning",
         ]
 
 

@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
@@ -22,7 +23,11 @@ from django.utils import timezone
 from anmei.accounts.models import User
 from anmei.automation.models import JOB_KIND, STEPS, AutomationRun, AutomationSettings, AutomationStep
 from anmei.automation.selectors import automation_run_stuck_ids
+from anmei.common import realtime
 from anmei.common.metrics import REGISTRATION_SECONDS
+from anmei.conversations.models import Conversation, Message
+from anmei.conversations.services import message_create, message_event
+from anmei.conversations.services.handoffs import message_deliver_schedule
 from anmei.jobs.models import Job
 from anmei.jobs.services import JobFailed, JobRetry, job_schedule
 from anmei.notifications.services import admin_alert_raise
@@ -336,3 +341,44 @@ def automation_run_retry(*, run: AutomationRun) -> AutomationRun:
         extra={"tenant_id": locked.tenant_id, "run_id": locked.id, "generation": generation, "was_stuck": stuck},
     )
     return locked
+
+
+def automation_conversation_welcome(*, conversation_id: int) -> dict[str, Any]:
+    """Welcome a customer's later conversation (one they opened after an earlier one ended).
+
+    The tenant's automation settings decide: automation on and `welcome_returning` set. The agent
+    writes it (the template when the agent fails), as for a registration. Idempotent: the message's
+    external id is per conversation, and a conversation that is no longer waiting for its first
+    answer (claimed, ended) is left alone.
+    """
+    from anmei.ai.gateway import generate_welcome as agent_welcome  # as in steps.generate_welcome
+
+    conversation = Conversation.objects.filter(pk=conversation_id).first()
+    if conversation is None:
+        return {"skipped": "conversation gone"}
+    config = automation_settings_get_or_create(tenant_id=conversation.tenant_id)
+    if not (config.enabled and config.welcome_returning):
+        return {"skipped": "welcome for returning customers off"}
+    if conversation.status == Conversation.Status.ENDED:
+        return {"skipped": "conversation ended"}
+    external_id = f"welcome:conversation:{conversation.id}"
+    if Message.objects.filter(tenant_id=conversation.tenant_id, external_id=external_id).exists():
+        return {"skipped": "already welcomed"}
+    outcome = agent_welcome(
+        tenant_id=conversation.tenant_id, customer_id=conversation.customer_id, conversation_id=conversation.id
+    )
+    text, source = (outcome.text, "agent") if outcome.text else (config.welcome_template, "template")
+    with transaction.atomic():
+        message, created = message_create(
+            conversation=conversation,
+            sender_type=Message.SenderType.BOT,
+            type=Message.Type.TEXT,
+            content=text,
+            payload={"kind": "welcome", "source": source},
+            external_id=external_id,
+        )
+        if created and conversation.bot_instance_id:
+            message_deliver_schedule(tenant_id=conversation.tenant_id, message_id=message.id)
+    if created:
+        realtime.broadcast_to_user(conversation.tenant_id, conversation.customer_id, message_event(message))
+    return {"message_id": message.id, "created": created, "source": source}

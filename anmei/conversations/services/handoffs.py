@@ -33,6 +33,7 @@ DELIVERY_JOB = {"kind": "bots.delivery", "task": "workers.bots.deliver_message"}
 AUTO_REPLY_JOB = {"kind": "bots.auto_reply", "task": "workers.bots.auto_reply"}
 SUMMARY_JOB = {"kind": "ai_summary", "task": "workers.ai.summarize"}
 SUGGEST_TASK = "workers.ai.suggest"  # no job row: see the module docstring
+WELCOME_JOB = {"kind": "automation.conversation_welcome", "task": "workers.registration.conversation_welcome"}
 
 
 def message_deliver_schedule(*, tenant_id: int, message_id: int) -> Job:
@@ -72,6 +73,20 @@ def auto_reply_schedule(*, message: Message, conversation: Conversation) -> Job 
         queue=settings.CELERY_REPLIES_QUEUE,
         max_attempts=settings.BOT_AUTO_REPLY_MAX_ATTEMPTS,
         lease_seconds=settings.BOT_AUTO_REPLY_LEASE_SECONDS,
+    )
+
+
+def conversation_welcome_schedule(*, tenant_id: int, conversation_id: int) -> Job:
+    """The durable job that welcomes a customer's later conversation, if the tenant wants it (automation runs it).
+
+    Call in the transaction that opens the conversation; one job per conversation.
+    """
+    return job_schedule(
+        **WELCOME_JOB,
+        key=f"conversation:{conversation_id}",
+        tenant_id=tenant_id,
+        payload={"conversation_id": conversation_id},
+        lease_seconds=settings.AUTOMATION_STEP_LEASE_SECONDS,
     )
 
 

@@ -21,7 +21,7 @@ from anmei.accounts.models import User
 from anmei.common import realtime
 from anmei.common.errors import ApplicationError, ConflictError, NotFoundError
 from anmei.conversations.models import Conversation, ConversationEvent
-from anmei.conversations.services.handoffs import summary_schedule
+from anmei.conversations.services.handoffs import conversation_welcome_schedule, summary_schedule
 
 logger = logging.getLogger("anmei.conversations")
 
@@ -68,6 +68,54 @@ def conversation_create(
         with transaction.atomic():
             conversation = Conversation.objects.create(**fields, is_default=False)
             _created_event(conversation, event_action, event_details)
+    return conversation, True
+
+
+def conversation_start_by_customer(*, customer: User) -> tuple[Conversation, bool]:
+    """Return the customer's open conversation, or open a new waiting one (`created=True`).
+
+    A returning customer whose conversations all ended asks again here. The customer's row lock
+    serialises two tabs asking at once, so they get the same conversation. The new conversation
+    reaches the console's waiting list like any other (`conversation.updated`, action `created`);
+    whether it gets a welcome is the automation settings' decision (the welcome job hands it over).
+    A customer's very first conversation stays the registration run's: the run's own welcome covers it.
+    """
+    if customer.role != User.Role.CUSTOMER:
+        raise ApplicationError("permission_denied", "customers only", status_code=403)
+    with transaction.atomic():
+        User.objects.select_for_update().filter(pk=customer.pk).first()
+        open_one = (
+            Conversation.objects.filter(tenant_id=customer.tenant_id, customer=customer)
+            .exclude(status=S.ENDED)
+            .order_by("-id")
+            .first()
+        )
+        if open_one is not None:
+            return open_one, False
+        conversation, _ = conversation_create(
+            customer=customer, channel=customer.source or "web", event_action="created_by_customer"
+        )
+        if Conversation.objects.filter(customer=customer).exclude(pk=conversation.pk).exists():
+            conversation_welcome_schedule(tenant_id=conversation.tenant_id, conversation_id=conversation.id)
+        event = {
+            "type": "conversation.updated",
+            "event_id": conversation.events.order_by("-id").values_list("id", flat=True).first(),
+            "conversation_id": conversation.id,
+            "customer_id": customer.id,
+            "action": "created",
+            "from_status": "",
+            "status": S.WAITING,
+            "consultant_id": None,
+            "transfer_to_id": None,
+            "actor_id": customer.id,
+            "timestamp": conversation.created_at.isoformat(),
+        }
+        tenant_id = conversation.tenant_id
+        transaction.on_commit(lambda: _push(tenant_id, event, set(), True))
+    logger.info(
+        "conversation started by customer",
+        extra={"tenant_id": conversation.tenant_id, "conversation_id": conversation.id, "customer_id": customer.id},
+    )
     return conversation, True
 
 

@@ -9,22 +9,22 @@ import {
   h,
   logout,
   messageBubble,
+  sendUpload,
   session,
   show,
   t,
   toggleLang,
+  uploadErrorText,
 } from "./common.js";
 
 addStrings({
   "chat.app": ["在线咨询", "Online consultation"],
   "chat.customerPlaceholder": ["请输入您想咨询的内容", "Type your question"],
-  "chat.image": ["发送图片", "Send an image"],
-  "chat.imageShort": ["图片", "Image"],
-  "chat.imageUnavailable": ["暂不支持发送图片", "Images cannot be sent yet"],
   "chat.waitingWelcome": ["正在为您连接，请稍候…", "Connecting you, one moment…"],
   "chat.you": ["我", "Me"],
   "chat.consultant": ["顾问", "Consultant"],
   "chat.noConversation": ["暂无进行中的咨询，请稍候", "No open consultation yet, one moment"],
+  "chat.newConversation": ["开始新的咨询", "Start a new consultation"],
   "cstatus.waiting": ["正在为您安排顾问，请稍候", "Finding a consultant for you"],
   "cstatus.active": ["顾问已接入，正在为您服务", "A consultant is with you"],
   "cstatus.transferring": ["正在为您转接其他顾问", "Transferring you to another consultant"],
@@ -154,7 +154,26 @@ function renderStatus() {
   $("#composer-input").disabled = !open;
   $("#send").disabled = !open;
   $("#image-input").disabled = !open;
+  $("#file-input").disabled = !open;
   show($("#rating"), c?.status === "ended" && !state.rated);
+  show($("#restart"), c?.status === "ended");
+}
+
+// A returning customer asks again: the server opens a new waiting conversation (or answers with
+// the open one), which is then shown like any other; its welcome arrives on the socket.
+async function startNew() {
+  const button = $("#new-conversation");
+  button.disabled = true;
+  try {
+    const conversation = await api("conversations", { method: "POST", body: {} });
+    state.rated = false;
+    await showConversation(conversation);
+    $("#composer-input").focus();
+  } catch (error) {
+    flash(t("error.generic", { message: error.message }));
+  } finally {
+    button.disabled = false;
+  }
 }
 
 async function onEvent(event) {
@@ -190,18 +209,25 @@ async function send(event) {
   }
 }
 
-async function sendImage(event) {
+// A photo (often the first thing an aesthetics customer sends) or a document; what the composer
+// holds goes with it as the caption.
+async function sendAttachment(kind, event) {
   const file = event.target.files[0];
   event.target.value = "";
   if (!file || !state.conversation) return;
-  const form = new FormData();
-  form.append("type", "image");
-  form.append("file", file);
+  const input = $("#composer-input");
+  const status = $("#status");
+  const before = status.textContent;
+  status.textContent = t("upload.sending");
   try {
-    const message = await api(`conversations/${state.conversation.id}/messages`, { method: "POST", form });
+    const message = await sendUpload(state.conversation.id, kind, file, input.value.trim());
+    input.value = "";
+    status.textContent = before;
     addMessage(message);
   } catch (error) {
-    flash(error.status === 400 || error.status === 415 ? t("chat.imageUnavailable") : t("error.generic", { message: error.message }));
+    status.textContent = before;
+    flash(uploadErrorText(error));
+    if (error.status === 409) loadConversation();
   }
 }
 
@@ -255,8 +281,10 @@ function wire() {
       send();
     }
   });
-  $("#image-input").addEventListener("change", sendImage);
+  $("#image-input").addEventListener("change", (e) => sendAttachment("image", e));
+  $("#file-input").addEventListener("change", (e) => sendAttachment("file", e));
   $("#load-older").addEventListener("click", loadOlder);
+  $("#new-conversation").addEventListener("click", startNew);
   for (const star of $$(".stars button")) star.addEventListener("click", () => pickScore(Number(star.dataset.score)));
   $("#rating").addEventListener("submit", rate);
   setMode("register");

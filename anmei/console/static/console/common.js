@@ -86,8 +86,34 @@ addStrings({
   "asr.failed": ["转写失败", "Transcription failed"],
   "asr.retry": ["重试", "Retry"],
   "error.generic": ["操作失败：{message}", "Failed: {message}"],
+  "upload.image": ["图片", "Image"],
+  "upload.file": ["文件", "File"],
+  "upload.imageTitle": ["发送图片", "Send an image"],
+  "upload.fileTitle": ["发送文件", "Send a file"],
+  "upload.sending": ["正在发送…", "Sending…"],
+  "upload.tooLarge": ["文件过大，最大 {mb} MB", "Too large: at most {mb} MB"],
+  "upload.badType": ["不支持这种文件格式", "This file format is not accepted"],
   "error.network": ["网络错误，请稍后再试", "Network error, try again"],
 });
+
+/** The words for a refused upload (413/415 from the media store), else the generic failure. */
+export function uploadErrorText(error) {
+  if (error.status === 413) {
+    const limit = Number(error.details?.limit_bytes) || 0;
+    return t("upload.tooLarge", { mb: Math.max(1, Math.round(limit / 1048576)) });
+  }
+  if (error.status === 415) return t("upload.badType");
+  return t("error.generic", { message: error.message });
+}
+
+/** POST a photo or file as a message of a conversation (multipart; `content` is an optional caption). */
+export function sendUpload(conversationId, kind, file, caption = "") {
+  const form = new FormData();
+  form.append("type", kind);
+  form.append("file", file);
+  if (caption) form.append("content", caption);
+  return api(`conversations/${conversationId}/messages`, { method: "POST", form });
+}
 
 // ---- REST ----------------------------------------------------------------------------------
 export class ApiError extends Error {
@@ -280,7 +306,7 @@ export function messageBubble(message, { mine, senderLabel, onAsrRetry } = {}) {
     else body.append(h("div", {}, t("msg.voice")));
     body.append(transcriptNode(message, onAsrRetry));
   } else if (message.type === "file" && mediaUrl) {
-    body.append(h("a", { href: mediaUrl, target: "_blank", rel: "noopener noreferrer" }, message.content || t("msg.file")));
+    body.append(h("a", { href: mediaUrl, target: "_blank", rel: "noopener noreferrer", class: "file-link" }, t("msg.file"), " ", message.content || ""));
   } else {
     body.append(message.content);
   }

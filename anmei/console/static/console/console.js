@@ -1,7 +1,7 @@
 // The consultant console. State lives in plain maps; every render builds DOM nodes from text.
 import {
   $, $$, ApiError, LiveSocket, addStrings, api, applyI18n, asrState, formatTime, h, logout, messageBubble, previewText, session, show, t,
-  toggleLang,
+  sendUpload, toggleLang, uploadErrorText,
 } from "./common.js";
 
 addStrings({
@@ -393,6 +393,8 @@ function renderChatHead() {
   const canWrite = (c.status === "active" || c.status === "transferring") && holder;
   $("#composer-input").disabled = !canWrite;
   $("#send").disabled = !canWrite;
+  $("#attach-image").disabled = !canWrite;
+  $("#attach-file").disabled = !canWrite;
   show($("#composer"), c.status !== "ended");
 }
 
@@ -524,6 +526,24 @@ async function send(event) {
   } catch (error) {
     if (error.status === 409 || error.status === 403) await explainConflict(id, "send", error);
     else showError(error);
+  }
+}
+
+// A photo or document for the customer (IM customers get it through their bot); the text in the
+// composer goes with it as the caption.
+async function sendAttachment(kind, event) {
+  const file = event.target.files[0];
+  event.target.value = "";
+  if (!file || !state.openId) return;
+  const id = state.openId;
+  const input = $("#composer-input");
+  try {
+    const message = await sendUpload(id, kind, file, input.value.trim());
+    input.value = "";
+    onMessage(message);
+  } catch (error) {
+    if (error.status === 409 || error.status === 403) await explainConflict(id, "send", error);
+    else banner(uploadErrorText(error));
   }
 }
 
@@ -937,6 +957,8 @@ function wire() {
     if (e.target.scrollTop === 0 && !$("#load-older").classList.contains("hidden")) loadOlder();
   });
   $("#composer").addEventListener("submit", send);
+  $("#attach-image").addEventListener("change", (e) => sendAttachment("image", e));
+  $("#attach-file").addEventListener("change", (e) => sendAttachment("file", e));
   $("#composer-input").addEventListener("keydown", composerKeys);
   $("#composer-input").addEventListener("input", updateCanned);
   $("#search-form").addEventListener("submit", search);
