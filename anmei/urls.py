@@ -1,9 +1,10 @@
 from django.contrib import admin
-from django.urls import include, path, register_converter
+from django.urls import include, path, re_path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from anmei.common.api import IdConverter
 from anmei.common.api_health import HealthApi, LiveApi, ReadyApi, metrics_view
+from anmei.common.errors import api_not_found
 from anmei.stats.api import ConversationRatingApi
 
 register_converter(IdConverter, "id")
@@ -26,6 +27,8 @@ api_v1 = [
     path("asr/", include("anmei.asr.urls")),
     path("stats/", include("anmei.stats.urls")),
     path("conversations/<id:conversation_id>/rating", ConversationRatingApi.as_view(), name="conversation-rating"),
+    # Last: whatever matched nothing above is the API's JSON 404, also in DEBUG.
+    re_path(r"^(?P<unmatched>.*)$", api_not_found, name="api-not-found"),
 ]
 
 urlpatterns = [
