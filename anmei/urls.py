@@ -5,7 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from anmei.common.api import IdConverter
 from anmei.common.api_health import HealthApi, LiveApi, ReadyApi, metrics_view
 from anmei.common.errors import api_not_found
-from anmei.stats.api import ConversationRatingApi
+from anmei.stats.api import BlacklistInterceptionListApi, ConversationRatingApi
 
 register_converter(IdConverter, "id")
 
@@ -20,6 +20,8 @@ api_v1 = [
     path("mcp-config/", include("anmei.mcp_admin.urls")),
     path("admin/registration-automation/", include("anmei.automation.urls")),
     path("", include("anmei.bots.urls")),
+    # Interceptions are read with the tenant's time zone, which the stats app owns.
+    path("blacklist/interceptions", BlacklistInterceptionListApi.as_view(), name="blacklist-interceptions"),
     path("", include("anmei.blacklist.urls")),
     path("", include("anmei.ai.urls")),
     path("", include("anmei.apikeys.urls")),
