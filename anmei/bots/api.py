@@ -123,8 +123,8 @@ class BotMessageApi(_BotApi):
             return attrs
 
     class OutputSerializer(serializers.Serializer):
-        conversation_id = serializers.IntegerField()
-        message_id = serializers.IntegerField()
+        conversation_id = serializers.IntegerField(allow_null=True, help_text="null when the sender is blacklisted")
+        message_id = serializers.IntegerField(allow_null=True, help_text="null when the sender is blacklisted")
         asr_task_id = serializers.CharField(required=False)
         duplicate = serializers.BooleanField()
         blocked = serializers.BooleanField()
@@ -133,6 +133,9 @@ class BotMessageApi(_BotApi):
     def post(self, request):
         data = validated_input(self.InputSerializer, request.data)
         message, created = services.bot_message_receive(bot=request.auth, data=data)
+        if message is None:  # a blacklisted sender: kept as an interception only
+            body = {"conversation_id": None, "message_id": None, "duplicate": not created, "blocked": True}
+            return Response(body, status=status.HTTP_202_ACCEPTED)
         body = {
             "conversation_id": message.conversation_id,
             "message_id": message.id,
