@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 SIGNATURE_WINDOW_SECONDS = 300
@@ -77,7 +77,7 @@ def parse_time(value: Any) -> float | None:
     except ValueError:
         return None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
 
 
@@ -321,7 +321,8 @@ class Delivered:
 
     def seen(self, message_id: str) -> bool:
         with self.store.lock:
-            return self.store.db.execute("SELECT 1 FROM delivered WHERE message_id = ?", (message_id,)).fetchone() is not None
+            row = self.store.db.execute("SELECT 1 FROM delivered WHERE message_id = ?", (message_id,)).fetchone()
+        return row is not None
 
     def mark(self, message_id: str) -> None:
         with self.store.lock:

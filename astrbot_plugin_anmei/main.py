@@ -13,13 +13,12 @@ import json
 import os
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
-from aiohttp import web
-
 import astrbot.api.message_components as Comp
+from aiohttp import web
 from astrbot.api import AstrBotConfig, logger
 from astrbot.api.event import AstrMessageEvent, MessageChain, filter
 from astrbot.api.star import Context, Star, StarTools
@@ -56,7 +55,7 @@ PLATFORMS = {
 
 
 def _now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 def _json(status: int, body: dict[str, Any]) -> web.Response:
@@ -148,7 +147,7 @@ class AnmeiPlugin(Star):
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     # ---- talking to Anmei ------------------------------------------------------------------
@@ -170,7 +169,7 @@ class AnmeiPlugin(Star):
                 if response.status >= 400:
                     logger.warning(f"[anmei] {path} answered {response.status}")
                 return response.status
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+        except (TimeoutError, aiohttp.ClientError, OSError):
             self.anmei_reachable = False
             return None
 
@@ -202,7 +201,7 @@ class AnmeiPlugin(Star):
                     if response.status != 200:
                         return False
                     body = await response.json()
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError):
+            except (TimeoutError, aiohttp.ClientError, OSError, ValueError):
                 self.anmei_reachable = False
                 return False
             self.anmei_reachable = True
@@ -292,15 +291,17 @@ class AnmeiPlugin(Star):
         if origin is None:
             return _json(404, {"error": "unknown_user", "message": "no IM session known for this user"})
         chain = MessageChain()
-        media_url = body.get("media_url")
+        media_url = str(body.get("media_url") or "")
+        if media_url.startswith("/"):
+            media_url = self.base_url + media_url  # Anmei's signed link, relative to its address
         if body.get("type") == "image" and media_url:
-            chain.chain.append(Comp.Image.fromURL(self.base_url + media_url if media_url.startswith("/") else media_url))
+            chain.chain.append(Comp.Image.fromURL(media_url))
             if body.get("content"):
                 chain.message(str(body["content"]))
         else:
             content = str(body.get("content") or "")
             if body.get("type") in ("voice", "file") and media_url:
-                content = content or (self.base_url + media_url if media_url.startswith("/") else media_url)
+                content = content or media_url
             if not content:
                 return _json(400, {"error": "invalid_request", "message": "nothing to send"})
             chain.message(content)

@@ -79,7 +79,8 @@ class AstrBot:
     # ---- process ---------------------------------------------------------------------------
     def install(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        subprocess.run([str(self.venv / "bin" / "astrbot"), "init", "-y"], cwd=self.root, check=True, capture_output=True)
+        astrbot = str(self.venv / "bin" / "astrbot")
+        subprocess.run([astrbot, "init", "-y"], cwd=self.root, check=True, capture_output=True)
         target = self.data / "plugins" / PLUGIN_NAME
         shutil.rmtree(target, ignore_errors=True)
         shutil.copytree(PLUGIN_DIR, target, ignore=shutil.ignore_patterns("__pycache__"))
@@ -241,7 +242,8 @@ class AstrBot:
         db = sqlite3.connect(self.data / "data_v4.db")
         try:
             rows = db.execute(
-                "SELECT content FROM platform_message_history WHERE platform_id = 'webchat' AND user_id = ? ORDER BY id",
+                "SELECT content FROM platform_message_history"
+                " WHERE platform_id = 'webchat' AND user_id = ? ORDER BY id",
                 (conversation_id,),
             ).fetchall()
         finally:
