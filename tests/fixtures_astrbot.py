@@ -225,10 +225,11 @@ class AstrBot:
                 pass
         return events
 
-    def upload(self, data: bytes, filename: str) -> str:
+    def upload(self, data: bytes, filename: str, content_type: str = "application/octet-stream") -> str:
+        """`POST /api/v1/file`; AstrBot files an `audio/*` upload as a voice record, `image/*` as an image."""
         response = requests.post(
             f"{self.url}/api/v1/file",
-            files={"file": (filename, data, "application/octet-stream")},
+            files={"file": (filename, data, content_type)},
             headers={"X-API-Key": self.api_key},
             timeout=30,
         )
