@@ -503,3 +503,7 @@ TASK_LEASES_SECONDS = [
     ASR_TIME_LIMIT_SECONDS + 60,  # an ASR job's lease (anmei.asr)
 ]
 CELERY_BROKER_VISIBILITY_TIMEOUT = env.int("CELERY_BROKER_VISIBILITY_TIMEOUT", default=max(TASK_LEASES_SECONDS) + 60)
+# Celery's soft shutdown (seconds; 0 = off): on a cold shutdown (SIGQUIT, or SIGTERM with
+# REMAP_SIGTERM=SIGQUIT as deploy/k8s sets) running tasks get this long to finish before they are
+# cancelled and requeued. Set it above the worker's longest task, the pod's grace period above it.
+CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = env.float("CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT", default=0.0)
