@@ -17,6 +17,7 @@ from typing import Any
 from django.utils import timezone
 
 from anmei.accounts.models import User
+from anmei.ai.templating import message_cap
 from anmei.automation.models import AutomationRun, AutomationSettings
 from anmei.common import realtime
 from anmei.conversations.models import Conversation
@@ -56,7 +57,7 @@ def generate_welcome(*, run: AutomationRun, config: AutomationSettings) -> dict[
     if outcome.text:
         text, source = outcome.text, "agent"
     else:
-        text, source = config.welcome_template, "template"
+        text, source = message_cap(config.welcome_template), "template"
     AutomationRun.objects.filter(pk=run.pk).update(
         welcome_text=text, welcome_source=source, welcome_provider=outcome.provider, agent_error=outcome.error
     )
