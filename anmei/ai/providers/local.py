@@ -22,7 +22,7 @@ def run(request: AgentRequest) -> AgentResult:
     except MCPCallError as exc:
         raise AgentError(f"get_user_profile failed: {exc}") from None
     if not isinstance(profile, dict) or profile.get("error"):
-        raise AgentError(f"get_user_profile returned no profile: {str(profile)[:200]}")
+        raise AgentError("get_user_profile returned no profile")
     values = {k: v for k, v in profile.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool)}
     values["nickname"] = profile.get("nickname") or profile.get("username") or ""
     text = template_render(request.welcome_template, values).strip()
