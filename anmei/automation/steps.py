@@ -161,7 +161,12 @@ def notify_consultants(*, run: AutomationRun, config: AutomationSettings) -> dic
         try:
             notification_send(notification=notification, backend=backend)
         except Exception as exc:  # noqa: BLE001 - any backend's failure: finish the others, then retry
-            failures.append(f"{user_id}: {exc}")
+            # the backend's own reasons (a category, a status) are shown; anything else only logged
+            failures.append(f"{user_id}: {exc if isinstance(exc, NotificationBackendError) else 'send failed'}")
+            logger.warning(
+                "consultant notification failed",
+                extra={"tenant_id": run.tenant_id, "user_id": user_id, "detail": f"{type(exc).__name__}: {exc}"[:300]},
+            )
     if failures:
         raise NotificationBackendError("; ".join(failures)[:400])
     return {"mode": "offline", "notifications": len(consultants), "created": created_count, "backend": backend.name}
