@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 from anmei.ai import selectors, services
 from anmei.ai.models import AgentConfig, CannedResponse, ConversationSummary
 from anmei.ai.suggestions import KINDS, suggestions_generate
+from anmei.ai.templating import template_validator
 from anmei.common.api import IdField, TenantURLField, validated_input
 from anmei.common.errors import ApplicationError, NotFoundError
 from anmei.common.permissions import IsConsultantOrAdmin, IsTenantAdmin, IsTenantAdminOrOperator
@@ -78,7 +79,7 @@ class AgentConfigApi(APIView):
         model = serializers.CharField(required=False, allow_blank=True, max_length=128)
         timeout_seconds = serializers.FloatField(required=False, min_value=0.5, max_value=120)
         enabled = serializers.BooleanField(required=False)
-        welcome_template = serializers.CharField(required=False, max_length=4000)
+        welcome_template = serializers.CharField(required=False, max_length=4000, validators=[template_validator])
         monthly_token_quota = serializers.IntegerField(required=False, min_value=0, max_value=10**15)
         context_token_budget = serializers.IntegerField(required=False, min_value=0, max_value=1_000_000)
         stream = serializers.BooleanField(required=False)

@@ -53,7 +53,11 @@ def sentences(text: str) -> list[str]:
 
 def key_sentences(lines: list[str], limit: int = 2) -> list[str]:
     """The `limit` sentences carrying the most keyword weight, in their original order."""
-    candidates = [s for line in lines for s in sentences(line)]
+    return key_lines([s for line in lines for s in sentences(line)], limit)
+
+
+def key_lines(candidates: list[str], limit: int = 2) -> list[str]:
+    """The `limit` lines carrying the most keyword weight, in their original order, each kept whole."""
     if len(candidates) <= limit:
         return candidates
     weights = _weighted("\n".join(candidates))

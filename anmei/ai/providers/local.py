@@ -7,11 +7,7 @@ from __future__ import annotations
 
 from anmei.ai.mcp_client import MCPCallError, mcp_tool_call
 from anmei.ai.providers import AgentError, AgentRequest, AgentResult
-
-
-class _Defaults(dict):
-    def __missing__(self, key: str) -> str:
-        return ""
+from anmei.ai.templating import template_render
 
 
 def run(request: AgentRequest) -> AgentResult:
@@ -26,13 +22,10 @@ def run(request: AgentRequest) -> AgentResult:
     except MCPCallError as exc:
         raise AgentError(f"get_user_profile failed: {exc}") from None
     if not isinstance(profile, dict) or profile.get("error"):
-        raise AgentError(f"get_user_profile returned no profile: {str(profile)[:200]}")
-    values = _Defaults({k: v for k, v in profile.items() if isinstance(v, (str, int, float))})
+        raise AgentError("get_user_profile returned no profile")
+    values = {k: v for k, v in profile.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool)}
     values["nickname"] = profile.get("nickname") or profile.get("username") or ""
-    try:
-        text = request.welcome_template.format_map(values).strip()
-    except (ValueError, IndexError, AttributeError) as exc:
-        raise AgentError(f"bad welcome template: {exc}") from None
+    text = template_render(request.welcome_template, values).strip()
     if not text:
         raise AgentError("empty welcome")
     return AgentResult(text=text, model="local-template", tool_calls=1)
