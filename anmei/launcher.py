@@ -209,6 +209,9 @@ def main(argv: list[str]) -> int:
         return 2
     os.chdir(ROOT)
     sys.path.insert(0, str(ROOT))
+    # A newcomer's two commands run the development configuration (settings default to production):
+    # the children inherit it. An explicit DEBUG=false in the environment is kept.
+    os.environ.setdefault("DEBUG", "true")
     return up() if argv[0] == "up" else test(argv[1:])
 
 

@@ -46,9 +46,7 @@ def user_create(
         nickname=nickname or "",
         source=source,
         platform_user_id=platform_user_id,
-        is_staff=role in (User.Role.ADMIN, User.Role.OPERATOR),
-        is_superuser=role == User.Role.OPERATOR,
-    )
+    )  # is_staff / is_superuser follow the role in User.save
     if password:
         password_check(password=password, user=user)
         user.set_password(password)

@@ -17,7 +17,7 @@ from anmei.ai.suggestions import KINDS, suggestions_generate
 from anmei.ai.templating import template_validator
 from anmei.common.api import IdField, TenantURLField, validated_input
 from anmei.common.errors import ApplicationError, NotFoundError
-from anmei.common.permissions import IsConsultantOrAdmin, IsTenantAdmin, IsTenantAdminOrOperator
+from anmei.common.permissions import IsConsultantOrAdmin, IsTenantAdmin, IsTenantAdminOrOperator, is_operator
 from anmei.conversations.models import Conversation
 from anmei.conversations.selectors import conversation_get
 from anmei.tenants.models import Tenant
@@ -136,7 +136,7 @@ class LlmUsageApi(APIView):
             raise ApplicationError("invalid_range", "from must not be after to", details={"field": "from"})
         if date_to - date_from > timedelta(days=366):
             raise ApplicationError("invalid_range", "at most 366 days at once", details={"field": "to"})
-        if request.user.role == "operator":
+        if is_operator(request.user):
             tenant_id = filters.get("tenant")
             if not tenant_id:
                 raise ApplicationError(
