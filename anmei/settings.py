@@ -483,6 +483,10 @@ BOT_AUTO_REPLY_MAX_ATTEMPTS = env.int("BOT_AUTO_REPLY_MAX_ATTEMPTS", default=4)
 # attempts cover the countdown waits of every version queued behind a failing one.
 BLACKLIST_PUSH_LEASE_SECONDS = env.int("BLACKLIST_PUSH_LEASE_SECONDS", default=60)
 BLACKLIST_PUSH_MAX_ATTEMPTS = env.int("BLACKLIST_PUSH_MAX_ATTEMPTS", default=20)
+# After a bot's push schedule is spent it stays lagging; the periodic resync tries again after this
+# backoff, doubling up to the cap (the bot's next heartbeat or pull tries at once).
+BLACKLIST_RESYNC_BACKOFF_SECONDS = env.float("BLACKLIST_RESYNC_BACKOFF_SECONDS", default=60.0)
+BLACKLIST_RESYNC_MAX_BACKOFF_SECONDS = env.float("BLACKLIST_RESYNC_MAX_BACKOFF_SECONDS", default=900.0)
 # How often beat looks for stuck jobs (due past JOBS_STUCK_AFTER_SECONDS) to alert admins.
 JOBS_STUCK_ALERT_SECONDS = env.float("JOBS_STUCK_ALERT_SECONDS", default=30.0)
 # The broker's visibility timeout follows the longest real task: every task runs a durable job

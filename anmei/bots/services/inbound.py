@@ -17,7 +17,7 @@ from anmei.asr.services import asr_task_create, asr_task_id_new
 from anmei.blacklist.selectors import blacklist_is_blocked
 from anmei.blacklist.services import interception_record
 from anmei.bots.models import BotInstance
-from anmei.bots.services.instances import bot_heartbeat
+from anmei.bots.services.blacklist_push import bot_heartbeat_record
 from anmei.common.errors import ApplicationError
 from anmei.conversations.models import Conversation, Message
 from anmei.conversations.services import conversation_create, message_create, message_route, message_route_loaded
@@ -305,5 +305,5 @@ def bot_event_record(*, bot: BotInstance, data: dict[str, Any]) -> dict[str, Any
             reported_at=data.get("timestamp"),
         )
         return {"event": event, "recorded": True}
-    bot_heartbeat(bot=bot, status=data.get("status") if isinstance(data.get("status"), dict) else None)
+    bot_heartbeat_record(bot=bot, status=data.get("status") if isinstance(data.get("status"), dict) else None)
     return {"event": event, "recorded": True}
