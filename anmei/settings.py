@@ -295,6 +295,9 @@ AI_SUMMARY_LEASE_SECONDS = env.int("AI_SUMMARY_LEASE_SECONDS", default=120)  # o
 JOBS_SWEEP_SECONDS = env.float("JOBS_SWEEP_SECONDS", default=5.0)
 JOBS_RESEND_GRACE_SECONDS = env.float("JOBS_RESEND_GRACE_SECONDS", default=15.0)
 JOBS_SWEEP_BATCH = env.int("JOBS_SWEEP_BATCH", default=500)
+# A due job whose message a worker holds (reserved, or a countdown waiting in the worker) is re-sent
+# only once it has been due this long: the worker is busy or dead (a queued message never is).
+JOBS_RESEND_HELD_GRACE_SECONDS = env.float("JOBS_RESEND_HELD_GRACE_SECONDS", default=120.0)
 JOBS_STUCK_AFTER_SECONDS = env.float("JOBS_STUCK_AFTER_SECONDS", default=120.0)
 JOBS_DEFAULT_MAX_ATTEMPTS = env.int("JOBS_DEFAULT_MAX_ATTEMPTS", default=4)
 JOBS_DEFAULT_RETRY_COUNTDOWNS = [float(x) for x in env.list("JOBS_DEFAULT_RETRY_COUNTDOWNS", default=["5", "15", "60"])]

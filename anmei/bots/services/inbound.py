@@ -132,9 +132,9 @@ WITH customer AS (
 ), reply_job AS (
     INSERT INTO {job}
            (tenant_id, kind, key, task, queue, state, attempts, max_attempts, retry_countdowns, lease_seconds,
-            next_attempt_at, resent, last_error, payload, created_at, updated_at)
+            next_attempt_at, resent, lost, last_error, payload, created_at, updated_at)
     SELECT %(tenant)s, %(job_kind)s, 'message:' || stored.id, %(job_task)s, %(job_queue)s, 'pending', 0,
-           %(job_max_attempts)s, %(job_countdowns)s::jsonb, %(job_lease)s, %(now)s, 0, '',
+           %(job_max_attempts)s, %(job_countdowns)s::jsonb, %(job_lease)s, %(now)s, 0, 0, '',
            jsonb_build_object('message_id', stored.id), %(now)s, %(now)s
       FROM stored JOIN open_conversation c ON c.id = stored.conversation_id
      WHERE NOT (c.status IN ('active', 'transferring') AND c.consultant_id IS NOT NULL)
