@@ -454,6 +454,9 @@ ASR_BEAM_SIZE = env.int("ASR_BEAM_SIZE", default=1)
 # use C / N: oversubscribed OpenMP threads made openai-whisper ~10x slower in bench/asr.py.
 ASR_CPU_THREADS = env.int("ASR_CPU_THREADS", default=0)
 ASR_TIME_LIMIT_SECONDS = env.int("ASR_TIME_LIMIT_SECONDS", default=300)
+# An ASR attempt's job lease, renewed by a heartbeat while the model runs: after a kill -9 the
+# sweep hands the voice message to another worker within this (not after the whole time limit).
+ASR_LEASE_SECONDS = env.int("ASR_LEASE_SECONDS", default=45)
 ASR_MAX_ATTEMPTS = env.int("ASR_MAX_ATTEMPTS", default=3)  # the first try and 2 retries (seed §3.4.4)
 ASR_RETRY_COUNTDOWNS = [int(x) for x in env.list("ASR_RETRY_COUNTDOWNS", default=["5", "20"])]
 ASR_DECODE_TIMEOUT_SECONDS = env.float("ASR_DECODE_TIMEOUT_SECONDS", default=30.0)

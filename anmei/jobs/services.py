@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -232,6 +233,54 @@ def _job_retry(job: Job, error: str, countdown: float | None, on_failed: Callabl
     if updated:
         task_outcome(job.task, "retry")
         job_publish(job=job, countdown=delay)
+
+
+def job_lease_renew(*, job: Job) -> bool:
+    """Extend a running attempt's lease by its length from now; False once the attempt lost it.
+
+    A conditional UPDATE on (state, attempts): an attempt whose lease the sweep gave away never
+    takes it back.
+    """
+    now = timezone.now()
+    renewed = Job.objects.filter(pk=job.pk, state=Job.State.RUNNING, attempts=job.attempts).update(
+        lease_until=now + timedelta(seconds=job.lease_seconds), updated_at=now
+    )
+    if renewed:
+        job.lease_until = now + timedelta(seconds=job.lease_seconds)
+    return bool(renewed)
+
+
+@contextmanager
+def job_lease_heartbeat(job: Job, *, every_seconds: float | None = None) -> Iterator[None]:
+    """Renew the job's lease from a thread while the block runs (a long model run, say).
+
+    The lease can then be short — a kill -9 frees the job within one lease — however long the work
+    is. The thread renews every third of the lease (or `every_seconds`) with its own database
+    connection, closed when it stops; a failed renewal (database away) is tried again next beat.
+    """
+    from django.db import connection
+
+    stop = threading.Event()
+    interval = every_seconds or max(job.lease_seconds / 3, 0.2)
+
+    def beat() -> None:
+        try:
+            while not stop.wait(interval):
+                try:
+                    if not job_lease_renew(job=job):
+                        return
+                except Exception:  # noqa: BLE001 - the next beat tries again; the lease covers two misses
+                    logger.warning("job lease renewal failed", extra={"job_id": job.id, "kind": job.kind})
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=beat, name=f"lease-{job.id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=10)
 
 
 @contextmanager
