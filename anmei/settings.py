@@ -33,6 +33,11 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'anmei.sqlite3'}"),
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
+# A persistent connection (DB_CONN_MAX_AGE > 0: the MCP sidecar, any process that sets it) is
+# checked before its first use in each request or task, so one killed by a database restart is
+# replaced instead of failing that call; with the pool below, Django makes the pool check each
+# connection it hands out the same way.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DB_CONN_HEALTH_CHECKS", default=True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not :memory:, so that a Celery worker thread or process sees what tests commit.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_anmei.sqlite3")}
