@@ -45,6 +45,7 @@ from bench.harness import free_port, wait_port  # noqa: E402
 KNOBS = {
     "JOBS_SWEEP_SECONDS": "1",
     "JOBS_RESEND_GRACE_SECONDS": "3",
+    "JOBS_RESEND_HELD_GRACE_SECONDS": "10",  # a killed worker's countdown retries come back within the wait
     "AUTOMATION_STEP_LEASE_SECONDS": "20",
     "BOT_DELIVERY_LEASE_SECONDS": "20",
     "BOT_AUTO_REPLY_LEASE_SECONDS": "20",
