@@ -36,6 +36,11 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'anmei.sqlite3'}"),
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
+# A persistent connection (DB_CONN_MAX_AGE > 0: the MCP sidecar, any process that sets it) is
+# checked before its first use in each request or task, so one killed by a database restart is
+# replaced instead of failing that call; with the pool below, Django makes the pool check each
+# connection it hands out the same way.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DB_CONN_HEALTH_CHECKS", default=True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not :memory:, so that a Celery worker thread or process sees what tests commit.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_anmei.sqlite3")}
@@ -298,6 +303,9 @@ AI_SUMMARY_LEASE_SECONDS = env.int("AI_SUMMARY_LEASE_SECONDS", default=120)  # o
 JOBS_SWEEP_SECONDS = env.float("JOBS_SWEEP_SECONDS", default=5.0)
 JOBS_RESEND_GRACE_SECONDS = env.float("JOBS_RESEND_GRACE_SECONDS", default=15.0)
 JOBS_SWEEP_BATCH = env.int("JOBS_SWEEP_BATCH", default=500)
+# A due job whose message a worker holds (reserved, or a countdown waiting in the worker) is re-sent
+# only once it has been due this long: the worker is busy or dead (a queued message never is).
+JOBS_RESEND_HELD_GRACE_SECONDS = env.float("JOBS_RESEND_HELD_GRACE_SECONDS", default=120.0)
 JOBS_STUCK_AFTER_SECONDS = env.float("JOBS_STUCK_AFTER_SECONDS", default=120.0)
 JOBS_DEFAULT_MAX_ATTEMPTS = env.int("JOBS_DEFAULT_MAX_ATTEMPTS", default=4)
 JOBS_DEFAULT_RETRY_COUNTDOWNS = [float(x) for x in env.list("JOBS_DEFAULT_RETRY_COUNTDOWNS", default=["5", "15", "60"])]
@@ -454,6 +462,9 @@ ASR_BEAM_SIZE = env.int("ASR_BEAM_SIZE", default=1)
 # use C / N: oversubscribed OpenMP threads made openai-whisper ~10x slower in bench/asr.py.
 ASR_CPU_THREADS = env.int("ASR_CPU_THREADS", default=0)
 ASR_TIME_LIMIT_SECONDS = env.int("ASR_TIME_LIMIT_SECONDS", default=300)
+# An ASR attempt's job lease, renewed by a heartbeat while the model runs: after a kill -9 the
+# sweep hands the voice message to another worker within this (not after the whole time limit).
+ASR_LEASE_SECONDS = env.int("ASR_LEASE_SECONDS", default=45)
 ASR_MAX_ATTEMPTS = env.int("ASR_MAX_ATTEMPTS", default=3)  # the first try and 2 retries (seed §3.4.4)
 ASR_RETRY_COUNTDOWNS = [int(x) for x in env.list("ASR_RETRY_COUNTDOWNS", default=["5", "20"])]
 ASR_DECODE_TIMEOUT_SECONDS = env.float("ASR_DECODE_TIMEOUT_SECONDS", default=30.0)
@@ -490,6 +501,10 @@ BOT_AUTO_REPLY_MAX_ATTEMPTS = env.int("BOT_AUTO_REPLY_MAX_ATTEMPTS", default=4)
 # attempts cover the countdown waits of every version queued behind a failing one.
 BLACKLIST_PUSH_LEASE_SECONDS = env.int("BLACKLIST_PUSH_LEASE_SECONDS", default=60)
 BLACKLIST_PUSH_MAX_ATTEMPTS = env.int("BLACKLIST_PUSH_MAX_ATTEMPTS", default=20)
+# After a bot's push schedule is spent it stays lagging; the periodic resync tries again after this
+# backoff, doubling up to the cap (the bot's next heartbeat or pull tries at once).
+BLACKLIST_RESYNC_BACKOFF_SECONDS = env.float("BLACKLIST_RESYNC_BACKOFF_SECONDS", default=60.0)
+BLACKLIST_RESYNC_MAX_BACKOFF_SECONDS = env.float("BLACKLIST_RESYNC_MAX_BACKOFF_SECONDS", default=900.0)
 # How often beat looks for stuck jobs (due past JOBS_STUCK_AFTER_SECONDS) to alert admins.
 JOBS_STUCK_ALERT_SECONDS = env.float("JOBS_STUCK_ALERT_SECONDS", default=30.0)
 # The broker's visibility timeout follows the longest real task: every task runs a durable job

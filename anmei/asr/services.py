@@ -68,7 +68,7 @@ def asr_task_create(*, message: Message, asr_task_id: str, media: dict[str, Any]
         queue=settings.CELERY_ASR_QUEUE,
         max_attempts=settings.ASR_MAX_ATTEMPTS,
         retry_countdowns=list(settings.ASR_RETRY_COUNTDOWNS),
-        lease_seconds=settings.ASR_TIME_LIMIT_SECONDS + 60,
+        lease_seconds=settings.ASR_LEASE_SECONDS,  # renewed by a heartbeat while the attempt runs
     )
     AsrTask.objects.filter(pk=task.pk).update(job_id=job.id)
     task.job_id = job.id

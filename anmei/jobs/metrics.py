@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 logger = logging.getLogger("anmei.metrics")
 
@@ -28,8 +28,28 @@ def jobs_figures():
             waiting.add_metric([kind], float(count))
     except Exception:  # noqa: BLE001 - a database outage must not break the scrape
         logger.warning("metrics: job counts unavailable", exc_info=True)
+    resent = CounterMetricFamily(
+        "anmei_jobs_resent",
+        "Messages the jobs sweep re-sent (lost, held too long, or lease expired), per pipeline",
+        labels=["kind"],
+    )
+    lost = CounterMetricFamily(
+        "anmei_jobs_lost",
+        "Job messages the sweep found lost (in no queue, held by no worker), per pipeline",
+        labels=["kind"],
+    )
+    try:
+        from anmei.jobs.selectors import jobs_resend_totals
+
+        for kind, (resent_count, lost_count) in sorted(jobs_resend_totals().items()):
+            resent.add_metric([kind], float(resent_count))
+            lost.add_metric([kind], float(lost_count))
+    except Exception:  # noqa: BLE001
+        logger.warning("metrics: job re-send totals unavailable", exc_info=True)
     yield stuck
     yield waiting
+    yield resent
+    yield lost
 
 
 def queue_work_figures():
