@@ -241,6 +241,7 @@ HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default
 # per-tenant GatewaySettings row (editable in admin at run time); these are the defaults for new rows.
 BOT_RETRY_COUNTDOWNS = [float(x) for x in env.list("BOT_RETRY_COUNTDOWNS", default=["5", "15", "60"])]
 BOT_STALE_AFTER_SECONDS = env.int("BOT_STALE_AFTER_SECONDS", default=180)
+BOT_STALE_SWEEP_SECONDS = env.int("BOT_STALE_SWEEP_SECONDS", default=60)  # beat: one alert per silence episode
 BOT_HTTP_TIMEOUT_SECONDS = env.float("BOT_HTTP_TIMEOUT_SECONDS", default=5.0)
 CONVERSATION_INACTIVITY_SWEEP_SECONDS = env.int("CONVERSATION_INACTIVITY_SWEEP_SECONDS", default=60)
 BLACKLIST_EXPIRY_SWEEP_SECONDS = env.int("BLACKLIST_EXPIRY_SWEEP_SECONDS", default=60)

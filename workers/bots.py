@@ -39,3 +39,11 @@ def auto_reply(job_id: int) -> int | None:
             return None
         reply = auto_reply_if_unanswered(message_id=job.payload["message_id"])
         return reply.id if reply else None
+
+
+@shared_task(name="workers.bots.stale_sweep")
+def stale_sweep() -> int:
+    """Beat: one admin alert per bot that stopped sending heartbeats (per silence episode)."""
+    from anmei.bots.services import bot_stale_sweep
+
+    return bot_stale_sweep()

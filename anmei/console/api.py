@@ -81,7 +81,14 @@ class CustomerPanelApi(APIView):
         source = serializers.CharField()
         platform_user_id = serializers.CharField()
         created_at = serializers.DateTimeField()
+
+        class BotSerializer(serializers.Serializer):
+            name = serializers.CharField()
+            is_stale = serializers.BooleanField()
+            last_heartbeat_at = serializers.DateTimeField(allow_null=True)
+
         blacklisted = BlacklistSerializer(allow_null=True)
+        bot = BotSerializer(allow_null=True)
         conversations = ConversationSerializer(many=True)
 
     @extend_schema(responses={200: OutputSerializer})

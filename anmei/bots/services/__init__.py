@@ -12,6 +12,7 @@ from anmei.bots.services.instances import (  # noqa: F401
     bot_credentials_rotate,
     bot_heartbeat,
     bot_secret,
+    bot_stale_sweep,
     gateway_settings_get_or_create,
     signed_post,
 )

@@ -16,6 +16,7 @@ from anmei.bots.models import BotDelivery, BotInstance
 from anmei.bots.selectors import gateway_settings_get
 from anmei.bots.services.instances import signed_post
 from anmei.conversations.models import Message
+from anmei.media.links import media_url_for_payload
 from anmei.notifications.services import admin_alert_raise
 
 logger = logging.getLogger("anmei.bots")
@@ -66,6 +67,7 @@ def bot_delivery_attempt(*, message_id: int) -> tuple[str, float | None]:
         "type": message.type,
         "content": message.content,
         "payload": message.payload,
+        "media_url": media_url_for_payload(message.tenant_id, message.payload),  # signed, relative
         "timestamp": message.created_at.isoformat(),
     }
     error = signed_post(

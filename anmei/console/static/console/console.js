@@ -68,6 +68,9 @@ addStrings({
   "customer.blacklist": ["黑名单", "Blacklist"],
   "customer.blacklisted": ["已拉黑（{reason}）", "Blacklisted ({reason})"],
   "customer.notBlacklisted": ["否", "No"],
+  "customer.bot": ["机器人", "Bot"],
+  "customer.botAlive": ["{name} · 在线", "{name} · online"],
+  "customer.botStale": ["{name} · 失联", "{name} · not responding"],
   "transfer.title": ["转接给在线顾问", "Transfer to an online consultant"],
   "transfer.none": ["暂无其他在线顾问", "No other consultant is online"],
   "blacklist.title": ["拉黑该客户", "Blacklist this customer"],
@@ -777,6 +780,7 @@ async function loadCustomer(customerId) {
         "customer.blacklist",
         profile.blacklisted ? t("customer.blacklisted", { reason: profile.blacklisted.reason || "—" }) : t("customer.notBlacklisted"),
       ),
+      ...(profile.bot ? row("customer.bot", t(profile.bot.is_stale ? "customer.botStale" : "customer.botAlive", { name: profile.bot.name })) : []),
     );
     $("#customer-convs").replaceChildren(
       ...profile.conversations.map((c) =>
