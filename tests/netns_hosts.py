@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from cryptography.fernet import Fernet
+
 ROOT = Path(__file__).resolve().parent.parent
 PG_PORT, REDIS_PORT, WEB_PORT, MCP_PORT = 55432, 56379, 8000, 8765
 
@@ -54,6 +56,7 @@ class Cluster:
             self.addresses[host] = f"{self.subnet}.{index + 2}"
         self.dir = Path(tempfile.mkdtemp(prefix="anmei-netns-"))
         self.processes: dict[str, subprocess.Popen] = {}
+        self.field_key = Fernet.generate_key().decode()  # one key for every host, as one Secret gives
         self.database_url = f"postgres://postgres@{self.addresses['db']}:{PG_PORT}/anmei"
         self.redis_url = f"redis://{self.addresses['db']}:{REDIS_PORT}/0"
 
@@ -167,7 +170,7 @@ class Cluster:
                 "PYTHONPATH": str(ROOT),
                 "DJANGO_SETTINGS_MODULE": "anmei.settings",
                 "SECRET_KEY": "netns-shared-secret-key-of-every-host",
-                "FIELD_ENCRYPTION_KEY": "netns-shared-field-key-of-every-host",
+                "FIELD_ENCRYPTION_KEY": self.field_key,
                 "ALLOWED_HOSTS": "*",
                 "SECURE_SSL_REDIRECT": "false",
                 "THROTTLE_AUTH_RATE": "100000/min",
