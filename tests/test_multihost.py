@@ -6,7 +6,12 @@ Celery worker each of this tree; the MCP sidecar runs on `a`. What one host star
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import json
+import os
 import signal
+from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -119,3 +124,86 @@ def test_killing_b_worker_mid_job_loses_nothing_and_runs_it_once_more_elsewhere(
     finally:
         cluster.stop("a", "beat")
         cluster.stop("a", "worker")
+
+
+async def _console_events(url: str, ticket: str, until: str, during, timeout: float = 90) -> list[dict]:
+    """Open /ws/console/ on `url` (a minimal RFC 6455 client), run `during()` once it is ready, and
+    return the events received up to the first of type `until`."""
+    host, port = urlsplit(url).hostname, urlsplit(url).port
+    reader, writer = await asyncio.open_connection(host, port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write(
+        (
+            f"GET /ws/console/?ticket={ticket} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            f"Origin: http://{host}:{port}\r\n\r\n"
+        ).encode()
+    )
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert head.split()[1] == b"101", head
+
+    async def frame() -> dict | None:
+        first, second = await reader.readexactly(2)
+        length = second & 0x7F
+        if length == 126:
+            length = int.from_bytes(await reader.readexactly(2), "big")
+        elif length == 127:
+            length = int.from_bytes(await reader.readexactly(8), "big")
+        payload = await reader.readexactly(length)
+        return json.loads(payload) if first & 0x0F == 1 else None
+
+    events: list[dict] = []
+
+    async def read_until(kind: str) -> None:
+        while True:
+            event = await frame()
+            if event is not None:
+                events.append(event)
+                if event.get("type") == kind:
+                    return
+
+    try:
+        await asyncio.wait_for(read_until("connection.ready"), timeout)
+        await asyncio.to_thread(during)
+        await asyncio.wait_for(read_until(until), timeout)
+    finally:
+        writer.close()
+    return events
+
+
+def test_a_console_on_b_sees_the_customer_who_registered_through_a(cluster):
+    # Given a consultant whose console is open on host B, and a worker on host A
+    cluster.manage(
+        "a",
+        "shell",
+        "-c",
+        "from anmei.accounts.services import user_create; from anmei.tenants.models import Tenant\n"
+        f"user_create(tenant=Tenant.objects.get(slug='multi'), username='ben', password='{PASSWORD}', "
+        "role='consultant', nickname='Ben')",
+    )
+    login = requests.post(
+        f"{cluster.urls['b']}/api/v1/auth/login",
+        json={"tenant": "multi", "username": "ben", "password": PASSWORD},
+        timeout=30,
+    )
+    assert login.status_code == 200, login.text
+    token = login.json()["token"]
+    ticket = requests.post(
+        f"{cluster.urls['b']}/api/v1/auth/ws-ticket", headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ).json()["ticket"]
+    cluster.start_worker("a")
+    try:
+        # When a customer registers through host A
+        registered = {}
+
+        def register() -> None:
+            registered["id"] = _register(cluster.urls["a"], "erin")
+
+        events = asyncio.run(_console_events(cluster.urls["b"], ticket, "new_customer", register))
+    finally:
+        cluster.stop("a", "worker")
+    # Then B's console is told, with her welcome message written on A's side of the platform
+    new_customer = events[-1]
+    assert (new_customer["type"], new_customer["customer_id"]) == ("new_customer", registered["id"])
+    conversation = cluster.psql(f"SELECT id FROM conversations_conversation WHERE customer_id = {registered['id']}")
+    assert new_customer["conversation_id"] == int(conversation)
