@@ -57,8 +57,14 @@ class Cluster:
         self.dir = Path(tempfile.mkdtemp(prefix="anmei-netns-"))
         self.processes: dict[str, subprocess.Popen] = {}
         self.field_key = Fernet.generate_key().decode()  # one key for every host, as one Secret gives
+        self.extra_env: dict[str, str] = {}  # settings every app host gets (media store, ASR API)
         self.database_url = f"postgres://postgres@{self.addresses['db']}:{PG_PORT}/anmei"
         self.redis_url = f"redis://{self.addresses['db']}:{REDIS_PORT}/0"
+
+    @property
+    def bridge_address(self) -> str:
+        """The root namespace's address on the bridge: services the test itself runs listen here."""
+        return f"{self.subnet}.254"
 
     @staticmethod
     def unavailable() -> str | None:
@@ -180,6 +186,7 @@ class Cluster:
                 "MCP_ALLOWED_HOSTS": f"{self.addresses['a']}:{MCP_PORT}",
                 "ANMEI_VAR_DIR": str(self.dir / f"var-{host}"),
                 "DB_POOL_MAX_SIZE": "4",
+                **self.extra_env,
                 **extra,
             }
         )

@@ -11,6 +11,8 @@ import base64
 import json
 import os
 import signal
+import threading
+from http.server import ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 import pytest
@@ -28,9 +30,46 @@ PASSWORD = "correct-horse-battery"
 
 @pytest.fixture(scope="module")
 def cluster():
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    from tests.fakes.fake_asr import FakeAsrServer
+
     hosts = Cluster(("a", "b"))
+    moto = asr = None
     try:
         hosts.start_network()
+        # Media in S3 (moto in server mode) and the speech-to-text API (the fake), both outside the
+        # app hosts: on the bridge, where this process listens.
+        address = hosts.bridge_address
+        moto = ThreadedMotoServer(ip_address=address, port=55000, verbose=False)
+        moto.start()
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=f"http://{address}:55000",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            region_name="us-east-1",
+        )
+        s3.create_bucket(Bucket="anmei-media")
+        asr = FakeAsrServer()
+        asr.httpd.server_close()  # serve it on the bridge instead of 127.0.0.1
+        asr.httpd = ThreadingHTTPServer((address, 0), asr.httpd.RequestHandlerClass)
+        asr.httpd.daemon_threads = True
+        asr._thread = threading.Thread(target=asr.httpd.serve_forever, daemon=True)
+        asr.start()
+        hosts.asr = asr
+        hosts.extra_env = {
+            "MEDIA_STORAGE": "s3",
+            "MEDIA_S3_ENDPOINT_URL": f"http://{address}:55000",
+            "MEDIA_S3_BUCKET": "anmei-media",
+            "MEDIA_S3_ACCESS_KEY": "test",
+            "MEDIA_S3_SECRET_KEY": "test",
+            "ASR_BACKEND": "openai-api",
+            "ASR_MODEL": "sensevoice-small",
+            "ASR_API_BASE_URL": f"http://{address}:{asr.httpd.server_address[1]}",
+            "OUTBOUND_ALLOWED_PRIVATE_HOSTS": address,
+        }
         hosts.start_data_host()
         hosts.manage("a", "migrate", "--noinput")
         hosts.manage(
@@ -45,6 +84,10 @@ def cluster():
         yield hosts
     finally:
         hosts.close()
+        if asr is not None:
+            asr.stop()
+        if moto is not None:
+            moto.stop()
 
 
 @pytest.fixture
@@ -207,3 +250,60 @@ def test_a_console_on_b_sees_the_customer_who_registered_through_a(cluster):
     assert (new_customer["type"], new_customer["customer_id"]) == ("new_customer", registered["id"])
     conversation = cluster.psql(f"SELECT id FROM conversations_conversation WHERE customer_id = {registered['id']}")
     assert new_customer["conversation_id"] == int(conversation)
+
+
+def test_voice_uploaded_through_a_is_transcribed_on_b_and_played_through_a(cluster, speech_wav):
+    # Given a clinic's bot and consultant, and workers only on host B
+    out = cluster.manage(
+        "a",
+        "shell",
+        "-c",
+        "from anmei.accounts.services import user_create; from anmei.tenants.models import Tenant\n"
+        "from anmei.bots.services.instances import bot_create\n"
+        "t = Tenant.objects.get(slug='multi')\n"
+        f"user_create(tenant=t, username='vera', password='{PASSWORD}', role='consultant')\n"
+        "print(bot_create(tenant_id=t.id, name='voice', platform='wecom', callback_url='https://bot.example.com')[1])",
+    )
+    bot_token = out.split()[-1]
+    cluster.start_worker("b")
+    try:
+        # When the bot uploads a voice message through host A
+        sent = requests.post(
+            f"{cluster.urls['a']}/api/v1/bot/messages",
+            headers={"Authorization": f"Bearer {bot_token}"},
+            data={"platform": "wecom", "user_id": "wx-v1", "nickname": "小美", "type": "voice", "message_id": "v-1"},
+            files={"file": ("a.wav", speech_wav, "application/octet-stream")},
+            timeout=60,
+        )
+        assert sent.status_code == 202, sent.text
+        task_id = sent.json()["asr_task_id"]
+
+        # Then B's worker transcribes it (the audio came from S3, not from A's disk)
+        def status():
+            return cluster.psql(f"SELECT status FROM asr_asrtask WHERE asr_task_id = '{task_id}'")
+
+        assert poll(lambda: status() in ("success", "failed"), timeout=120)
+        assert status() == "success", cluster.psql(
+            f"SELECT error_code || ' ' || error_message FROM asr_asrtask WHERE asr_task_id = '{task_id}'"
+        )
+        assert cluster.psql(f"SELECT text FROM asr_asrtask WHERE asr_task_id = '{task_id}'") == cluster.asr.text
+    finally:
+        cluster.stop("b", "worker")
+    # And a consultant plays it through host A
+    login = requests.post(
+        f"{cluster.urls['a']}/api/v1/auth/login",
+        json={"tenant": "multi", "username": "vera", "password": PASSWORD},
+        timeout=30,
+    ).json()
+    auth = {"Authorization": f"Bearer {login['token']}"}
+    conversation = cluster.psql(f"SELECT conversation_id FROM asr_asrtask WHERE asr_task_id = '{task_id}'")
+    listed = f"{cluster.urls['a']}/api/v1/conversations/{conversation}/messages"
+    messages = requests.get(listed, headers=auth, timeout=30)
+    assert messages.status_code == 200, messages.text
+    items = messages.json()
+    items = items.get("results", items) if isinstance(items, dict) else items
+    (voice,) = [m for m in items if m.get("type") == "voice"]
+    media_url = voice["media_url"]
+    played = requests.get(media_url if media_url.startswith("http") else f"{cluster.urls['a']}{media_url}", timeout=30)
+    assert played.status_code == 200
+    assert len(played.content) > 1000
