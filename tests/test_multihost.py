@@ -307,3 +307,42 @@ def test_voice_uploaded_through_a_is_transcribed_on_b_and_played_through_a(clust
     played = requests.get(media_url if media_url.startswith("http") else f"{cluster.urls['a']}{media_url}", timeout=30)
     assert played.status_code == 200
     assert len(played.content) > 1000
+
+
+def test_one_beat_across_hosts_sends_each_tick_once_and_each_runs_once(cluster, broker):
+    # Given a periodic task every second, workers on both hosts, and the one beat on host A
+    cluster.manage(
+        "a",
+        "shell",
+        "-c",
+        "from django_celery_beat.models import IntervalSchedule, PeriodicTask\n"
+        "every, _ = IntervalSchedule.objects.get_or_create(every=1, period='seconds')\n"
+        "PeriodicTask.objects.create(name='netns-tick', task='workers.diagnostics.echo', interval=every, "
+        "args='[\"tick\"]')",
+    )
+    for key in broker.scan_iter("celery-task-meta-*"):
+        broker.delete(key)
+    cluster.start_worker("a")
+    cluster.start_worker("b")
+    cluster.start_beat("a")
+
+    def sent() -> int:
+        sql = "SELECT total_run_count FROM django_celery_beat_periodictask WHERE name = 'netns-tick'"
+        return int(cluster.psql(sql))
+
+    def ran() -> list[dict]:
+        results = [json.loads(broker.get(key)) for key in broker.scan_iter("celery-task-meta-*")]
+        return [r["result"] for r in results if r.get("status") == "SUCCESS" and r["result"]["value"] == "tick"]
+
+    try:
+        assert poll(lambda: len(ran()) >= 6, timeout=120)
+    finally:
+        cluster.stop("a", "beat")  # beat records its sends on the way out
+    try:
+        # Then every tick beat sent ran exactly once, on whichever host took it
+        assert poll(lambda: len(ran()) == sent(), timeout=60), (len(ran()), sent())
+        assert {r["hostname"].split("@")[0] for r in ran()} <= {"hosta", "hostb"}
+    finally:
+        cluster.stop("a", "worker")
+        cluster.stop("b", "worker")
+        cluster.psql("DELETE FROM django_celery_beat_periodictask WHERE name = 'netns-tick'")
