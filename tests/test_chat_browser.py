@@ -129,3 +129,40 @@ def test_customer_sends_a_photo_and_the_consultant_answers_with_a_file(web_serve
     assert stored == [("customer", "text"), ("customer", "image"), ("consultant", "file")]
     shot(chat, "chat-photo-and-file")
     shot(console, "console-photo-and-file")
+
+
+def test_consultant_sees_a_failed_delivery_to_a_wechat_customer_and_resends_it(
+    web_server, browser_context, shot, tenant_a, carol, fake_bot, celery_worker
+):
+    from anmei.bots.models import BotDelivery, GatewaySettings
+    from tests.conftest import make_user
+    from tests.fixtures_bots import make_bot
+
+    # given a WeChat customer's conversation Carol holds, a bot that fails, and no retries configured
+    bot, _, _ = make_bot(tenant_a, callback_url=fake_bot.url, fake=fake_bot)
+    GatewaySettings.objects.create(tenant=tenant_a, retry_countdowns=[])
+    customer = make_user(tenant_a, "wecom:wx-9", source="wecom", platform_user_id="wx-9", nickname="微信用户")
+    conversation = Conversation.objects.create(
+        tenant=tenant_a, customer=customer, channel="wecom", bot_instance_id=bot.id, status="active", consultant=carol
+    )
+    fake_bot.script(bot.id, 500)
+    console = console_login(browser_context(), web_server, carol)
+    open_in_console(console, conversation, tab="mine")
+
+    # when Carol replies
+    console.fill("#composer-input", "您好，请问想了解哪个项目？")
+    console.press("#composer-input", "Enter")
+
+    # then the bubble says the delivery failed, with a resend button
+    line = console.locator(".msg.consultant .delivery")
+    expect(line).to_have_attribute("data-status", "failed")
+    expect(line).to_contain_text("发送失败")
+    shot(console, "console-delivery-failed")
+
+    # when she resends (the bot is back), then it is delivered
+    line.get_by_role("button", name="重新发送").click()
+    expect(line).to_have_attribute("data-status", "sent")
+    expect(line).to_have_text("已送达")
+    assert BotDelivery.objects.get().status == "sent"
+    assert [r.answered for r in fake_bot.requests(bot_id=bot.id) if r.path.endswith("/message/send")] == [500, 200]
+    shot(console, "console-delivery-resent")

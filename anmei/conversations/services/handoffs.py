@@ -35,16 +35,17 @@ SUMMARY_JOB = {"kind": "ai_summary", "task": "workers.ai.summarize"}
 WELCOME_JOB = {"kind": "automation.conversation_welcome", "task": "workers.registration.conversation_welcome"}
 
 
-def message_deliver_schedule(*, tenant_id: int, message_id: int) -> Job:
+def message_deliver_schedule(*, tenant_id: int, message_id: int, retry: str = "") -> Job:
     """Send a stored message to its IM customer through the conversation's bot (bots runs it).
 
     Call inside the transaction that stores the message: the job commits with it and reaches the
     broker after the commit (a lost publish is re-sent by the jobs sweep). Idempotent: one job per
-    message, and the gateway's delivery row makes the send happen once.
+    message, and the gateway's delivery row makes the send happen once. A person's retry of a
+    failed delivery names itself (`retry`) and so gets a job of its own.
     """
     return job_schedule(
         **DELIVERY_JOB,
-        key=f"message:{message_id}",
+        key=f"message:{message_id}" + (f":retry:{retry}" if retry else ""),
         tenant_id=tenant_id,
         payload={"message_id": message_id},
         # the delivery retries by the tenant's gateway countdowns (up to 10) at each attempt; the

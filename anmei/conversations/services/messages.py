@@ -111,6 +111,7 @@ def message_event(message: Message) -> dict[str, Any]:
             "content": message.content,
             "payload": message.payload,
             "media_url": media_url_for_payload(message.tenant_id, message.payload),
+            "delivery": message.delivery,
             "created_at": message.created_at.isoformat(),
         },
     }
