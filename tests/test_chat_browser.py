@@ -166,3 +166,24 @@ def test_consultant_sees_a_failed_delivery_to_a_wechat_customer_and_resends_it(
     assert BotDelivery.objects.get().status == "sent"
     assert [r.answered for r in fake_bot.requests(bot_id=bot.id) if r.path.endswith("/message/send")] == [500, 200]
     shot(console, "console-delivery-resent")
+
+
+def test_the_rating_form_stays_hidden_after_a_reload_of_a_rated_conversation(
+    web_server, browser_context, shot, carol, cathy
+):
+    # given Cathy rated her ended conversation
+    ended_conversation(cathy, carol)
+    chat = chat_login(browser_context(), web_server, cathy)
+    expect(chat.locator("#rating")).to_be_visible()
+    chat.click('.stars button[data-score="5"]')
+    chat.click("#rating-submit")
+    expect(chat.locator("#rating-msg")).to_have_text("感谢您的评价！")
+
+    # when she reloads the page
+    chat.reload()
+
+    # then the conversation is shown ended, without the form, and she can start a new one
+    expect(chat.locator("#status")).to_have_text("本次咨询已结束")
+    expect(chat.locator("#new-conversation")).to_be_visible()
+    expect(chat.locator("#rating")).to_be_hidden()
+    shot(chat, "chat-rated-reloaded")

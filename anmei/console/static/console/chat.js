@@ -115,7 +115,19 @@ async function showConversation(conversation) {
   for (const message of history.results) addMessage(message);
   state.oldestId = history.results[0]?.id ?? null;
   show($("#load-older"), history.has_more);
+  await loadRated(conversation);
   renderStatus();
+}
+
+// The server remembers a rating: a reload (or another device) must not offer the form again.
+async function loadRated(conversation) {
+  state.rated = false;
+  if (conversation.status !== "ended") return;
+  try {
+    state.rated = (await api(`conversations/${conversation.id}/rating`)).rated;
+  } catch {
+    state.rated = false;
+  }
 }
 
 async function loadOlder() {
@@ -184,6 +196,7 @@ async function onEvent(event) {
     if (typeof event.event_id === "number" && event.event_id > (state.cursor.event ?? 0)) state.cursor.event = event.event_id;
     if (state.conversation && state.conversation.id === event.conversation_id) {
       state.conversation.status = event.status;
+      if (event.status === "ended") await loadRated(state.conversation);
       renderStatus();
     } else await loadConversation();
   } else if (event.type === "sync.result") {
@@ -262,7 +275,10 @@ async function rate(event) {
     $("#rating-submit").disabled = true;
   } catch (error) {
     msg.textContent = error.status === 409 ? t("rate.already") : error.status === 404 ? t("rate.unavailable") : t("error.generic", { message: error.message });
-    if (error.status === 409) $("#rating-submit").disabled = true;
+    if (error.status === 409) {
+      state.rated = true;
+      $("#rating-submit").disabled = true;
+    }
   }
 }
 
