@@ -187,3 +187,44 @@ def test_the_rating_form_stays_hidden_after_a_reload_of_a_rated_conversation(
     expect(chat.locator("#new-conversation")).to_be_visible()
     expect(chat.locator("#rating")).to_be_hidden()
     shot(chat, "chat-rated-reloaded")
+
+
+def test_registration_page_names_the_clinic_hides_its_slug_and_offers_a_guest_start(
+    web_server, browser_context, shot, tenant_a
+):
+    from anmei.accounts.models import User
+    from tests.conftest import PASSWORD
+
+    tenant_a.name = "安美医美诊所"
+    tenant_a.save()
+    chat = browser_context(viewport={"width": 390, "height": 844}).new_page()
+    chat.goto(f"{web_server.url}/chat/?tenant=alpha")
+
+    # the clinic's name and a privacy notice, no slug to edit, no "离线" before anyone logged in
+    expect(chat.locator(".topbar strong")).to_have_text("安美医美诊所 · 在线咨询")
+    expect(chat.locator("#privacy")).to_contain_text("安美医美诊所")
+    expect(chat.locator("#tenant-field")).to_be_hidden()
+    expect(chat.locator("#conn")).to_be_hidden()
+
+    # a weak password: Chinese, each problem once, no API field key
+    chat.fill("#auth-form [name=username]", "dora")
+    chat.fill("#auth-form [name=password]", "12345678")
+    chat.click("#auth-submit")
+    error = chat.locator("#auth-error")
+    expect(error).to_contain_text("密码：")
+    lines = error.inner_text().splitlines()
+    assert lines and len(lines) == len(set(lines)) and all("password" not in line.lower() for line in lines)
+    shot(chat, "chat-register-errors")
+
+    # the quick start: no username to invent; a password can be set later from the chat
+    chat.click("#guest-start")
+    expect(chat.locator("#conn")).to_have_attribute("data-state", "online")
+    expect(chat.locator("#save-account")).to_be_visible()
+    shot(chat, "chat-guest")
+    chat.fill("#save-account [name=username]", "dora")
+    chat.fill("#save-account [name=password]", PASSWORD)
+    chat.click("#save-account button[type=submit]")
+    expect(chat.locator("#save-account")).to_be_hidden()
+    expect(chat.locator("#conn")).to_have_attribute("data-state", "online")
+    user = User.objects.get(username="dora")
+    assert (user.role, user.has_usable_password()) == ("customer", True)

@@ -149,7 +149,7 @@ export const session = {
 };
 
 export async function api(path, { method = "GET", body, form } = {}) {
-  const headers = {};
+  const headers = { "Accept-Language": lang === "zh" ? "zh-CN" : "en" }; // server-made messages in the page's language
   const current = session.get();
   if (current?.token) headers.Authorization = `Bearer ${current.token}`;
   let payload;
