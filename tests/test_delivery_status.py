@@ -132,3 +132,23 @@ async def test_every_delivery_change_is_pushed_to_the_console(tenant_a, carol, f
     sent = await receive_type(console, "message.updated")
     assert sent["message"]["delivery"] == {"status": "sent", "attempts": 1}
     await console.disconnect()
+
+
+def test_a_photo_for_an_im_customer_reaches_the_bot_with_a_link_it_can_fetch(
+    tenant_a, carol, fake_bot, celery_worker, media_dir, client
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.test_media import PNG
+
+    bot, _, _ = make_bot(tenant_a, callback_url=fake_bot.url, fake=fake_bot)
+    conversation = _im_conversation(tenant_a, bot, carol)
+    upload = {"type": "image", "file": SimpleUploadedFile("a.png", PNG), "content": "术后护理示意图"}
+
+    sent = client_for(carol).post(f"/api/v1/conversations/{conversation.id}/messages", upload, format="multipart")
+
+    assert sent.status_code == 201 and sent.json()["delivery"] == {"status": "pending", "attempts": 0}
+    poll(lambda: BotDelivery.objects.filter(message_id=sent.json()["id"], status="sent").exists())
+    [request] = fake_bot.requests(path=SEND_PATH)
+    assert (request.body["type"], request.body["content"]) == ("image", "术后护理示意图")
+    assert client.get(request.body["media_url"]).content == PNG

@@ -22,6 +22,7 @@ from anmei.common import realtime
 from anmei.common.errors import ConflictError, NotFoundError
 from anmei.conversations.models import Message
 from anmei.conversations.services.handoffs import message_deliver_schedule
+from anmei.media.links import media_url_for_payload
 from anmei.notifications.services import admin_alert_raise
 
 logger = logging.getLogger("anmei.bots")
@@ -73,6 +74,8 @@ def bot_delivery_attempt(*, message_id: int) -> tuple[str, float | None]:
         "type": message.type,
         "content": message.content,
         "payload": message.payload,
+        # a photo or file a consultant attached: a signed link under the bot's `anmei_base_url`
+        "media_url": media_url_for_payload(message.tenant_id, message.payload),
         "timestamp": message.created_at.isoformat(),
     }
     error = signed_post(
