@@ -454,6 +454,10 @@ ASR_TIME_LIMIT_SECONDS = env.int("ASR_TIME_LIMIT_SECONDS", default=300)
 ASR_MAX_ATTEMPTS = env.int("ASR_MAX_ATTEMPTS", default=3)  # the first try and 2 retries (seed §3.4.4)
 ASR_RETRY_COUNTDOWNS = [int(x) for x in env.list("ASR_RETRY_COUNTDOWNS", default=["5", "20"])]
 ASR_DECODE_TIMEOUT_SECONDS = env.float("ASR_DECODE_TIMEOUT_SECONDS", default=30.0)
+# Voice longer than this (judged from its header, before decoding) fails at once with ASR_BAD_AUDIO;
+# ffmpeg decodes under an address-space cap (Debian's ffmpeg needs ~512 MB just to map its libraries).
+ASR_MAX_DURATION_SECONDS = env.int("ASR_MAX_DURATION_SECONDS", default=300)
+ASR_DECODE_MEMORY_LIMIT_MB = env.int("ASR_DECODE_MEMORY_LIMIT_MB", default=1024)
 
 # --- Statistics (issue 14) ---
 STATS_DEFAULT_TIME_ZONE = env.str("STATS_DEFAULT_TIME_ZONE", default="Asia/Shanghai")
@@ -499,3 +503,7 @@ TASK_LEASES_SECONDS = [
     ASR_TIME_LIMIT_SECONDS + 60,  # an ASR job's lease (anmei.asr)
 ]
 CELERY_BROKER_VISIBILITY_TIMEOUT = env.int("CELERY_BROKER_VISIBILITY_TIMEOUT", default=max(TASK_LEASES_SECONDS) + 60)
+# Celery's soft shutdown (seconds; 0 = off): on a cold shutdown (SIGQUIT, or SIGTERM with
+# REMAP_SIGTERM=SIGQUIT as deploy/k8s sets) running tasks get this long to finish before they are
+# cancelled and requeued. Set it above the worker's longest task, the pod's grace period above it.
+CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = env.float("CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT", default=0.0)

@@ -1,10 +1,11 @@
 from django.contrib import admin
-from django.urls import include, path, register_converter
+from django.urls import include, path, re_path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from anmei.common.api import IdConverter
 from anmei.common.api_health import HealthApi, LiveApi, ReadyApi, metrics_view
-from anmei.stats.api import ConversationRatingApi
+from anmei.common.errors import api_not_found
+from anmei.stats.api import BlacklistInterceptionListApi, ConversationRatingApi
 
 register_converter(IdConverter, "id")
 
@@ -19,6 +20,8 @@ api_v1 = [
     path("mcp-config/", include("anmei.mcp_admin.urls")),
     path("admin/registration-automation/", include("anmei.automation.urls")),
     path("", include("anmei.bots.urls")),
+    # Interceptions are read with the tenant's time zone, which the stats app owns.
+    path("blacklist/interceptions", BlacklistInterceptionListApi.as_view(), name="blacklist-interceptions"),
     path("", include("anmei.blacklist.urls")),
     path("", include("anmei.ai.urls")),
     path("", include("anmei.apikeys.urls")),
@@ -26,6 +29,8 @@ api_v1 = [
     path("asr/", include("anmei.asr.urls")),
     path("stats/", include("anmei.stats.urls")),
     path("conversations/<id:conversation_id>/rating", ConversationRatingApi.as_view(), name="conversation-rating"),
+    # Last: whatever matched nothing above is the API's JSON 404, also in DEBUG.
+    re_path(r"^(?P<unmatched>.*)$", api_not_found, name="api-not-found"),
 ]
 
 urlpatterns = [

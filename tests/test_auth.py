@@ -240,3 +240,11 @@ def test_auth_endpoints_are_throttled(tenant_a, anon, settings):
         assert error["details"]["retry_after_seconds"] > 0
     finally:
         SimpleRateThrottle.THROTTLE_RATES = old
+
+
+@pytest.mark.parametrize("method", ["get", "post", "delete"])
+def test_unknown_api_path_is_the_json_error_in_debug(anon, settings, method):
+    settings.DEBUG = True
+    response = getattr(anon, method)("/api/v1/no-such-endpoint/deeper")
+    assert response["Content-Type"] == "application/json"
+    assert_error(response, 404, "not_found")

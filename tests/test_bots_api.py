@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
@@ -20,6 +20,9 @@ from anmei.bots.services import bot_message_receive
 from anmei.common.crypto import hash_token
 from anmei.common.redis import get_redis
 from anmei.conversations.models import Conversation, Message
+from anmei.jobs.models import Job
+from anmei.notifications.models import Notification
+from anmei.stats.models import ReportingEvent
 from tests.fixtures_bots import bot_client, inbound, make_bot
 from tests.helpers import assert_error, race
 
@@ -223,14 +226,14 @@ def test_returning_customer_with_a_new_nickname_gets_it_stored(tenant_a, bot_a):
     assert User.objects.get(tenant=tenant_a, platform_user_id="wx-u1").nickname == "新名字"
 
 
-def test_returning_customer_blocked_since_is_stored_flagged_and_counted(tenant_a, bot_a):
+def test_returning_customer_blocked_since_is_intercepted_not_stored(tenant_a, bot_a):
     _, token, _ = bot_a
     first = _post(token, "m-1")
     touched = Conversation.objects.get(pk=first["conversation_id"]).last_message_at
     BlacklistEntry.objects.create(tenant=tenant_a, platform="wecom", platform_user_id="wx-u1", reason="spam")
     second = _post(token, "m-2")
-    assert (second["blocked"], second["conversation_id"]) == (True, first["conversation_id"])
-    assert Message.objects.get(pk=second["message_id"]).is_blocked is True
+    assert (second["blocked"], second["conversation_id"], second["message_id"]) == (True, None, None)
+    assert Message.objects.filter(conversation_id=first["conversation_id"]).count() == 1
     assert Conversation.objects.get(pk=first["conversation_id"]).last_message_at == touched
     assert BlacklistInterception.objects.get(tenant=tenant_a, platform_user_id="wx-u1").count == 1
 
@@ -321,21 +324,62 @@ def test_invalid_json_is_400(bot_a):
     assert Message.objects.count() == 0
 
 
-def test_blocked_user_message_is_stored_flagged_counted_and_not_routed(
+def test_blocked_sender_creates_nothing_but_one_interception(
     tenant_a, alice, bot_a, django_capture_on_commit_callbacks
 ):
+    # given a blacklisted WeChat user who never wrote before
     _, token, _ = bot_a
     BlacklistEntry.objects.create(tenant=tenant_a, platform="wecom", platform_user_id="wx-u1", reason="spam")
+    customers_before = User.objects.filter(role="customer").count()
+
+    # when their message arrives twice (the bot re-sends it)
     with django_capture_on_commit_callbacks(execute=True):
         response = bot_client(token).post(URL, inbound("m-1"), format="json")
+        repeat = bot_client(token).post(URL, inbound("m-1"), format="json")
+
+    # then no customer, conversation, message, welcome run, notification or job exists; one interception
     assert response.status_code == 202
-    assert response.json()["blocked"] is True
-    message = Message.objects.get()
-    assert message.is_blocked is True
-    assert message.conversation.last_message_at is None
+    assert response.json() == {"conversation_id": None, "message_id": None, "duplicate": False, "blocked": True}
+    assert repeat.json() == {"conversation_id": None, "message_id": None, "duplicate": True, "blocked": True}
+    assert User.objects.filter(role="customer").count() == customers_before
+    assert (Conversation.objects.count(), Message.objects.count(), AutomationRun.objects.count()) == (0, 0, 0)
+    assert Notification.objects.count() == 0
+    assert ReportingEvent.objects.count() == 0
+    assert Job.objects.count() == 0
     stat = BlacklistInterception.objects.get(tenant=tenant_a, platform="wecom", platform_user_id="wx-u1")
     assert (stat.count, stat.last_source, stat.last_reason) == (1, "platform", "spam")
     assert _queued_tasks("workers.bots.auto_reply") == 0
+
+
+def test_interceptions_are_listed_by_tenant_local_day(tenant_a, tenant_b, alice, bob, bot_a, as_user):
+    # given a platform interception and a bot report, stamped 23:30 UTC = 07:30 the next day in Shanghai
+    bot, token, _ = bot_a
+    BlacklistEntry.objects.create(tenant=tenant_a, platform="wecom", platform_user_id="wx-u1")
+    _post(token, "m-1")
+    bot_client(token).post(
+        "/api/v1/bot/events",
+        {"event": "message_blocked", "platform": "wecom", "user_id": "wx-u2", "message_status": "blocked_by_blacklist"},
+        format="json",
+    )
+    utc_evening = datetime(2026, 12, 6, 23, 30, tzinfo=UTC)
+    InterceptionReport.objects.filter(tenant=tenant_a).update(created_at=utc_evening)
+    url = "/api/v1/blacklist/interceptions"
+
+    # when the admin asks for the Shanghai day 2026-12-07, then for 2026-12-06
+    local_day = as_user(alice).get(url + "?from=2026-12-07&to=2026-12-07")
+    day_before = as_user(alice).get(url + "?from=2026-12-06&to=2026-12-06")
+
+    # then both are on the 7th, with their source; tenant B and consultants see none
+    assert local_day.status_code == 200, local_day.json()
+    rows = sorted(local_day.json()["results"], key=lambda r: r["user_id"])
+    assert [(r["platform"], r["user_id"], r["source"]) for r in rows] == [
+        ("wecom", "wx-u1", "platform"),
+        ("wecom", "wx-u2", "bot_report"),
+    ]
+    assert local_day.json()["count"] == 2
+    assert day_before.json()["count"] == 0
+    assert as_user(bob).get(url).json()["count"] == 0
+    assert_error(as_user(alice).get(url + "?from=2026-12-08&to=2026-12-07"), 400, "validation_error")
 
 
 def test_nobody_online_queues_one_auto_reply_on_the_replies_queue(bot_a, django_capture_on_commit_callbacks):

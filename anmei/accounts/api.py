@@ -97,7 +97,10 @@ class WsTicketApi(APIView):
 
     @extend_schema(request=None, responses={200: OutputSerializer})
     def post(self, request):
-        ticket = services.ws_ticket_issue(user=request.user)
+        # The socket is bound to this login token: logging it out closes the socket.
+        if not isinstance(request.auth, AuthToken):
+            raise ApplicationError("not_a_session", "only a login token can open a WebSocket", status_code=403)
+        ticket = services.ws_ticket_issue(user=request.user, token=request.auth)
         return Response({"ticket": ticket, "expires_in": settings.WS_TICKET_TTL_SECONDS})
 
 

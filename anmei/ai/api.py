@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from anmei.ai import selectors, services
 from anmei.ai.models import AgentConfig, CannedResponse, ConversationSummary
 from anmei.ai.suggestions import KINDS, suggestions_generate
-from anmei.common.api import IdField, validated_input
+from anmei.common.api import IdField, TenantURLField, validated_input
 from anmei.common.errors import ApplicationError, NotFoundError
 from anmei.common.permissions import IsConsultantOrAdmin, IsTenantAdmin, IsTenantAdminOrOperator
 from anmei.conversations.models import Conversation
@@ -73,7 +73,7 @@ class AgentConfigApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         provider = serializers.ChoiceField(choices=AgentConfig.Provider.values, required=False)
-        base_url = serializers.URLField(required=False, allow_blank=True, max_length=200)
+        base_url = TenantURLField(required=False, allow_blank=True, max_length=200)
         app_id = serializers.CharField(required=False, allow_blank=True, max_length=128)
         model = serializers.CharField(required=False, allow_blank=True, max_length=128)
         timeout_seconds = serializers.FloatField(required=False, min_value=0.5, max_value=120)

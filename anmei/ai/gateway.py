@@ -127,13 +127,20 @@ def agent_run(
     started = time.perf_counter()
     built = None
     if purpose != "welcome":
-        built = context_build(
-            tenant_id=tenant_id,
-            conversation_id=conversation_id,
-            system_prompt=system_prompt,
-            budget=budget_for(provider=provider, configured=config.context_token_budget),
-            latest_customer_text=query,
-        )
+        try:
+            built = context_build(
+                tenant_id=tenant_id,
+                conversation_id=conversation_id,
+                system_prompt=system_prompt,
+                budget=budget_for(provider=provider, configured=config.context_token_budget),
+                latest_customer_text=query,
+            )
+        except Exception:  # noqa: BLE001 - no context, no call: the caller's template/local path answers now
+            logger.exception(
+                "agent context failed",
+                extra={"tenant_id": tenant_id, "purpose": purpose, "conversation_id": conversation_id},
+            )
+            return AgentOutcome(text=None, provider=provider, error="context_unavailable")
     record = {
         "tenant_id": tenant_id,
         "provider": provider,

@@ -2,8 +2,8 @@
 
 A task moves pending → processing → success | failed. An attempt claims the task with a conditional
 UPDATE and commits before any decoding or model work; the result is written in its own short
-transaction, which also puts the transcript on the message (so message search finds it). Events
-and the auto-reply chain follow the commit.
+transaction, which also puts the transcript on the message (so message search finds it) and
+writes the auto-reply's durable job; only the realtime push follows the commit.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from anmei.asr.models import AsrTask
 from anmei.asr.selectors import asr_task_data
 from anmei.common import realtime
 from anmei.common.errors import ApplicationError, ConflictError
-from anmei.common.presence import online_user_ids
 from anmei.conversations.models import Conversation, Message
 from anmei.conversations.services import message_media_play_set, message_transcript_set
 from anmei.conversations.services.handoffs import auto_reply_schedule, voice_transcribe_id_new
@@ -132,31 +131,24 @@ def _push(task: AsrTask, event: dict[str, Any]) -> None:
         logger.warning("asr push failed", extra={"tenant_id": task.tenant_id, "asr_task_id": task.asr_task_id})
 
 
-def _auto_reply_if_unserved(task: AsrTask) -> bool:
-    """Feed the transcribed voice to the bot auto-reply when nobody is serving the customer.
+def _auto_reply_hand_off(task: AsrTask) -> bool:
+    """In the transaction that records the outcome: the durable auto-reply job of the voice message.
 
     `message_route` leaves voice messages with a transcription pending to this step, so the reply
-    answers what was said instead of an empty voice message. The reply is the durable auto-reply
-    job, handed over by task name (asr sits below bots and ai); it checks again, when it runs,
-    that nobody took the conversation over.
+    answers what was said instead of an empty voice message. The job row commits with the
+    transcript (a crash or a Redis outage after the commit cannot lose it); presence is not read
+    here: the job checks, when it runs, that nobody is online and nobody took the conversation.
     """
     message = Message.objects.select_related("conversation").filter(pk=task.message_id).first()
-    if message is None or message.is_blocked:
+    if message is None or message.is_blocked or message.conversation.status == "ended":
         return False
-    conversation = message.conversation
-    if conversation.status in ("active", "transferring") and conversation.consultant_id:
-        return False
-    if conversation.status == "ended" or online_user_ids(tenant_id=task.tenant_id):
-        return False
-    with transaction.atomic():
-        auto_reply_schedule(message=message, conversation=conversation)
-    return True
+    return auto_reply_schedule(message=message, conversation=message.conversation) is not None
 
 
 def _after_outcome(task_pk: int) -> None:
+    """After the outcome's commit: only the realtime push (every piece of work is a job row already)."""
     task = AsrTask.objects.get(pk=task_pk)
     _push(task, _event(task, "asr.result"))
-    _auto_reply_if_unserved(task)
 
 
 def _record_error(task: AsrTask, error: AsrError) -> None:
@@ -220,6 +212,7 @@ def asr_task_process(*, asr_task_id: str, attempt: int = 1) -> AsrTask | None:
                 "duration": transcript.duration,
             },
         )
+        _auto_reply_hand_off(task)
         transaction.on_commit(lambda: _after_outcome(task.pk), robust=True)
     logger.info(
         "asr task succeeded",
@@ -335,21 +328,18 @@ def asr_task_fail(*, asr_task_id: str, error: str) -> None:
     )
     if Message.objects.filter(pk=task.message_id).exists():
         message_transcript_set(message_id=task.message_id, text=None, asr={"status": S.FAILED, "error_code": code})
-    transaction.on_commit(lambda: _after_failure(task.pk), robust=True)
-    logger.warning("asr task failed", extra={"tenant_id": task.tenant_id, "asr_task_id": asr_task_id, "code": code})
-
-
-def _after_failure(task_pk: int) -> None:
-    task = AsrTask.objects.get(pk=task_pk)
-    _after_outcome(task_pk)
+    task.refresh_from_db()
+    _auto_reply_hand_off(task)
     admin_alert_raise(
         tenant_id=task.tenant_id,
         source="asr",
-        code=task.error_code.lower(),
-        message=f"speech to text failed for voice message {task.message_id}: {task.error_code}",
+        code=code.lower(),
+        message=f"speech to text failed for voice message {task.message_id}: {code}",
         dedupe_key=f"asr:{task.asr_task_id}:{int(task.finished_at.timestamp()) if task.finished_at else 0}",
-        details={"asr_task_id": task.asr_task_id, "message_id": task.message_id, "code": task.error_code},
+        details={"asr_task_id": task.asr_task_id, "message_id": task.message_id, "code": code},
     )
+    transaction.on_commit(lambda: _after_outcome(task.pk), robust=True)
+    logger.warning("asr task failed", extra={"tenant_id": task.tenant_id, "asr_task_id": asr_task_id, "code": code})
 
 
 def asr_task_retry(*, task: AsrTask, force: bool = False) -> AsrTask:

@@ -115,11 +115,25 @@ class InterceptionReport(models.Model):
     source = models.CharField(max_length=16)
     message_status = models.CharField(max_length=64, blank=True)
     reported_at = models.DateTimeField(null=True, blank=True, help_text="the bot's timestamp")
+    external_id = models.CharField(
+        max_length=160, blank=True, default="", help_text="bot:<bot id>:<message id> of a forwarded message we blocked"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["tenant", "platform", "platform_user_id"])]
+        indexes = [
+            models.Index(fields=["tenant", "platform", "platform_user_id"]),
+            models.Index(fields=["tenant", "created_at"]),
+        ]
+        constraints = [
+            # A bot that re-sends a blocked message (same message_id) is counted once.
+            models.UniqueConstraint(
+                fields=["tenant", "external_id"],
+                condition=~models.Q(external_id=""),
+                name="interception_report_external_id_unique",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.source}: {self.platform}:{self.platform_user_id}"

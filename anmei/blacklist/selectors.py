@@ -8,7 +8,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from anmei.blacklist.models import BlacklistEntry, BlacklistInterception, BlacklistState
+from anmei.blacklist.models import BlacklistEntry, BlacklistInterception, BlacklistState, InterceptionReport
 from anmei.common.errors import NotFoundError
 
 
@@ -73,3 +73,13 @@ def blacklist_snapshot(*, tenant_id: int) -> dict[str, Any]:
 
 def interception_list(*, tenant_id: int) -> QuerySet[BlacklistInterception]:
     return BlacklistInterception.objects.filter(tenant_id=tenant_id).order_by("-last_blocked_at")
+
+
+def interception_report_list(*, tenant_id: int, start=None, end=None) -> QuerySet[InterceptionReport]:
+    """Blocked messages of the tenant, newest first, `start` <= created_at < `end` (UTC instants)."""
+    qs = InterceptionReport.objects.filter(tenant_id=tenant_id)
+    if start is not None:
+        qs = qs.filter(created_at__gte=start)
+    if end is not None:
+        qs = qs.filter(created_at__lt=end)
+    return qs.order_by("-created_at", "-id")

@@ -231,8 +231,13 @@ def interception_record(
     source: str,
     message_status: str = "",
     reported_at: datetime | None = None,
-) -> None:
-    """Count one blocked message for (platform, user) and keep the report for audit."""
+    external_id: str = "",
+) -> bool:
+    """Count one blocked message for (platform, user) and keep the report for audit.
+
+    Returns False (and counts nothing) when `external_id` names a message already recorded: a bot
+    re-sending a blocked message is one interception.
+    """
     now = timezone.now()
     reason = (
         BlacklistEntry.objects.filter(tenant_id=tenant_id, platform=platform, platform_user_id=user_id)
@@ -240,19 +245,26 @@ def interception_record(
         .first()
         or ""
     )
-    with transaction.atomic():
-        InterceptionReport.objects.create(
-            tenant_id=tenant_id,
-            bot=bot,
-            platform=platform,
-            platform_user_id=user_id,
-            source=source,
-            message_status=message_status,
-            reported_at=reported_at,
-        )
-        stat, _ = BlacklistInterception.objects.get_or_create(
-            tenant_id=tenant_id, platform=platform, platform_user_id=user_id
-        )
-        BlacklistInterception.objects.filter(pk=stat.pk).update(
-            count=F("count") + 1, last_blocked_at=now, last_source=source, last_reason=reason
-        )
+    try:
+        with transaction.atomic():
+            InterceptionReport.objects.create(
+                tenant_id=tenant_id,
+                bot=bot,
+                platform=platform,
+                platform_user_id=user_id,
+                source=source,
+                message_status=message_status,
+                reported_at=reported_at,
+                external_id=external_id,
+            )
+            stat, _ = BlacklistInterception.objects.get_or_create(
+                tenant_id=tenant_id, platform=platform, platform_user_id=user_id
+            )
+            BlacklistInterception.objects.filter(pk=stat.pk).update(
+                count=F("count") + 1, last_blocked_at=now, last_source=source, last_reason=reason
+            )
+    except IntegrityError:
+        if not external_id:
+            raise
+        return False
+    return True

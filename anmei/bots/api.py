@@ -12,8 +12,7 @@ from anmei.blacklist.selectors import blacklist_snapshot
 from anmei.bots import selectors, services
 from anmei.bots.authentication import BotTokenAuthentication, IsBot
 from anmei.bots.models import BotInstance
-from anmei.common import outbound
-from anmei.common.api import validated_input
+from anmei.common.api import TenantURLField, validated_input
 from anmei.common.permissions import IsConsultantOrAdmin, IsTenantAdmin
 from anmei.common.platforms import Platform
 from anmei.conversations.api import DeliverySerializer
@@ -52,13 +51,7 @@ class BotListCreateApi(APIView):
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=64)
         platform = serializers.ChoiceField(choices=Platform.choices)
-        callback_url = serializers.URLField(max_length=300)
-
-        def validate_callback_url(self, value):
-            error = outbound.config_error(value)  # SSRF: the call itself is guarded too
-            if error:
-                raise serializers.ValidationError(error)
-            return value
+        callback_url = TenantURLField(max_length=300)  # SSRF: the call itself is guarded too
 
     @extend_schema(responses={200: BotOutputSerializer(many=True)})
     def get(self, request):
@@ -124,8 +117,8 @@ class BotMessageApi(_BotApi):
             return attrs
 
     class OutputSerializer(serializers.Serializer):
-        conversation_id = serializers.IntegerField()
-        message_id = serializers.IntegerField()
+        conversation_id = serializers.IntegerField(allow_null=True, help_text="null when the sender is blacklisted")
+        message_id = serializers.IntegerField(allow_null=True, help_text="null when the sender is blacklisted")
         asr_task_id = serializers.CharField(required=False)
         duplicate = serializers.BooleanField()
         blocked = serializers.BooleanField()
@@ -134,6 +127,9 @@ class BotMessageApi(_BotApi):
     def post(self, request):
         data = validated_input(self.InputSerializer, request.data)
         message, created = services.bot_message_receive(bot=request.auth, data=data)
+        if message is None:  # a blacklisted sender: kept as an interception only
+            body = {"conversation_id": None, "message_id": None, "duplicate": not created, "blocked": True}
+            return Response(body, status=status.HTTP_202_ACCEPTED)
         body = {
             "conversation_id": message.conversation_id,
             "message_id": message.id,

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -160,6 +161,16 @@ def handler403(request, exception=None):  # noqa: ARG001
 
 
 def handler404(request, exception=None):  # noqa: ARG001
+    return error_response(404, "not_found", "not found")
+
+
+@csrf_exempt
+def api_not_found(request, unmatched: str = ""):  # noqa: ARG001
+    """Answer any unmatched `/api/v1/` path with the error JSON, DEBUG or not.
+
+    With DEBUG on Django renders its HTML technical 404 instead of `handler404`; the API's clients
+    (and its OpenAPI promise) expect the error shape whatever the mode.
+    """
     return error_response(404, "not_found", "not found")
 
 

@@ -1,6 +1,12 @@
 """WebSocket transport: ticket authentication, tenant-scoped groups, event forwarding.
 
-Close codes: 4400 no ticket, 4401 invalid/expired/used ticket, 4403 wrong role for this endpoint.
+Close codes: 4400 no ticket, 4401 invalid/expired/used ticket or access revoked since the connect,
+4403 wrong role for this endpoint.
+
+A socket is bound to what its ticket granted (user, role, tenant, the login token that asked for
+it): that is re-checked before every command, and services that take access away (logout,
+password change, deactivation, role change, tenant suspension) close the socket through the
+user's and the tenant's session groups (anmei.common.realtime.sockets_close_user / _tenant).
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from anmei.accounts.services import ws_ticket_consume
+from anmei.accounts.services import ws_session_user, ws_ticket_consume
 from anmei.common import presence, realtime
 from anmei.common.metrics import WEBSOCKET_CONNECTIONS
 
@@ -41,6 +47,9 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
 
     async def connect(self):
         self.user = None
+        self.session = None
+        self.revoked = False
+        self.left = False
         self.groups_joined: list[str] = []
         query = parse_qs(self.scope.get("query_string", b"").decode(errors="replace"))
         ticket = (query.get("ticket") or [""])[0]
@@ -48,16 +57,17 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
         if not ticket:
             await self.close(code=CLOSE_NO_TICKET)
             return
-        user = await database_sync_to_async(ws_ticket_consume)(ticket)
-        if user is None:
+        granted = await database_sync_to_async(ws_ticket_consume)(ticket)
+        if granted is None:
             await self.close(code=CLOSE_BAD_TICKET)
             return
+        user, session = granted
         if user.role not in self.allowed_roles:
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        self.user = user
+        self.user, self.session = user, session
         WEBSOCKET_CONNECTIONS.labels(endpoint=self.endpoint_name).inc()
-        for group in self.groups_for(user):
+        for group in [*self.groups_for(user), realtime.sessions_group(user.tenant_id)]:
             await self.channel_layer.group_add(group, self.channel_name)
             self.groups_joined.append(group)
         logger.info(
@@ -67,15 +77,22 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
         await self.on_authenticated()
 
     async def disconnect(self, code):
-        for group in self.groups_joined:
-            await self.channel_layer.group_discard(group, self.channel_name)
+        await self._leave()
         if self.user is not None:
             WEBSOCKET_CONNECTIONS.labels(endpoint=self.endpoint_name).dec()
-            await self.on_disconnected()
             logger.info(
                 "ws disconnected",
                 extra={"tenant_id": self.user.tenant_id, "user_id": self.user.id, "code": code},
             )
+
+    async def _leave(self) -> None:
+        """Leave every group and the presence set (once: on revocation, then on the disconnect)."""
+        groups, self.groups_joined = self.groups_joined, []
+        for group in groups:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        if self.user is not None and not self.left:
+            self.left = True
+            await self.on_disconnected()
 
     def groups_for(self, user) -> list[str]:
         return [realtime.user_group(user.tenant_id, user.id)]
@@ -87,14 +104,37 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
         return None
 
     async def receive_json(self, content, **kwargs):
-        if self.user is None:
+        if self.user is None or self.revoked:
             return
+        # Re-authorise every command: the user, role, tenant and token as they are now, not at connect.
+        user = await database_sync_to_async(ws_session_user)(self.session)
+        if user is None:
+            await self._revoke("access revoked")
+            return
+        self.user = user
         kind = content.get("type") if isinstance(content, dict) else None
         handler = self.commands().get(kind)
         if handler is None:
             await self.send_json({"type": "error", "code": "unknown_command", "command": kind})
             return
         await handler(content)
+
+    async def session_revoke(self, message) -> None:
+        """A service took this user's (or tenant's) access away: close, unless another token's logout."""
+        token_id = message.get("token_id")
+        if token_id is None or (self.session is not None and token_id == self.session.token_id):
+            await self._revoke("closed by the server")
+
+    async def _revoke(self, reason: str) -> None:
+        if self.revoked:
+            return
+        self.revoked = True
+        logger.info(
+            "ws access revoked",
+            extra={"tenant_id": self.user.tenant_id, "user_id": self.user.id, "reason": reason},
+        )
+        await self._leave()
+        await self.close(code=CLOSE_BAD_TICKET)
 
     async def decode_json(self, text_data):
         try:
@@ -156,7 +196,8 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
         }
 
     async def event_forward(self, message):
-        await self.send_json(message["event"])
+        if not self.revoked:
+            await self.send_json(message["event"])
 
     @property
     def endpoint_name(self) -> str:

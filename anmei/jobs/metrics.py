@@ -30,3 +30,48 @@ def jobs_figures():
         logger.warning("metrics: job counts unavailable", exc_info=True)
     yield stuck
     yield waiting
+
+
+def queue_work_figures():
+    """Per queue: the work an autoscaler scales on (anmei.jobs.queue_work), with its parts."""
+    from django.conf import settings
+
+    families = {
+        "total": GaugeMetricFamily(
+            "anmei_queue_work",
+            "Units of work per Celery queue: messages waiting + reserved by workers (due) + due or running "
+            "jobs no message stands for (the autoscaling signal)",
+            labels=["queue"],
+        ),
+        "reserved": GaugeMetricFamily(
+            "anmei_queue_reserved", "Due messages held by workers (prefetched or running), per queue", labels=["queue"]
+        ),
+        "unsent_jobs": GaugeMetricFamily(
+            "anmei_queue_unsent_jobs",
+            "Due or running jobs that no broker message stands for, per queue",
+            labels=["queue"],
+        ),
+        "oldest_due_seconds": GaugeMetricFamily(
+            "anmei_queue_oldest_due_seconds",
+            "How long the longest-waiting due job has waited, per queue",
+            labels=["queue"],
+        ),
+    }
+    try:
+        import redis
+
+        from anmei.jobs.queue_work import queue_work_counts
+
+        client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=1, socket_timeout=2)
+        try:
+            counts = queue_work_counts(client)
+        finally:
+            client.close()
+        for queue, work in sorted(counts.items()):
+            families["total"].add_metric([queue], float(work.total))
+            families["reserved"].add_metric([queue], float(work.reserved))
+            families["unsent_jobs"].add_metric([queue], float(work.unsent_jobs))
+            families["oldest_due_seconds"].add_metric([queue], work.oldest_due_seconds)
+    except Exception:  # noqa: BLE001 - an outage must not break the scrape (the figure is then absent)
+        logger.warning("metrics: queue work unavailable", exc_info=True)
+    yield from families.values()

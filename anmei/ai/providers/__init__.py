@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from anmei.ai.mcp_client import MCPEndpoint
+from anmei.common import outbound
 
 
 class AgentError(Exception):
@@ -44,7 +45,7 @@ class AgentResult:
 
 def api_url(base_url: str, path: str) -> str:
     """Join an API root and a `/v1/...` path, accepting roots given with or without `/v1`."""
-    base = base_url.rstrip("/")
+    base = outbound.join(base_url, "")
     if base.endswith("/v1") and path.startswith("/v1/"):
         path = path[3:]
     return base + path

@@ -209,11 +209,13 @@ def _receive_into_open_conversation(
     return message, conversation
 
 
-def bot_message_receive(*, bot: BotInstance, data: dict[str, Any]) -> tuple[Message, bool]:
+def bot_message_receive(*, bot: BotInstance, data: dict[str, Any]) -> tuple[Message | None, bool]:
     """Store an inbound IM message once per bot `message_id`, then route it after commit.
 
     Returns (message, created). A repeat returns the first stored message and changes nothing.
-    A blacklisted sender's message is stored flagged `is_blocked`, counted, and routed nowhere.
+    A blacklisted sender's message is no message at all: it creates no customer and no
+    conversation, notifies and counts nothing, and is kept only as an interception (once per bot
+    `message_id`); it returns (None, created).
     """
     external_id = f"bot:{bot.id}:{data['message_id']}"
     upload = data.get("file")
@@ -233,12 +235,26 @@ def bot_message_receive(*, bot: BotInstance, data: dict[str, Any]) -> tuple[Mess
     if existing is not None:
         return existing, False
     platform, user_id = data["platform"], data["user_id"]
-    blocked = blacklist_is_blocked(tenant_id=bot.tenant_id, platform=platform, user_id=user_id)
+    if blacklist_is_blocked(tenant_id=bot.tenant_id, platform=platform, user_id=user_id):
+        created = interception_record(
+            tenant_id=bot.tenant_id,
+            bot=bot,
+            platform=platform,
+            user_id=user_id,
+            source="platform",
+            message_status="blocked_by_platform",
+            external_id=external_id,
+        )
+        logger.info(
+            "bot message blocked",
+            extra={"tenant_id": bot.tenant_id, "bot_id": bot.id, "platform": platform, "stored": created},
+        )
+        return None, created
     media = None
     if upload is not None:  # stored (encrypted, type sniffed) before the transaction: it may be a bucket
         media = media_store(tenant_id=bot.tenant_id, kind=data["type"], upload=upload).as_payload()
         payload["media"] = media
-    transcribe = media is not None and data["type"] == Message.Type.VOICE and not blocked
+    transcribe = media is not None and data["type"] == Message.Type.VOICE
     if transcribe:
         payload["asr_task_id"] = asr_task_id_new()
     with transaction.atomic():
@@ -254,18 +270,8 @@ def bot_message_receive(*, bot: BotInstance, data: dict[str, Any]) -> tuple[Mess
             content=data.get("content") or "",
             payload=payload,
             external_id=external_id,
-            is_blocked=blocked,
         )
-        if created and blocked:
-            interception_record(
-                tenant_id=bot.tenant_id,
-                bot=bot,
-                platform=platform,
-                user_id=user_id,
-                source="platform",
-                message_status="blocked_by_platform",
-            )
-        elif created:
+        if created:
             if transcribe:  # the transcript, not the empty voice message, feeds the auto-reply
                 asr_task_create(message=message, asr_task_id=payload["asr_task_id"], media=media)
             else:
@@ -273,7 +279,7 @@ def bot_message_receive(*, bot: BotInstance, data: dict[str, Any]) -> tuple[Mess
             transaction.on_commit(lambda: message_route(message_id=message.id), robust=True)
     if not created and media is not None:
         media_delete(tenant_id=bot.tenant_id, key=media["key"])  # lost a race with a repeat: keep one file
-    _log_received(bot, message, created=created, blocked=blocked)
+    _log_received(bot, message, created=created, blocked=False)
     return message, created
 
 

@@ -161,7 +161,7 @@ def signed_call(
         "X-Anmei-Bot-Id": str(bot.id),
         **(extra_headers or {}),
     }
-    url = bot.callback_url.rstrip("/") + path
+    url = outbound.join(bot.callback_url, path)
     return outbound.post(url, data=body, headers=headers, timeout=timeout or settings.BOT_HTTP_TIMEOUT_SECONDS)
 
 

@@ -23,7 +23,7 @@ from django.conf import settings
 from anmei.conversations.models import Conversation, Message
 from anmei.jobs.models import Job
 from anmei.jobs.services import job_schedule
-from workers.ai import suggest
+from celery_config import app
 
 logger = logging.getLogger("anmei.conversations")
 
@@ -33,6 +33,7 @@ HELD = (Conversation.Status.ACTIVE, Conversation.Status.TRANSFERRING)
 DELIVERY_JOB = {"kind": "bots.delivery", "task": "workers.bots.deliver_message"}
 AUTO_REPLY_JOB = {"kind": "bots.auto_reply", "task": "workers.bots.auto_reply"}
 SUMMARY_JOB = {"kind": "ai_summary", "task": "workers.ai.summarize"}
+SUGGEST_TASK = "workers.ai.suggest"  # no job row: see the module docstring
 WELCOME_JOB = {"kind": "automation.conversation_welcome", "task": "workers.registration.conversation_welcome"}
 TRANSCRIBE_JOB = {"kind": "asr", "task": "workers.asr.transcribe"}
 
@@ -145,7 +146,7 @@ def suggestion_request(*, message: Message, conversation: Conversation) -> bool:
     ):
         return False
     try:
-        suggest.delay(message.tenant_id, conversation.id, message.id)
+        app.send_task(SUGGEST_TASK, args=[message.tenant_id, conversation.id, message.id])
     except Exception:  # noqa: BLE001 - suggestions are a help; the message itself is routed already
         logger.warning(
             "suggestion request failed",

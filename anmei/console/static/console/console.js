@@ -27,7 +27,12 @@ addStrings({
   "act.end": ["结束", "End"],
   "act.blacklist": ["拉黑", "Blacklist"],
   "act.open": ["查看", "Open"],
-  "toast.newCustomer": ["新客户：{message}", "New customer: {message}"],
+  "toast.newCustomer": ["新客户 {name} · 来自{channel}，等待接入", "New customer {name} via {channel} is waiting"],
+  "toast.close": ["关闭 (Esc)", "Close (Esc)"],
+  "toast.more": ["还有 {count} 条通知", "{count} more notifications"],
+  "toast.expand": ["展开", "Show"],
+  "toast.closeAll": ["全部关闭", "Close all"],
+  "list.new": ["新", "New"],
   "toast.missedCustomer": ["断线期间有新客户注册，等待接入", "A customer registered while you were offline"],
   "toast.transferIn": ["{who} 将会话 #{id} 转接给您", "{who} transfers #{id} to you"],
   "toast.claimed": ["已接入会话 #{id}", "Claimed #{id}"],
@@ -90,6 +95,8 @@ const state = {
   cursor: { message: null, event: null },
   canned: null,
   cannedIndex: 0,
+  announced: new Set(), // conversation ids a new-customer toast was shown for
+  fresh: new Set(), // waiting conversations announced and not opened yet: the list's "新" badge
   socket: null,
   refreshTimer: null,
 };
@@ -104,15 +111,83 @@ function staffName(id) {
   return state.staff.get(id)?.name || `#${id}`;
 }
 
-function toast(text, { actions = [], kind = "info", timeout = 8000, conversationId = null } = {}) {
-  const box = h("div", { class: `toast ${kind}`, role: "status", dataset: conversationId ? { conversationId } : {} }, h("span", { class: "toast-text" }, text));
+// Notifications: one per event, newest first, in the side column (never over the chat header's
+// actions); each times out (hovering pauses it), Esc closes the newest, and past TOAST_LIMIT the
+// older ones fold into one "more" row. What needs doing stays on the list as a badge.
+const TOAST_LIMIT = 3;
+const TOAST_TIMEOUT_MS = { info: 6000, error: 10000, "new-customer": 20000, transfer: 30000 };
+let toastsExpanded = false;
+
+function toast(text, { actions = [], kind = "info", timeout = undefined, conversationId = null, key = null } = {}) {
+  const stack = $("#toasts");
+  const existing = key && $$(".toast", stack).find((el) => el.dataset.key === key);
+  if (existing) return existing;
+  const box = h("div", { class: `toast ${kind}`, role: "status", dataset: { ...(conversationId ? { conversationId } : {}), ...(key ? { key } : {}) } });
+  const content = Array.isArray(text) ? text : [text];
+  box.append(h("div", { class: "toast-text" }, ...content));
+  let timer = null;
+  const close = () => {
+    clearTimeout(timer);
+    box.remove();
+    layoutToasts();
+  };
+  box.close = close;
   for (const [label, fn, cls] of actions) {
-    box.append(h("button", { type: "button", class: cls || "", onclick: () => { box.remove(); fn(); } }, label));
+    box.append(h("button", { type: "button", class: cls || "", onclick: () => { close(); fn(); } }, label));
   }
-  box.append(h("button", { type: "button", class: "linkish close", "aria-label": "close", onclick: () => box.remove() }, "×"));
-  $("#toasts").append(box);
-  if (timeout) setTimeout(() => box.remove(), timeout);
+  box.append(h("button", { type: "button", class: "linkish close", "aria-label": t("toast.close"), title: t("toast.close"), onclick: close }, "×"));
+  const ms = timeout === undefined ? TOAST_TIMEOUT_MS[kind] ?? TOAST_TIMEOUT_MS.info : timeout;
+  const arm = () => {
+    clearTimeout(timer);
+    if (ms) timer = setTimeout(close, ms);
+  };
+  box.addEventListener("mouseenter", () => clearTimeout(timer));
+  box.addEventListener("mouseleave", arm);
+  arm();
+  stack.prepend(box);
+  layoutToasts();
   return box;
+}
+
+function layoutToasts() {
+  const stack = $("#toasts");
+  const boxes = $$(".toast", stack);
+  if (boxes.length <= TOAST_LIMIT) toastsExpanded = false;
+  boxes.forEach((box, index) => show(box, toastsExpanded || index < TOAST_LIMIT));
+  let more = $(".toast-more", stack);
+  const folded = toastsExpanded ? 0 : boxes.length - TOAST_LIMIT;
+  if (folded <= 0) {
+    more?.remove();
+    return;
+  }
+  if (!more) {
+    more = h("div", { class: "toast-more" });
+    stack.append(more);
+  }
+  more.replaceChildren(
+    h("span", { class: "toast-text" }, t("toast.more", { count: folded })),
+    h("button", { type: "button", class: "linkish", onclick: () => { toastsExpanded = true; layoutToasts(); } }, t("toast.expand")),
+    h("button", { type: "button", class: "linkish", onclick: closeAllToasts }, t("toast.closeAll")),
+  );
+}
+
+function closeNewestToast() {
+  const newest = $$("#toasts .toast").find((box) => !box.classList.contains("hidden"));
+  newest?.close();
+  return Boolean(newest);
+}
+
+function closeAllToasts() {
+  for (const box of $$("#toasts .toast")) box.close();
+}
+
+const CHANNELS = { web: ["网页", "Web"], wechat: ["微信", "WeChat"], wecom: ["企业微信", "WeCom"], qq: ["QQ", "QQ"], dingtalk: ["钉钉", "DingTalk"], feishu: ["飞书", "Feishu"], lark: ["飞书", "Lark"], telegram: ["Telegram", "Telegram"] };
+
+addStrings(Object.fromEntries(Object.entries(CHANNELS).map(([key, names]) => [`channel.${key}`, names])));
+
+function channelName(channel) {
+  const names = CHANNELS[channel];
+  return names ? t(`channel.${channel}`) : channel || "—";
 }
 
 function beep() {
@@ -261,13 +336,14 @@ function renderList() {
         { class: "row" },
         h("span", { class: "name" }, c.customer_nickname),
         unread ? h("b", { class: "unread", "aria-label": "unread" }, String(unread)) : null,
+        state.fresh.has(c.id) ? h("b", { class: "fresh", "aria-label": "new" }, t("list.new")) : null,
         h("span", { class: `badge s-${c.status}` }, t(`status.${c.status}`)),
       ),
       h(
         "div",
         { class: "row sub" },
         h("span", { class: "preview" }, preview ? previewText(preview) : ""),
-        h("span", { class: "muted" }, `${c.channel} · ${formatTime(preview?.created_at || c.updated_at)}`),
+        h("span", { class: "muted" }, `${channelName(c.channel)} · ${formatTime(preview?.created_at || c.updated_at)}`),
       ),
     );
   });
@@ -279,6 +355,7 @@ async function openConversation(id) {
   state.openId = id;
   state.customerProfile = null;
   state.unread.delete(id);
+  state.fresh.delete(id);
   state.messageIds = new Set();
   state.eventIds = new Set();
   state.oldestId = null;
@@ -378,7 +455,7 @@ function renderChatHead() {
   const badge = $("#chat-status");
   badge.textContent = t(`status.${c.status}`);
   badge.className = `badge s-${c.status}`;
-  $("#chat-channel").textContent = c.channel;
+  $("#chat-channel").textContent = channelName(c.channel);
   const me = state.me.id;
   const admin = state.me.role === "admin";
   const holder = c.consultant === me || admin;
@@ -641,7 +718,10 @@ function composerKeys(event) {
       return;
     }
   }
-  if (event.key === "Escape") hideCanned();
+  if (event.key === "Escape" && !$("#canned").classList.contains("hidden")) {
+    event.preventDefault();
+    hideCanned();
+  }
   if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
     event.preventDefault();
     send();
@@ -776,7 +856,8 @@ function onConversationUpdated(event) {
     if (event.status === "ended") c.ended_at = event.timestamp || event.created_at;
   } else refreshSoon();
   if (event.status !== "waiting") {
-    for (const stale of $$(`.toast.new-customer[data-conversation-id="${Number(event.conversation_id)}"]`)) stale.remove();
+    state.fresh.delete(event.conversation_id);
+    for (const stale of $$(`.toast.new-customer[data-conversation-id="${Number(event.conversation_id)}"]`)) stale.close();
   }
   if (event.conversation_id === state.openId) {
     addEvent(event);
@@ -790,7 +871,8 @@ function onConversationUpdated(event) {
     beep();
     notifyBrowser(t("act.transfer"), t("toast.transferIn", { who: staffName(event.actor_id), id: event.conversation_id }));
     toast(t("toast.transferIn", { who: staffName(event.actor_id), id: event.conversation_id }), {
-      timeout: 0,
+      kind: "transfer",
+      key: `transfer:${event.event_id ?? event.conversation_id}`,
       actions: [
         [t("act.accept"), async () => { await openIfKnown(event.conversation_id); transition("accept"); }, "primary"],
         [t("act.decline"), async () => { await openIfKnown(event.conversation_id); transition("decline"); }],
@@ -800,17 +882,39 @@ function onConversationUpdated(event) {
   renderList();
 }
 
-function newCustomerToast(event) {
-  if ($(`.toast.new-customer[data-conversation-id="${Number(event.conversation_id)}"]`)) return;
+// One toast per new customer, saying who and from where; the waiting list keeps a "新" badge
+// until the conversation is opened or leaves the waiting list.
+async function newCustomerToast(event) {
+  const id = Number(event.conversation_id);
+  if (state.announced.has(id)) return;
+  state.announced.add(id);
+  state.fresh.add(id);
   beep();
-  notifyBrowser(event.title, event.message);
+  let c = state.conversations.get(id);
+  if (!c && event.customer_id) {
+    try {
+      const page = await api(`conversations?customer=${Number(event.customer_id)}&page_size=20`);
+      for (const conversation of page.results) state.conversations.set(conversation.id, conversation);
+      c = state.conversations.get(id);
+    } catch {
+      /* the toast still says a customer is waiting */
+    }
+  }
   refreshSoon();
-  toast(t("toast.newCustomer", { message: event.message }), {
-    timeout: 0,
+  if (c && c.status !== "waiting") {
+    state.fresh.delete(id);
+    return;
+  }
+  const name = c?.customer_nickname || t("sender.customer");
+  const text = t("toast.newCustomer", { name, channel: channelName(c?.channel) });
+  notifyBrowser(event.title || t("tab.waiting"), text);
+  toast(text, {
     kind: "new-customer",
-    conversationId: event.conversation_id,
-    actions: [[t("act.claim"), () => claim(event.conversation_id), "primary"]],
+    conversationId: id,
+    key: `new-customer:${id}`,
+    actions: [[t("act.claim"), () => claim(id), "primary"]],
   });
+  renderList();
 }
 
 function onEvent(event) {
@@ -856,7 +960,7 @@ function onEvent(event) {
       renderSummary(event.conversation_id, { status: "ready", summary: event.summary });
       break;
     case "admin.alert":
-      toast(t("toast.alert", { message: event.message || event.title || event.code || "" }), { kind: "error", timeout: 0 });
+      toast(t("toast.alert", { message: event.message || event.title || event.code || "" }), { kind: "error" });
       break;
     default:
       break;
@@ -923,7 +1027,8 @@ function shortcuts(event) {
     return;
   }
   if (event.key === "Escape") {
-    hideCanned();
+    // the composer's Esc closed its canned list; an open dialog takes its own Esc
+    if (!event.defaultPrevented && !$("dialog[open]")) closeNewestToast();
     return;
   }
   if (!event.altKey) return;

@@ -1,0 +1,133 @@
+"""The consultant's day in the console (Chromium, live server): notifications, status that follows
+the conversation, canned responses, transfer notes, the phone layout.
+
+Run alone with `-m browser`. Screenshots land in var/test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from anmei.accounts.models import User
+from anmei.conversations.models import Conversation
+from tests.conftest import make_user
+from tests.test_console_browser import (
+    console_login,
+    conversation_item,
+    off_the_page_thread,
+    open_in_console,
+    waiting_conversation,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+expect.set_options(timeout=15_000)
+
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture
+def cora(tenant_a) -> User:
+    return make_user(tenant_a, "cora", User.Role.CONSULTANT, nickname="Cora")
+
+
+def _push(user: User, event: dict) -> None:
+    from anmei.common import realtime
+
+    off_the_page_thread(realtime.broadcast_to_user, tenant_id=user.tenant_id, user_id=user.id, event=event)
+
+
+def _new_customer_event(conversation: Conversation) -> dict:
+    return {
+        "type": "new_customer",
+        "title": "新客户注册",
+        "message": "新客户已注册，等待接入",
+        "customer_id": conversation.customer_id,
+        "conversation_id": conversation.id,
+        "timestamp": "2026-12-07T10:00:00+00:00",
+        "action": "claim_customer",
+    }
+
+
+def _overlaps(a: dict, b: dict) -> bool:
+    return not (
+        a["x"] + a["width"] <= b["x"]
+        or b["x"] + b["width"] <= a["x"]
+        or a["y"] + a["height"] <= b["y"]
+        or b["y"] + b["height"] <= a["y"]
+    )
+
+
+def _toasts_leave_the_actions_free(page) -> None:
+    for selector in ("#btn-claim", "#btn-end"):
+        button = page.locator(selector).bounding_box()
+        if button is None:  # not offered in this status
+            continue
+        for index in range(page.locator(".toast:visible, .toast-more").count()):
+            box = page.locator(".toast:visible, .toast-more").nth(index).bounding_box()
+            assert not _overlaps(button, box), (selector, button, box)
+
+
+@pytest.mark.parametrize("viewport", [None], ids=["desktop"])
+def test_new_customer_toasts_name_the_customer_fold_time_out_and_leave_the_actions_free(
+    web_server, browser_context, screenshot, tenant_a, carol, cathy, viewport
+):
+    # given Carol's console with Cathy's waiting conversation open, and five customers arriving
+    first = waiting_conversation(cathy, "有人在吗")
+    arriving = []
+    for index, (nickname, channel) in enumerate(
+        [("小王", "wechat"), ("李女士", "web"), ("张三", "wecom"), ("Ann", "web"), ("赵六", "wechat")]
+    ):
+        customer = make_user(tenant_a, f"new{index}", nickname=nickname)
+        arriving.append(Conversation.objects.create(tenant=tenant_a, customer=customer, channel=channel))
+    context = browser_context(**({"viewport": viewport} if viewport else {}))
+    console = console_login(context, web_server, carol)
+    console.clock.install()
+    open_in_console(console, first, tab="waiting")
+
+    # when each new customer is announced (the first one twice)
+    _push(carol, _new_customer_event(arriving[0]))
+    expect(console.locator(".toast.new-customer")).to_have_count(1)
+    _push(carol, _new_customer_event(arriving[0]))
+    for conversation in arriving[1:]:
+        _push(carol, _new_customer_event(conversation))
+
+    # then there is one toast per customer saying who and from where, newest first, folded past three
+    toasts = console.locator(".toast.new-customer")
+    expect(toasts).to_have_count(5)
+    expect(toasts.first).to_contain_text("新客户 赵六 · 来自微信，等待接入")
+    expect(toasts.nth(2)).to_contain_text("张三 · 来自企业微信")
+    expect(console.locator(".toast.new-customer:visible")).to_have_count(3)
+    expect(console.locator(".toast-more")).to_contain_text("还有 2 条通知")
+    screenshot(console, "toasts")
+    # and none covers the header's actions, so a click on 接入 reaches it
+    _toasts_leave_the_actions_free(console)
+    console.locator("#btn-claim").click(timeout=5000)
+    expect(console.locator("#chat-status")).to_have_text("接待中")
+    _toasts_leave_the_actions_free(console)
+
+    expect(console.locator(".toast").first).to_have_text(re.compile("^已接入会话"))
+
+    # when Carol presses Esc twice, the two newest toasts close
+    console.keyboard.press("Escape")
+    expect(console.locator(".toast").first).to_contain_text("赵六")
+    console.keyboard.press("Escape")
+    expect(toasts).to_have_count(4)
+    expect(toasts.first).to_contain_text("Ann")
+
+    # when the toasts' time is up, they are gone, and the waiting list keeps a badge on each
+    console.clock.fast_forward(25_000)
+    expect(console.locator(".toast")).to_have_count(0)
+    expect(console.locator(".toast-more")).to_have_count(0)
+    console.click('[data-tab="waiting"]')
+    for conversation in arriving:
+        expect(conversation_item(console, conversation.id).locator(".fresh")).to_have_text("新")
+    expect(console.locator('[data-count="waiting"]')).to_have_text("5")
+    screenshot(console, "toasts-expired-badges")
+
+    # when Carol opens one, its badge clears
+    conversation_item(console, arriving[1].id).click()
+    expect(conversation_item(console, arriving[1].id).locator(".fresh")).to_have_count(0)
