@@ -129,3 +129,102 @@ def test_customer_sends_a_photo_and_the_consultant_answers_with_a_file(web_serve
     assert stored == [("customer", "text"), ("customer", "image"), ("consultant", "file")]
     shot(chat, "chat-photo-and-file")
     shot(console, "console-photo-and-file")
+
+
+def test_consultant_sees_a_failed_delivery_to_a_wechat_customer_and_resends_it(
+    web_server, browser_context, shot, tenant_a, carol, fake_bot, celery_worker
+):
+    from anmei.bots.models import BotDelivery, GatewaySettings
+    from tests.conftest import make_user
+    from tests.fixtures_bots import make_bot
+
+    # given a WeChat customer's conversation Carol holds, a bot that fails, and no retries configured
+    bot, _, _ = make_bot(tenant_a, callback_url=fake_bot.url, fake=fake_bot)
+    GatewaySettings.objects.create(tenant=tenant_a, retry_countdowns=[])
+    customer = make_user(tenant_a, "wecom:wx-9", source="wecom", platform_user_id="wx-9", nickname="微信用户")
+    conversation = Conversation.objects.create(
+        tenant=tenant_a, customer=customer, channel="wecom", bot_instance_id=bot.id, status="active", consultant=carol
+    )
+    fake_bot.script(bot.id, 500)
+    console = console_login(browser_context(), web_server, carol)
+    open_in_console(console, conversation, tab="mine")
+
+    # when Carol replies
+    console.fill("#composer-input", "您好，请问想了解哪个项目？")
+    console.press("#composer-input", "Enter")
+
+    # then the bubble says the delivery failed, with a resend button
+    line = console.locator(".msg.consultant .delivery")
+    expect(line).to_have_attribute("data-status", "failed")
+    expect(line).to_contain_text("发送失败")
+    shot(console, "console-delivery-failed")
+
+    # when she resends (the bot is back), then it is delivered
+    line.get_by_role("button", name="重新发送").click()
+    expect(line).to_have_attribute("data-status", "sent")
+    expect(line).to_have_text("已送达")
+    assert BotDelivery.objects.get().status == "sent"
+    assert [r.answered for r in fake_bot.requests(bot_id=bot.id) if r.path.endswith("/message/send")] == [500, 200]
+    shot(console, "console-delivery-resent")
+
+
+def test_the_rating_form_stays_hidden_after_a_reload_of_a_rated_conversation(
+    web_server, browser_context, shot, carol, cathy
+):
+    # given Cathy rated her ended conversation
+    ended_conversation(cathy, carol)
+    chat = chat_login(browser_context(), web_server, cathy)
+    expect(chat.locator("#rating")).to_be_visible()
+    chat.click('.stars button[data-score="5"]')
+    chat.click("#rating-submit")
+    expect(chat.locator("#rating-msg")).to_have_text("感谢您的评价！")
+
+    # when she reloads the page
+    chat.reload()
+
+    # then the conversation is shown ended, without the form, and she can start a new one
+    expect(chat.locator("#status")).to_have_text("本次咨询已结束")
+    expect(chat.locator("#new-conversation")).to_be_visible()
+    expect(chat.locator("#rating")).to_be_hidden()
+    shot(chat, "chat-rated-reloaded")
+
+
+def test_registration_page_names_the_clinic_hides_its_slug_and_offers_a_guest_start(
+    web_server, browser_context, shot, tenant_a
+):
+    from anmei.accounts.models import User
+    from tests.conftest import PASSWORD
+
+    tenant_a.name = "安美医美诊所"
+    tenant_a.save()
+    chat = browser_context(viewport={"width": 390, "height": 844}).new_page()
+    chat.goto(f"{web_server.url}/chat/?tenant=alpha")
+
+    # the clinic's name and a privacy notice, no slug to edit, no "离线" before anyone logged in
+    expect(chat.locator(".topbar strong")).to_have_text("安美医美诊所 · 在线咨询")
+    expect(chat.locator("#privacy")).to_contain_text("安美医美诊所")
+    expect(chat.locator("#tenant-field")).to_be_hidden()
+    expect(chat.locator("#conn")).to_be_hidden()
+
+    # a weak password: Chinese, each problem once, no API field key
+    chat.fill("#auth-form [name=username]", "dora")
+    chat.fill("#auth-form [name=password]", "12345678")
+    chat.click("#auth-submit")
+    error = chat.locator("#auth-error")
+    expect(error).to_contain_text("密码：")
+    lines = error.inner_text().splitlines()
+    assert lines and len(lines) == len(set(lines)) and all("password" not in line.lower() for line in lines)
+    shot(chat, "chat-register-errors")
+
+    # the quick start: no username to invent; a password can be set later from the chat
+    chat.click("#guest-start")
+    expect(chat.locator("#conn")).to_have_attribute("data-state", "online")
+    expect(chat.locator("#save-account")).to_be_visible()
+    shot(chat, "chat-guest")
+    chat.fill("#save-account [name=username]", "dora")
+    chat.fill("#save-account [name=password]", PASSWORD)
+    chat.click("#save-account button[type=submit]")
+    expect(chat.locator("#save-account")).to_be_hidden()
+    expect(chat.locator("#conn")).to_have_attribute("data-state", "online")
+    user = User.objects.get(username="dora")
+    assert (user.role, user.has_usable_password()) == ("customer", True)

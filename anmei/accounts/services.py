@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -15,7 +16,7 @@ from django.utils import timezone
 from anmei.accounts.models import AuthToken, User
 from anmei.common import realtime
 from anmei.common.crypto import hash_token, new_token
-from anmei.common.errors import ApplicationError
+from anmei.common.errors import ApplicationError, ConflictError
 from anmei.common.redis import get_redis, tenant_key
 from anmei.jobs.models import Job
 from anmei.jobs.services import job_schedule
@@ -176,6 +177,45 @@ def user_register(
         )
         registration_hand_off(customer=user)
     logger.info("customer registered", extra={"tenant_id": tenant.id, "user_id": user.id})
+    return user
+
+
+def guest_register(*, tenant_slug: str, nickname: str = "") -> tuple[User, str]:
+    """Start a web customer without inventing credentials: a guest account and its bearer token.
+
+    The username is generated (`guest-<random>`) and the password unusable, so nobody can log in as
+    the guest; the tab holds the token. The guest may later choose a username and password
+    (`guest_credentials_set`) to come back from another device. Registration automation runs as for
+    any sign-up.
+    """
+    tenant = tenant_get_active(tenant_slug)
+    with transaction.atomic():
+        user = user_create(tenant=tenant, username=f"guest-{secrets.token_hex(5)}", password=None, nickname=nickname)
+        registration_hand_off(customer=user)
+        token = auth_token_issue(user=user)
+    logger.info("guest started", extra={"tenant_id": tenant.id, "user_id": user.id})
+    return user, token
+
+
+def guest_credentials_set(*, user: User, username: str, password: str) -> User:
+    """Give a guest customer a username and password of their own (once: only while they have none).
+
+    Saving the password revokes the guest's tokens (as every password change does): the caller logs
+    in again with the new credentials.
+    """
+    if user.role != User.Role.CUSTOMER or user.source != "web" or user.has_usable_password():
+        raise ConflictError("credentials_already_set", "this account already has a password")
+    password_check(password=password, user=user)
+    user.username = username
+    user.set_password(password)
+    try:
+        with transaction.atomic():
+            user.save(update_fields=["username", "password"])
+    except IntegrityError as exc:
+        raise ApplicationError(
+            "username_taken", f"username '{username}' is taken", status_code=409, details={"field": "username"}
+        ) from exc
+    logger.info("guest credentials set", extra={"tenant_id": user.tenant_id, "user_id": user.id})
     return user
 
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 import logging
 import subprocess
 import time
-import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from anmei.asr.audio import BadAudio, decode_to_16k_mono, pcm_to_ogg_opus
@@ -27,7 +26,7 @@ from anmei.common import realtime
 from anmei.common.errors import ApplicationError, ConflictError
 from anmei.conversations.models import Conversation, Message
 from anmei.conversations.services import message_media_play_set, message_transcript_set
-from anmei.conversations.services.handoffs import auto_reply_schedule
+from anmei.conversations.services.handoffs import auto_reply_schedule, voice_transcribe_id_new
 from anmei.jobs.services import job_reschedule, job_schedule
 from anmei.media.services import media_read, media_store_rendition
 from anmei.notifications.services import admin_alert_raise
@@ -41,7 +40,7 @@ _encoder: ThreadPoolExecutor | None = None  # one per worker process, for those 
 
 
 def asr_task_id_new() -> str:
-    return f"asr_{uuid.uuid4().hex}"
+    return voice_transcribe_id_new()
 
 
 def asr_task_create(*, message: Message, asr_task_id: str, media: dict[str, Any]) -> AsrTask:
@@ -75,6 +74,42 @@ def asr_task_create(*, message: Message, asr_task_id: str, media: dict[str, Any]
     logger.info(
         "asr task created",
         extra={"tenant_id": task.tenant_id, "asr_task_id": asr_task_id, "message_id": message.id, "job_id": job.id},
+    )
+    return task
+
+
+def asr_task_adopt(*, asr_task_id: str, message_id: int, tenant_id: int, job_id: int) -> AsrTask | None:
+    """The task of a voice message whose transcription was handed over as a job alone (a web upload).
+
+    conversations sits below asr, so it writes the durable job (`voice_transcribe_schedule`) with
+    the message and this records the task from the message's payload when a worker takes it. Returns
+    the stored task (a repeat or a race finds the first); None when the message is gone or is not
+    that voice message.
+    """
+    task = AsrTask.objects.filter(asr_task_id=asr_task_id).first()
+    if task is not None:
+        return task
+    message = Message.objects.filter(pk=message_id, tenant_id=tenant_id).first()
+    media = (message.payload or {}).get("media") if message is not None else None
+    if message is None or message.payload.get("asr_task_id") != asr_task_id or not isinstance(media, dict):
+        return None
+    try:
+        with transaction.atomic():
+            task = AsrTask.objects.create(
+                tenant_id=tenant_id,
+                asr_task_id=asr_task_id,
+                message=message,
+                conversation_id=message.conversation_id,
+                media_key=media["key"],
+                media_mime=media["mime"],
+                backend=settings.ASR_BACKEND,
+                job_id=job_id,
+            )
+    except IntegrityError:
+        return AsrTask.objects.filter(asr_task_id=asr_task_id).first()
+    logger.info(
+        "asr task created",
+        extra={"tenant_id": tenant_id, "asr_task_id": asr_task_id, "message_id": message_id, "job_id": job_id},
     )
     return task
 

@@ -13,8 +13,9 @@ from anmei.bots import selectors, services
 from anmei.bots.authentication import BotTokenAuthentication, IsBot
 from anmei.bots.models import BotInstance
 from anmei.common.api import TenantURLField, validated_input
-from anmei.common.permissions import IsTenantAdmin
+from anmei.common.permissions import IsConsultantOrAdmin, IsTenantAdmin
 from anmei.common.platforms import Platform
+from anmei.conversations.api import DeliverySerializer
 from anmei.conversations.models import Message
 
 
@@ -181,3 +182,50 @@ class BotBlacklistApi(_BotApi):
     def get(self, request):
         services.blacklist_bot_seen(bot=request.auth)  # a lagging bot is back: push what it lacks
         return Response(blacklist_snapshot(tenant_id=request.auth.tenant_id))
+
+
+class GatewaySettingsApi(APIView):
+    """`GET|PUT /api/v1/admin/bot-gateway`: the tenant's bot retry schedule (read at each attempt)."""
+
+    permission_classes = [IsTenantAdmin]
+
+    class InputSerializer(serializers.Serializer):
+        retry_countdowns = serializers.ListField(
+            child=serializers.FloatField(min_value=0, max_value=3600),
+            max_length=10,
+            help_text="seconds before each retry of a delivery or push; a delivery is failed after the last",
+        )
+
+    class OutputSerializer(serializers.Serializer):
+        retry_countdowns = serializers.ListField(child=serializers.FloatField())
+
+    @extend_schema(responses={200: OutputSerializer})
+    def get(self, request):
+        gateway = selectors.gateway_settings_get(tenant_id=request.user.tenant_id)
+        return Response({"retry_countdowns": gateway.countdowns})
+
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
+    def put(self, request):
+        data = validated_input(self.InputSerializer, request.data)
+        gateway = services.gateway_settings_update(
+            tenant_id=request.user.tenant_id, retry_countdowns=data["retry_countdowns"]
+        )
+        return Response({"retry_countdowns": gateway.countdowns})
+
+
+class MessageRetryDeliveryApi(APIView):
+    """`POST /api/v1/messages/<id>/retry-delivery`: send a failed delivery to an IM customer again."""
+
+    permission_classes = [IsConsultantOrAdmin]
+
+    class OutputSerializer(serializers.Serializer):
+        message_id = serializers.IntegerField()
+        delivery = DeliverySerializer()
+
+    @extend_schema(request=None, responses={202: OutputSerializer})
+    def post(self, request, message_id: int):
+        delivery = services.bot_delivery_retry(user=request.user, message_id=message_id)
+        return Response(
+            {"message_id": delivery.message_id, "delivery": {"status": delivery.status, "attempts": delivery.attempts}},
+            status=status.HTTP_202_ACCEPTED,
+        )

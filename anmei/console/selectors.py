@@ -44,7 +44,7 @@ def messages_since(*, user: User, after_id: int, limit: int = SYNC_LIMIT) -> tup
     """Messages a reconnecting client may have missed, oldest first, and whether more remain."""
     qs = Message.objects.filter(
         tenant_id=user.tenant_id, conversation__in=_reachable_conversations(user), is_blocked=False
-    )
+    ).select_related("conversation", "bot_delivery")
     rows = list(_since(qs, model=Message, after_id=after_id).order_by("id")[: limit + 1])
     return rows[:limit], len(rows) > limit
 
@@ -176,4 +176,9 @@ def last_messages(*, user: User, conversation_ids: list[int]) -> dict[int, Messa
         .values_list("last_id", flat=True)
     )
     ids = [i for i in latest if i is not None]
-    return {m.conversation_id: m for m in Message.objects.filter(tenant_id=user.tenant_id, pk__in=ids)}
+    return {
+        m.conversation_id: m
+        for m in Message.objects.filter(tenant_id=user.tenant_id, pk__in=ids).select_related(
+            "conversation", "bot_delivery"
+        )
+    }

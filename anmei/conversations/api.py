@@ -45,14 +45,14 @@ class MessageInputSerializer(serializers.Serializer):
     """
 
     type = serializers.ChoiceField(choices=[t for t in Message.Type.values if t != Message.Type.SYSTEM])
-    content = serializers.CharField(max_length=10000, required=False, allow_blank=True, default="")
+    content = serializers.CharField(max_length=10000, required=False, default="")  # blank is an error, absent is not
     file = serializers.FileField(
         required=False, allow_empty_file=False, help_text="image, file or voice (multipart); content is its caption"
     )
 
     def validate(self, attrs):
         if attrs["type"] == Message.Type.TEXT:
-            if not attrs["content"].strip():
+            if not attrs["content"]:
                 raise serializers.ValidationError({"content": ["This field is required."]})
             if attrs.get("file"):
                 raise serializers.ValidationError({"file": ["a text message carries no file"]})
@@ -65,10 +65,18 @@ class TransferInputSerializer(serializers.Serializer):
     to_consultant = IdField()
 
 
+class DeliverySerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["pending", "sent", "failed"])
+    attempts = serializers.IntegerField()
+
+
 class MessageOutputSerializer(serializers.ModelSerializer):
     conversation_id = serializers.IntegerField()
     sender_id = serializers.IntegerField(allow_null=True)
     media_url = serializers.SerializerMethodField(help_text="signed playback link, fresh on every read")
+    delivery = DeliverySerializer(
+        read_only=True, allow_null=True, help_text="messages to IM customers: their delivery through the bot"
+    )
 
     class Meta:
         model = Message
@@ -81,6 +89,7 @@ class MessageOutputSerializer(serializers.ModelSerializer):
             "content",
             "payload",
             "media_url",
+            "delivery",
             "created_at",
         ]
 

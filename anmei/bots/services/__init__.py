@@ -14,6 +14,12 @@ from anmei.bots.services.instances import (  # noqa: F401
     bot_secret,
     bot_stale_sweep,
     gateway_settings_get_or_create,
+    gateway_settings_update,
     signed_post,
 )
-from anmei.bots.services.outbound import bot_delivery_attempt, bot_delivery_job_failed  # noqa: F401
+from anmei.bots.services.outbound import (  # noqa: F401
+    bot_delivery_attempt,
+    bot_delivery_job_failed,
+    bot_delivery_retry,
+    delivery_changed_push,
+)

@@ -144,6 +144,18 @@ def gateway_settings_get_or_create(*, tenant_id: int) -> GatewaySettings:
         return GatewaySettings.objects.get(tenant_id=tenant_id)
 
 
+def gateway_settings_update(*, tenant_id: int, retry_countdowns: list[float]) -> GatewaySettings:
+    """Change the tenant's retry schedule; the next attempt of every delivery and push reads it."""
+    gateway = gateway_settings_get_or_create(tenant_id=tenant_id)
+    gateway.retry_countdowns = [int(v) if float(v).is_integer() else float(v) for v in retry_countdowns]
+    gateway.clean()  # the API's serializer checked the same bounds; the admin form calls it too
+    gateway.save(update_fields=["retry_countdowns", "updated_at"])
+    logger.info(
+        "gateway settings updated", extra={"tenant_id": tenant_id, "retry_countdowns": gateway.retry_countdowns}
+    )
+    return gateway
+
+
 def bot_secret(bot: BotInstance) -> str:
     return decrypt(bot.secret_encrypted)
 

@@ -13,7 +13,13 @@ from anmei.common.errors import ApplicationError, ConflictError
 from anmei.common.presence import online_user_ids
 from anmei.conversations.models import Conversation, Message
 from anmei.conversations.selectors import conversation_get
-from anmei.conversations.services.handoffs import auto_reply_schedule, message_deliver_schedule, suggestion_request
+from anmei.conversations.services.handoffs import (
+    auto_reply_schedule,
+    message_deliver_schedule,
+    suggestion_request,
+    voice_transcribe_id_new,
+    voice_transcribe_schedule,
+)
 from anmei.media.links import media_url_for_payload
 from anmei.media.services import media_delete, media_store
 
@@ -111,6 +117,7 @@ def message_event(message: Message) -> dict[str, Any]:
             "content": message.content,
             "payload": message.payload,
             "media_url": media_url_for_payload(message.tenant_id, message.payload),
+            "delivery": message.delivery,
             "created_at": message.created_at.isoformat(),
         },
     }
@@ -192,6 +199,8 @@ def conversation_message_send(
     payload: dict[str, Any] = {}
     if upload is not None:
         payload["media"] = media_store(tenant_id=conversation.tenant_id, kind=type, upload=upload).as_payload()
+        if type == Message.Type.VOICE:  # transcribed like a bot's voice message (anmei.asr)
+            payload["asr_task_id"] = voice_transcribe_id_new()
     try:
         message = _message_send_store(conversation, sender_type, user, type, content, payload)
     except BaseException:
@@ -222,8 +231,11 @@ def _message_send_store(
         message, _ = message_create(
             conversation=conversation, sender_type=sender_type, sender=user, type=type, content=content, payload=payload
         )
+        if payload.get("asr_task_id"):  # durable: commits with it; the transcript feeds any auto-reply
+            voice_transcribe_schedule(message=message)
         if sender_type == Message.SenderType.CUSTOMER:
-            auto_reply_schedule(message=message, conversation=conversation)  # durable: commits with it
+            if not payload.get("asr_task_id"):
+                auto_reply_schedule(message=message, conversation=conversation)  # durable: commits with it
             transaction.on_commit(lambda: message_route(message_id=message.id), robust=True)
         elif conversation.bot_instance_id:
             message_deliver_schedule(tenant_id=message.tenant_id, message_id=message.id)

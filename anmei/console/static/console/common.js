@@ -86,6 +86,11 @@ addStrings({
   "asr.failed": ["转写失败", "Transcription failed"],
   "asr.retry": ["重试", "Retry"],
   "error.generic": ["操作失败：{message}", "Failed: {message}"],
+  "delivery.pending": ["发送中", "Sending"],
+  "delivery.sent": ["已送达", "Delivered"],
+  "delivery.failed": ["发送失败", "Not delivered"],
+  "delivery.attempts": ["已尝试 {n} 次", "{n} attempts"],
+  "delivery.retry": ["重新发送", "Resend"],
   "upload.image": ["图片", "Image"],
   "upload.file": ["文件", "File"],
   "upload.imageTitle": ["发送图片", "Send an image"],
@@ -144,7 +149,7 @@ export const session = {
 };
 
 export async function api(path, { method = "GET", body, form } = {}) {
-  const headers = {};
+  const headers = { "Accept-Language": lang === "zh" ? "zh-CN" : "en" }; // server-made messages in the page's language
   const current = session.get();
   if (current?.token) headers.Authorization = `Bearer ${current.token}`;
   let payload;
@@ -295,7 +300,7 @@ export function safeUrl(value) {
 }
 
 // A message bubble (shared by both pages). `mine` decides the side; media from the signed media_url.
-export function messageBubble(message, { mine, senderLabel, onAsrRetry } = {}) {
+export function messageBubble(message, { mine, senderLabel, onAsrRetry, onDeliveryRetry } = {}) {
   const body = h("div", { class: "body" });
   const mediaUrl = safeUrl(message.media_url || message.payload?.media_url);
   if (message.type === "image" && mediaUrl) {
@@ -318,7 +323,19 @@ export function messageBubble(message, { mine, senderLabel, onAsrRetry } = {}) {
     },
     h("div", { class: "meta" }, senderLabel || t(`sender.${message.sender_type}`), " · ", formatTime(message.created_at)),
     body,
+    message.delivery ? deliveryNode(message.id, message.delivery, onDeliveryRetry) : null,
   );
+}
+
+// A message to an IM customer goes out through their bot: pending, sent, or failed (with a retry).
+export function deliveryNode(messageId, delivery, onRetry) {
+  const status = ["pending", "sent", "failed"].includes(delivery?.status) ? delivery.status : "pending";
+  const node = h("div", { class: `delivery ${status}`, dataset: { status } }, t(`delivery.${status}`));
+  if (status === "failed") {
+    if (delivery.attempts) node.append(" · ", t("delivery.attempts", { n: delivery.attempts }));
+    if (onRetry) node.append(" ", h("button", { type: "button", class: "linkish delivery-retry", onclick: () => onRetry(messageId) }, t("delivery.retry")));
+  }
+  return node;
 }
 
 // The ASR worker writes the transcript into `content` and its state into payload.asr.status.

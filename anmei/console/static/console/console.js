@@ -1,7 +1,7 @@
 // The consultant console. State lives in plain maps; every render builds DOM nodes from text.
 import {
   $, $$, ApiError, LiveSocket, addStrings, api, applyI18n, asrState, formatTime, h, logout, messageBubble, previewText, session, show, t,
-  sendUpload, toggleLang, uploadErrorText,
+  deliveryNode, sendUpload, toggleLang, uploadErrorText,
 } from "./common.js";
 
 addStrings({
@@ -418,7 +418,7 @@ function addMessage(message, { scroll = true } = {}) {
   state.messageIds.add(message.id);
   const mine = isStaffMsg(message);
   const label = message.sender_type === "consultant" ? staffName(message.sender_id) : t(`sender.${message.sender_type}`);
-  timelineInsert(messageBubble(message, { mine, senderLabel: label, onAsrRetry: retryAsr }), message.created_at);
+  timelineInsert(messageBubble(message, { mine, senderLabel: label, onAsrRetry: retryAsr, onDeliveryRetry: retryDelivery }), message.created_at);
   if (scroll) $("#timeline").scrollTop = $("#timeline").scrollHeight;
   const asr = asrState(message);
   if (message.type === "voice" && asr.taskId !== null && asr.text === undefined) loadAsr(message, asr.taskId);
@@ -573,6 +573,29 @@ async function submitBlacklist(event) {
     });
     toast(t("blacklist.done"), { timeout: 3000 });
     loadCustomer(c.customer);
+  } catch (error) {
+    showError(error);
+  }
+}
+
+// A message to an IM customer changed delivery state (`message.updated`): redraw its line.
+function onMessageUpdated(event) {
+  const update = event.message;
+  if (!update?.id || !update.delivery) return;
+  const bubble = $(`#timeline .msg[data-message-id="${Number(update.id)}"]`);
+  if (!bubble) return;
+  const node = deliveryNode(update.id, update.delivery, retryDelivery);
+  const old = bubble.querySelector(".delivery");
+  if (old) old.replaceWith(node);
+  else bubble.append(node);
+}
+
+async function retryDelivery(messageId) {
+  try {
+    const result = await api(`messages/${messageId}/retry-delivery`, { method: "POST" });
+    // the pushed outcome may already be here: only a line still showing the failure turns pending
+    const shown = $(`#timeline .msg[data-message-id="${Number(messageId)}"] .delivery`);
+    if (!shown || shown.dataset.status === "failed") onMessageUpdated({ message: { id: messageId, delivery: result.delivery } });
   } catch (error) {
     showError(error);
   }
@@ -930,6 +953,9 @@ function onEvent(event) {
     case "asr.processing":
     case "asr.result":
       onAsr(event);
+      break;
+    case "message.updated":
+      onMessageUpdated(event);
       break;
     case "suggestion.new":
       showSuggestions(event.conversation_id, event.suggestions || []);
