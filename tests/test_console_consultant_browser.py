@@ -131,3 +131,38 @@ def test_new_customer_toasts_name_the_customer_fold_time_out_and_leave_the_actio
     # when Carol opens one, its badge clears
     conversation_item(console, arriving[1].id).click()
     expect(conversation_item(console, arriving[1].id).locator(".fresh")).to_have_count(0)
+
+
+def test_a_colleagues_accept_and_end_update_the_first_consultants_header_and_list(
+    web_server, browser_context, screenshot, carol, cora, cathy
+):
+    from anmei.conversations.services import (
+        conversation_accept,
+        conversation_claim,
+        conversation_end,
+        conversation_transfer,
+    )
+
+    # given Carol's active conversation with Cathy, open in her console
+    conversation = waiting_conversation(cathy, "我想做水光针")
+    off_the_page_thread(conversation_claim, user=carol, conversation_id=conversation.id)
+    console = console_login(browser_context(), web_server, carol)
+    open_in_console(console, conversation, tab="all")
+    expect(console.locator("#chat-status")).to_have_text("接待中")
+
+    # when she has transferred it to Cora, and Cora accepts and ends it on her own screen
+    off_the_page_thread(
+        conversation_transfer, user=carol, conversation_id=conversation.id, to_consultant_id=cora.id
+    )
+    expect(console.locator("#chat-status")).to_have_text("转接中")
+    off_the_page_thread(conversation_accept, user=cora, conversation_id=conversation.id)
+    expect(console.locator("#composer-input")).to_be_disabled()
+    off_the_page_thread(conversation_end, user=cora, conversation_id=conversation.id)
+
+    # then Carol's header, list item and customer panel follow to 已结束
+    expect(console.locator("#chat-status")).to_have_text("已结束")
+    expect(conversation_item(console, conversation.id).locator(".badge")).to_have_text("已结束")
+    expect(console.locator("#customer-convs li.current .badge")).to_have_text("已结束")
+    expect(console.locator("#btn-end")).to_be_hidden()
+    expect(console.locator(".system-event").last).to_have_text(re.compile("^Cora 结束了会话"))
+    screenshot(console, "colleague-ended")

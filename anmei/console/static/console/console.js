@@ -811,10 +811,16 @@ function onConversationUpdated(event) {
     c.consultant = event.consultant_id ?? c.consultant;
     c.transfer_to = event.transfer_to_id ?? null;
     if (event.status === "ended") c.ended_at = event.timestamp || event.created_at;
-  } else refreshSoon();
+  } else if (event.status === "waiting" || [event.consultant_id, event.transfer_to_id, event.actor_id].includes(state.me.id)) {
+    refreshSoon(); // one this tab had not loaded and that concerns it
+  }
   if (event.status !== "waiting") {
     state.fresh.delete(event.conversation_id);
     for (const stale of $$(`.toast.new-customer[data-conversation-id="${Number(event.conversation_id)}"]`)) stale.close();
+  }
+  const open = state.conversations.get(state.openId);
+  if (event.conversation_id !== state.openId && open && (event.customer_id ?? c?.customer) === open.customer) {
+    loadCustomer(open.customer); // the side panel's history shows this customer's other conversations
   }
   if (event.conversation_id === state.openId) {
     addEvent(event);
