@@ -151,9 +151,7 @@ def test_a_colleagues_accept_and_end_update_the_first_consultants_header_and_lis
     expect(console.locator("#chat-status")).to_have_text("接待中")
 
     # when she has transferred it to Cora, and Cora accepts and ends it on her own screen
-    off_the_page_thread(
-        conversation_transfer, user=carol, conversation_id=conversation.id, to_consultant_id=cora.id
-    )
+    off_the_page_thread(conversation_transfer, user=carol, conversation_id=conversation.id, to_consultant_id=cora.id)
     expect(console.locator("#chat-status")).to_have_text("转接中")
     off_the_page_thread(conversation_accept, user=cora, conversation_id=conversation.id)
     expect(console.locator("#composer-input")).to_be_disabled()
@@ -166,3 +164,81 @@ def test_a_colleagues_accept_and_end_update_the_first_consultants_header_and_lis
     expect(console.locator("#btn-end")).to_be_hidden()
     expect(console.locator(".system-event").last).to_have_text(re.compile("^Cora 结束了会话"))
     screenshot(console, "colleague-ended")
+
+
+def test_slash_without_a_match_sends_nothing_and_a_consultant_manages_canned_responses(
+    web_server, browser_context, screenshot, carol, cathy
+):
+    from anmei.ai.models import CannedResponse
+    from anmei.conversations.services import conversation_claim
+
+    # given Carol's active conversation and no canned responses yet
+    conversation = waiting_conversation(cathy, "请问热玛吉多少钱")
+    off_the_page_thread(conversation_claim, user=carol, conversation_id=conversation.id)
+    console = console_login(browser_context(), web_server, carol)
+    open_in_console(console, conversation, tab="mine")
+
+    # when she types / and presses Enter
+    console.type("#composer-input", "/")
+    expect(console.locator("#canned li")).to_have_text(["没有匹配的快捷回复（Enter 不会发送）"])
+    console.press("#composer-input", "Enter")
+
+    # then nothing is sent and the "/" stays in the composer
+    expect(console.locator("#composer-input")).to_have_value("/")
+    assert conversation.messages.count() == 1
+    console.press("#composer-input", "Escape")
+    expect(console.locator("#canned")).to_be_hidden()
+    console.fill("#composer-input", "")
+
+    # when she adds one in the console, keywords typed as tags
+    console.click("#canned-manage")
+    expect(console.locator("#canned-admin-list")).to_have_text("还没有快捷回复")
+    console.fill("#canned-shortcode", "price")
+    console.fill("#canned-text", "热玛吉价格需面诊后确定，可先为您预约免费面诊。")
+    for word in ("价格", "多少钱", "价格"):
+        console.fill("#canned-keyword-input", word)
+        console.press("#canned-keyword-input", "Enter")
+    expect(console.locator("#canned-tags .tag")).to_have_text(["价格×", "多少钱×"])
+    screenshot(console, "canned-manager")
+    console.click("#canned-save")
+
+    # then it is stored with those keywords and listed
+    item = console.locator('.canned-item[data-shortcode="price"]')
+    expect(item).to_contain_text("/price")
+    expect(item.locator(".tag")).to_have_text(["价格", "多少钱"])
+    stored = CannedResponse.objects.get(tenant_id=carol.tenant_id)
+    assert (stored.shortcode, stored.keywords) == ("price", ["价格", "多少钱"])
+
+    # when she edits it: one keyword removed, one added with a comma
+    item.locator(".canned-edit").click()
+    expect(console.locator("#canned-shortcode")).to_have_value("price")
+    console.locator('#canned-tags .tag[data-keyword="多少钱"] .tag-remove').click()
+    console.fill("#canned-keyword-input", "费用")
+    console.press("#canned-keyword-input", ",")
+    console.click("#canned-save")
+    expect(item.locator(".tag")).to_have_text(["价格", "费用"])
+    stored.refresh_from_db()
+    assert stored.keywords == ["价格", "费用"]
+
+    # and a taken shortcode is refused in words, nothing stored
+    console.fill("#canned-shortcode", "price")
+    console.fill("#canned-text", "重复")
+    console.click("#canned-save")
+    expect(console.locator("#canned-error")).to_have_text("快捷码 /price 已存在")
+    assert CannedResponse.objects.filter(tenant_id=carol.tenant_id).count() == 1
+    console.click("#canned-close")
+
+    # then / finds it at once and Enter puts its text in the composer
+    console.type("#composer-input", "/pr")
+    expect(console.locator("#canned li")).to_have_text(["/price 热玛吉价格需面诊后确定，可先为您预约免费面诊。"])
+    console.press("#composer-input", "Enter")
+    expect(console.locator("#composer-input")).to_have_value("热玛吉价格需面诊后确定，可先为您预约免费面诊。")
+    assert conversation.messages.count() == 1
+
+    # when she deletes it (two clicks), it is gone
+    console.click("#canned-manage")
+    item.locator(".canned-delete").click()
+    expect(item.locator(".canned-delete")).to_have_text("确认删除")
+    item.locator(".canned-delete").click()
+    expect(console.locator("#canned-admin-list")).to_have_text("还没有快捷回复")
+    assert not CannedResponse.objects.filter(tenant_id=carol.tenant_id).exists()

@@ -74,7 +74,30 @@ addStrings({
   "blacklist.reason": ["原因", "Reason"],
   "blacklist.expires": ["到期时间（可选）", "Expires (optional)"],
   "blacklist.done": ["已拉黑", "Blacklisted"],
-  "canned.none": ["没有匹配的快捷回复", "No matching canned response"],
+  "canned.none": ["没有匹配的快捷回复（Enter 不会发送）", "No matching canned response (Enter sends nothing)"],
+  "canned.manage": ["快捷回复", "Canned responses"],
+  "canned.help": [
+    "在回复框输入 / 加快捷码使用；客户消息含关键词时，它会出现在 AI 建议里",
+    "Type / and the shortcode in the reply box; when a customer message has a keyword, it is suggested",
+  ],
+  "canned.new": ["新增快捷回复", "New canned response"],
+  "canned.edit": ["编辑 /{shortcode}", "Edit /{shortcode}"],
+  "canned.shortcode": ["快捷码", "Shortcode"],
+  "canned.shortcodeHint": ["如 price（字母、数字、汉字、- 或 _）", "e.g. price (letters, digits, - or _)"],
+  "canned.text": ["回复内容", "Reply text"],
+  "canned.keywords": ["关键词", "Keywords"],
+  "canned.keywordHint": ["输入关键词后按回车", "Type a keyword, press Enter"],
+  "canned.removeKeyword": ["移除 {word}", "Remove {word}"],
+  "canned.empty": ["还没有快捷回复", "No canned responses yet"],
+  "canned.saved": ["已保存 /{shortcode}", "Saved /{shortcode}"],
+  "canned.deleted": ["已删除 /{shortcode}", "Deleted /{shortcode}"],
+  "canned.delete": ["删除", "Delete"],
+  "canned.confirmDelete": ["确认删除", "Really delete"],
+  "canned.taken": ["快捷码 /{shortcode} 已存在", "/{shortcode} exists already"],
+  "canned.badShortcode": ["快捷码只能包含字母、数字、汉字、- 和 _", "Shortcodes take letters, digits, - and _ only"],
+  "common.close": ["关闭", "Close"],
+  "common.save": ["保存", "Save"],
+  "common.edit": ["编辑", "Edit"],
   "help.shortcuts": [
     "快捷键：Alt+C 接入 · Alt+T 转接 · Alt+A 接受 · Alt+D 拒绝 · Alt+E 结束 · Alt+↑/↓ 切换会话 · Ctrl+K 搜索 · Esc 关闭",
     "Shortcuts: Alt+C claim · Alt+T transfer · Alt+A accept · Alt+D decline · Alt+E end · Alt+↑/↓ switch · Ctrl+K search · Esc close",
@@ -240,6 +263,7 @@ function start() {
   show($("#app"));
   show($("#logout"));
   show($("#presence"));
+  show($("#canned-manage"));
   $("#me").textContent = `${current.tenant} / ${current.user.username}`;
   if ("Notification" in window && Notification.permission === "default") Notification.requestPermission().catch(() => {});
   state.socket = new LiveSocket("/ws/console/", { onEvent: onEvent, onOpen: onSocketOpen, onState: setConnState });
@@ -681,7 +705,135 @@ function composerKeys(event) {
   }
   if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
     event.preventDefault();
+    // "/…" is a canned-response lookup, never a message: with no match, Enter does nothing
+    if (/^\/\S*$/.test($("#composer-input").value.trim())) return;
     send();
+  }
+}
+
+// ---- managing canned responses (consultants and admins) ------------------------------------
+const cannedEdit = { id: null, keywords: [] };
+
+async function openCannedManager() {
+  state.canned = null;
+  resetCannedForm();
+  await renderCannedAdmin();
+  $("#canned-dialog").showModal();
+  $("#canned-shortcode").focus();
+}
+
+async function renderCannedAdmin() {
+  const items = await cannedList();
+  $("#canned-admin-list").replaceChildren(
+    ...(items.length
+      ? items.map((item) => {
+          const remove = h("button", { type: "button", class: "linkish danger canned-delete" }, t("canned.delete"));
+          remove.addEventListener("click", () => {
+            if (remove.dataset.armed) deleteCanned(item);
+            else {
+              remove.dataset.armed = "1";
+              remove.textContent = t("canned.confirmDelete");
+            }
+          });
+          return h(
+            "li",
+            { class: "canned-item", dataset: { shortcode: item.shortcode } },
+            h("div", { class: "row" }, h("b", {}, `/${item.shortcode}`), h("span", { class: "canned-item-text" }, item.text)),
+            h("div", { class: "row" }, h("span", { class: "tag-list" }, ...(item.keywords || []).map((k) => h("span", { class: "tag" }, k))), h("button", { type: "button", class: "linkish canned-edit", onclick: () => editCanned(item) }, t("common.edit")), remove),
+          );
+        })
+      : [h("li", { class: "muted" }, t("canned.empty"))]),
+  );
+}
+
+function resetCannedForm() {
+  cannedEdit.id = null;
+  cannedEdit.keywords = [];
+  $("#canned-form").reset();
+  $("#canned-form-title").textContent = t("canned.new");
+  $("#canned-error").textContent = "";
+  renderKeywordTags();
+}
+
+function editCanned(item) {
+  cannedEdit.id = item.id;
+  cannedEdit.keywords = [...(item.keywords || [])];
+  $("#canned-shortcode").value = item.shortcode;
+  $("#canned-text").value = item.text;
+  $("#canned-form-title").textContent = t("canned.edit", { shortcode: item.shortcode });
+  $("#canned-error").textContent = "";
+  renderKeywordTags();
+  $("#canned-text").focus();
+}
+
+function renderKeywordTags() {
+  const input = $("#canned-keyword-input");
+  const tags = cannedEdit.keywords.map((word) =>
+    h(
+      "span",
+      { class: "tag", dataset: { keyword: word } },
+      word,
+      h("button", { type: "button", class: "linkish tag-remove", "aria-label": t("canned.removeKeyword", { word }), onclick: () => { cannedEdit.keywords = cannedEdit.keywords.filter((k) => k !== word); renderKeywordTags(); } }, "×"),
+    ),
+  );
+  $("#canned-tags").replaceChildren(...tags, input);
+}
+
+function addKeywords(raw) {
+  for (const word of raw.split(/[,，、;；\s]+/)) {
+    const clean = word.trim().slice(0, 64);
+    if (clean && !cannedEdit.keywords.includes(clean)) cannedEdit.keywords.push(clean);
+  }
+  renderKeywordTags();
+}
+
+function keywordKeys(event) {
+  const input = event.target;
+  if ((event.key === "Enter" || event.key === "," || event.key === "，") && !event.isComposing) {
+    event.preventDefault();
+    addKeywords(input.value);
+    input.value = "";
+    input.focus();
+  } else if (event.key === "Backspace" && !input.value && cannedEdit.keywords.length) {
+    cannedEdit.keywords.pop();
+    renderKeywordTags();
+    input.focus();
+  }
+}
+
+async function saveCanned(event) {
+  event.preventDefault();
+  const pending = $("#canned-keyword-input");
+  if (pending.value.trim()) {
+    addKeywords(pending.value);
+    pending.value = "";
+  }
+  const body = { shortcode: $("#canned-shortcode").value.trim(), text: $("#canned-text").value.trim(), keywords: cannedEdit.keywords };
+  try {
+    const saved = cannedEdit.id
+      ? await api(`canned-responses/${cannedEdit.id}`, { method: "PUT", body })
+      : await api("canned-responses", { method: "POST", body });
+    state.canned = null;
+    resetCannedForm();
+    await renderCannedAdmin();
+    toast(t("canned.saved", { shortcode: saved.shortcode }), { timeout: 3000 });
+  } catch (error) {
+    const field = error.details?.field || Object.keys(error.details?.fields || {})[0];
+    if (error.code === "shortcode_taken") $("#canned-error").textContent = t("canned.taken", { shortcode: body.shortcode });
+    else if (field === "shortcode") $("#canned-error").textContent = t("canned.badShortcode");
+    else $("#canned-error").textContent = error.message;
+  }
+}
+
+async function deleteCanned(item) {
+  try {
+    await api(`canned-responses/${item.id}`, { method: "DELETE" });
+    state.canned = null;
+    if (cannedEdit.id === item.id) resetCannedForm();
+    await renderCannedAdmin();
+    toast(t("canned.deleted", { shortcode: item.shortcode }), { timeout: 3000 });
+  } catch (error) {
+    $("#canned-error").textContent = error.message;
   }
 }
 
@@ -1043,6 +1195,11 @@ function wire() {
   $("#transfer-cancel").addEventListener("click", () => $("#transfer-dialog").close());
   $("#blacklist-form").addEventListener("submit", submitBlacklist);
   $("#blacklist-cancel").addEventListener("click", () => $("#blacklist-dialog").close());
+  $("#canned-manage").addEventListener("click", openCannedManager);
+  $("#canned-form").addEventListener("submit", saveCanned);
+  $("#canned-reset").addEventListener("click", resetCannedForm);
+  $("#canned-close").addEventListener("click", () => $("#canned-dialog").close());
+  $("#canned-keyword-input").addEventListener("keydown", keywordKeys);
   $("#load-older").addEventListener("click", loadOlder);
   $("#timeline").addEventListener("scroll", (e) => {
     if (e.target.scrollTop === 0 && !$("#load-older").classList.contains("hidden")) loadOlder();
