@@ -242,3 +242,46 @@ def test_slash_without_a_match_sends_nothing_and_a_consultant_manages_canned_res
     item.locator(".canned-delete").click()
     expect(console.locator("#canned-admin-list")).to_have_text("还没有快捷回复")
     assert not CannedResponse.objects.filter(tenant_id=carol.tenant_id).exists()
+
+
+def test_transfer_dialog_shows_display_names_and_the_receiver_sees_the_note(
+    web_server, browser_context, screenshot, tenant_a, carol, cora, cathy
+):
+    from anmei.conversations.models import ConversationEvent
+    from anmei.conversations.services import conversation_claim
+
+    # given Carol's active conversation, and Cora and Cody (no display name) online
+    make_user(tenant_a, "cody", User.Role.CONSULTANT)
+    conversation = waiting_conversation(cathy, "想了解热玛吉")
+    off_the_page_thread(conversation_claim, user=carol, conversation_id=conversation.id)
+    cora_page = console_login(browser_context(), web_server, cora)
+    cody = User.objects.get(username="cody")
+    cody_page = console_login(browser_context(), web_server, cody)
+    console = console_login(browser_context(), web_server, carol)
+    open_in_console(console, conversation, tab="mine")
+
+    # when Carol opens the transfer dialog
+    console.click("#btn-transfer")
+
+    # then it lists her online colleagues by display name, and takes an optional note
+    expect(console.locator("#transfer-target option")).to_have_text(["Cora (cora)", "cody"])
+    console.select_option("#transfer-target", label="Cora (cora)")
+    console.fill("#transfer-note", "客户关心热玛吉价格，已发报价单")
+    screenshot(console, "transfer-dialog")
+    console.click("#transfer-ok")
+    expect(console.locator("#chat-status")).to_have_text("转接中")
+
+    # then Cora's toast says who hands it over and the note; the timeline keeps the note
+    invite = cora_page.locator(".toast.transfer")
+    expect(invite).to_contain_text(f"Carol 将会话 #{conversation.id} 转接给您")
+    expect(invite.locator(".toast-note")).to_have_text("备注：客户关心热玛吉价格，已发报价单")
+    screenshot(cora_page, "transfer-note-toast")
+    invite.get_by_role("button", name="接受转接").click()
+    expect(cora_page.locator("#chat-status")).to_have_text("接待中")
+    expect(cora_page.locator(".system-event", has_text="转接给")).to_have_text(
+        re.compile("^Carol 将会话转接给 您（备注：客户关心热玛吉价格，已发报价单）")
+    )
+    # and Cody, not the receiver, got no invitation
+    expect(cody_page.locator(".toast.transfer")).to_have_count(0)
+    event = ConversationEvent.objects.get(conversation=conversation, action="transfer")
+    assert event.details["note"] == "客户关心热玛吉价格，已发报价单"

@@ -156,6 +156,8 @@ def _apply(
         "actor_id": actor.id if actor else None,
         "timestamp": now.isoformat(),
     }
+    if stored.details.get("note"):
+        event["note"] = stored.details["note"]  # staff only: left out of the customer's copy
     tenant_id = conversation.tenant_id
     transaction.on_commit(lambda: _push(tenant_id, event))
     logger.info(
@@ -186,12 +188,9 @@ def _push(tenant_id: int, event: dict) -> None:
         logger.warning("conversation.updated push failed", extra={"tenant_id": tenant_id})
 
 
-STAFF_ONLY_FIELDS = ("note",)
-
-
 def customer_view(event: dict) -> dict:
     """The customer's copy of a status change: staff-only fields (a hand-off note) left out."""
-    return {key: value for key, value in event.items() if key not in STAFF_ONLY_FIELDS}
+    return {key: value for key, value in event.items() if key not in ConversationEvent.STAFF_ONLY_DETAILS}
 
 
 @transaction.atomic
@@ -201,13 +200,12 @@ def conversation_claim(*, user: User, conversation_id: int) -> Conversation:
     conversation = _locked(tenant_id=user.tenant_id, conversation_id=conversation_id)
     if conversation.status != S.WAITING:
         raise _illegal("claim", conversation)
-    return _apply(
-        conversation, actor=user, action="claim", to_status=S.ACTIVE, updates={"consultant": user}
-    )
+    return _apply(conversation, actor=user, action="claim", to_status=S.ACTIVE, updates={"consultant": user})
 
 
 @transaction.atomic
-def conversation_transfer(*, user: User, conversation_id: int, to_consultant_id: int) -> Conversation:
+def conversation_transfer(*, user: User, conversation_id: int, to_consultant_id: int, note: str = "") -> Conversation:
+    """Offer an active conversation to a colleague, with an optional hand-off note only staff see."""
     _require_staff(user)
     conversation = _locked(tenant_id=user.tenant_id, conversation_id=conversation_id)
     if conversation.status != S.ACTIVE:
@@ -235,7 +233,11 @@ def conversation_transfer(*, user: User, conversation_id: int, to_consultant_id:
         action="transfer",
         to_status=S.TRANSFERRING,
         updates={"transfer_to": target},
-        details={"from_consultant": conversation.consultant_id, "to_consultant": target.id},
+        details={
+            "from_consultant": conversation.consultant_id,
+            "to_consultant": target.id,
+            **({"note": note.strip()} if note.strip() else {}),
+        },
     )
 
 

@@ -70,6 +70,11 @@ addStrings({
   "customer.notBlacklisted": ["否", "No"],
   "transfer.title": ["转接给在线顾问", "Transfer to an online consultant"],
   "transfer.none": ["暂无其他在线顾问", "No other consultant is online"],
+  "transfer.to": ["转接给", "Transfer to"],
+  "transfer.note": ["交接备注（可选，仅同事可见）", "Hand-off note (optional, staff only)"],
+  "transfer.noteHint": ["如：客户关心热玛吉价格，已发报价单", "e.g. asked about Thermage prices, price list sent"],
+  "transfer.noteShown": ["备注：{note}", "Note: {note}"],
+  "role.admin": ["管理员", "admin"],
   "blacklist.title": ["拉黑该客户", "Blacklist this customer"],
   "blacklist.reason": ["原因", "Reason"],
   "blacklist.expires": ["到期时间（可选）", "Expires (optional)"],
@@ -460,9 +465,11 @@ function eventText(event) {
   const who = event.actor_id ? staffName(event.actor_id) : t("who.system");
   const key = `event.${event.action}`;
   const to = staffName(event.details?.to_consultant || event.transfer_to_id);
-  return ["claim", "transfer", "accept", "decline", "end", "timeout", "created_by_automation"].includes(event.action)
+  const note = event.details?.note ?? event.note;
+  const text = ["claim", "transfer", "accept", "decline", "end", "timeout", "created_by_automation"].includes(event.action)
     ? t(key, { who, to })
     : t("event.other", { who, action: event.action });
+  return note ? `${text}（${t("transfer.noteShown", { note })}）` : text;
 }
 
 function addEvent(event) {
@@ -554,13 +561,16 @@ function openTransfer() {
   if (!c || c.status !== "active") return;
   state.socket.send({ type: "presence.list" });
   renderTransferTargets();
+  $("#transfer-note").value = "";
   $("#transfer-dialog").showModal();
 }
 
 function renderTransferTargets() {
   const c = state.conversations.get(state.openId);
   const targets = [...state.staff.values()].filter((s) => s.status === "online" && s.id !== state.me.id && s.id !== c?.consultant);
-  $("#transfer-target").replaceChildren(...targets.map((s) => h("option", { value: s.id }, `${s.name} (${s.username})`)));
+  // display name first; the login name only where it tells two people apart
+  const label = (s) => `${s.name}${s.name !== s.username ? ` (${s.username})` : ""}${s.role === "admin" ? ` · ${t("role.admin")}` : ""}`;
+  $("#transfer-target").replaceChildren(...targets.map((s) => h("option", { value: s.id }, label(s))));
   show($("#transfer-target"), targets.length > 0);
   show($("#transfer-none"), targets.length === 0);
   $("#transfer-ok").disabled = targets.length === 0;
@@ -569,8 +579,9 @@ function renderTransferTargets() {
 async function submitTransfer(event) {
   event.preventDefault();
   const target = Number($("#transfer-target").value);
+  const note = $("#transfer-note").value.trim();
   $("#transfer-dialog").close();
-  if (target) await transition("transfer", { to_consultant: target });
+  if (target) await transition("transfer", { to_consultant: target, ...(note ? { note } : {}) });
 }
 
 async function submitBlacklist(event) {
@@ -985,7 +996,8 @@ function onConversationUpdated(event) {
   if (event.action === "transfer" && event.transfer_to_id === state.me.id && event.type === "conversation.updated") {
     beep();
     notifyBrowser(t("act.transfer"), t("toast.transferIn", { who: staffName(event.actor_id), id: event.conversation_id }));
-    toast(t("toast.transferIn", { who: staffName(event.actor_id), id: event.conversation_id }), {
+    const invite = t("toast.transferIn", { who: staffName(event.actor_id), id: event.conversation_id });
+    toast(event.note ? [invite, h("span", { class: "toast-note" }, t("transfer.noteShown", { note: event.note }))] : invite, {
       kind: "transfer",
       key: `transfer:${event.event_id ?? event.conversation_id}`,
       actions: [
