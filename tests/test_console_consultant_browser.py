@@ -71,7 +71,7 @@ def _toasts_leave_the_actions_free(page) -> None:
             assert not _overlaps(button, box), (selector, button, box)
 
 
-@pytest.mark.parametrize("viewport", [None], ids=["desktop"])
+@pytest.mark.parametrize("viewport", [None, PHONE], ids=["desktop", "phone"])
 def test_new_customer_toasts_name_the_customer_fold_time_out_and_leave_the_actions_free(
     web_server, browser_context, screenshot, tenant_a, carol, cathy, viewport
 ):
@@ -122,6 +122,8 @@ def test_new_customer_toasts_name_the_customer_fold_time_out_and_leave_the_actio
     console.clock.fast_forward(25_000)
     expect(console.locator(".toast")).to_have_count(0)
     expect(console.locator(".toast-more")).to_have_count(0)
+    if viewport:  # one pane at a time: back to the list
+        console.click("#back-to-list")
     console.click('[data-tab="waiting"]')
     for conversation in arriving:
         expect(conversation_item(console, conversation.id).locator(".fresh")).to_have_text("新")
@@ -285,3 +287,57 @@ def test_transfer_dialog_shows_display_names_and_the_receiver_sees_the_note(
     expect(cody_page.locator(".toast.transfer")).to_have_count(0)
     event = ConversationEvent.objects.get(conversation=conversation, action="transfer")
     assert event.details["note"] == "客户关心热玛吉价格，已发报价单"
+
+
+def _no_sideways_scroll(page) -> None:
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+
+def test_the_console_works_on_a_phone_one_pane_at_a_time(web_server, browser_context, screenshot, carol, cathy):
+    # given a waiting conversation and Carol's console on a 390×844 phone
+    conversation = waiting_conversation(cathy, "手机上能看到吗？")
+    console = console_login(browser_context(viewport=PHONE, is_mobile=True, has_touch=True), web_server, carol)
+
+    # then the list fills the screen, without the conversation or the panel beside it
+    console.click('[data-tab="waiting"]')
+    expect(conversation_item(console, conversation.id)).to_be_visible()
+    expect(console.locator(".chat-pane")).to_be_hidden()
+    expect(console.locator(".side-pane")).to_be_hidden()
+    _no_sideways_scroll(console)
+    screenshot(console, "phone-list")
+
+    # when she taps the conversation, it replaces the list; she claims and replies
+    conversation_item(console, conversation.id).tap()
+    expect(console.locator("#chat-title")).to_contain_text(f"#{conversation.id}")
+    expect(console.locator(".list-pane")).to_be_hidden()
+    console.locator("#btn-claim").tap()
+    expect(console.locator("#chat-status")).to_have_text("接待中")
+    console.fill("#composer-input", "能看到，请问想了解哪个项目？")
+    console.locator("#send").tap()
+    expect(console.locator(".msg.consultant .body")).to_have_text(["能看到，请问想了解哪个项目？"])
+    assert conversation.messages.filter(sender_type="consultant").count() == 1
+    for selector in ("#btn-transfer", "#btn-end", "#send", "#composer-input"):
+        box = console.locator(selector).bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], selector
+    _no_sideways_scroll(console)
+    screenshot(console, "phone-chat")
+
+    # when she opens the customer panel, it replaces the conversation; back returns to it
+    console.locator("#show-panel").tap()
+    expect(console.locator("#customer-info")).to_contain_text("Cathy")
+    expect(console.locator(".chat-pane")).to_be_hidden()
+    _no_sideways_scroll(console)
+    screenshot(console, "phone-panel")
+    console.locator("#back-to-chat").tap()
+    expect(console.locator("#composer-input")).to_be_visible()
+
+    # and back to the list, where the conversation now shows as hers
+    console.locator("#back-to-list").tap()
+    console.click('[data-tab="mine"]')
+    expect(conversation_item(console, conversation.id).locator(".badge")).to_have_text("接待中")
+    # and the canned-response manager fits the screen too
+    console.click("#canned-manage")
+    expect(console.locator("#canned-dialog")).to_be_visible()
+    box = console.locator("#canned-dialog").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+    screenshot(console, "phone-canned")

@@ -20,6 +20,9 @@ addStrings({
   "list.empty": ["暂无会话", "No conversations"],
   "chat.pick": ["选择左侧的会话开始接待", "Pick a conversation on the left"],
   "chat.placeholder": ["输入回复，Enter 发送，Shift+Enter 换行，/ 快捷回复", "Reply: Enter sends, Shift+Enter new line, / canned responses"],
+  "nav.list": ["‹ 会话列表", "‹ Conversations"],
+  "nav.panel": ["客户信息 ›", "Customer ›"],
+  "nav.chat": ["‹ 返回会话", "‹ Back to the conversation"],
   "act.claim": ["接入", "Claim"],
   "act.accept": ["接受转接", "Accept"],
   "act.decline": ["拒绝转接", "Decline"],
@@ -380,8 +383,14 @@ function renderList() {
 }
 
 // ---- the open conversation -----------------------------------------------------------------
+// On a narrow screen one pane shows at a time: list → conversation → customer panel.
+function setView(view) {
+  document.body.dataset.view = view;
+}
+
 async function openConversation(id) {
   state.openId = id;
+  setView("chat");
   state.customerProfile = null;
   state.unread.delete(id);
   state.fresh.delete(id);
@@ -1208,6 +1217,9 @@ function wire() {
   $("#blacklist-form").addEventListener("submit", submitBlacklist);
   $("#blacklist-cancel").addEventListener("click", () => $("#blacklist-dialog").close());
   $("#canned-manage").addEventListener("click", openCannedManager);
+  $("#back-to-list").addEventListener("click", () => setView("list"));
+  $("#show-panel").addEventListener("click", () => setView("panel"));
+  $("#back-to-chat").addEventListener("click", () => setView("chat"));
   $("#canned-form").addEventListener("submit", saveCanned);
   $("#canned-reset").addEventListener("click", resetCannedForm);
   $("#canned-close").addEventListener("click", () => $("#canned-dialog").close());
