@@ -156,6 +156,7 @@ def up() -> int:
     manage = [PY, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "--noinput"], check=True, cwd=ROOT)
     subprocess.run([*manage, "seed_demo"], check=True, cwd=ROOT)
+    subprocess.run([*manage, "seed_demo_canned_responses"], check=True, cwd=ROOT)
     web_port = os.environ.get("WEB_PORT", "8000")
     for name, cmd in services().items():
         procs.append(subprocess.Popen(cmd, cwd=ROOT))

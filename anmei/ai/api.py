@@ -243,10 +243,9 @@ class _CannedInput(serializers.Serializer):
 
 
 class CannedResponseListApi(APIView):
-    """The tenant's canned responses (标准话术): consultants read them, admins write them."""
+    """The tenant's canned responses (标准话术): its consultants and admins read and manage them."""
 
-    def get_permissions(self):
-        return [IsConsultantOrAdmin()] if self.request.method == "GET" else [IsTenantAdmin()]
+    permission_classes = [IsConsultantOrAdmin]
 
     @extend_schema(responses={200: CannedResponseSerializer(many=True)})
     def get(self, request):
@@ -261,7 +260,7 @@ class CannedResponseListApi(APIView):
 
 
 class CannedResponseDetailApi(APIView):
-    permission_classes = [IsTenantAdmin]
+    permission_classes = [IsConsultantOrAdmin]
 
     class UpdateSerializer(_CannedInput):
         shortcode = serializers.SlugField(max_length=64, allow_unicode=True, required=False)

@@ -28,8 +28,8 @@ CLOSE_BAD_TICKET = 4401
 CLOSE_FORBIDDEN = 4403
 
 
-def conversation_event_data(event) -> dict:
-    """A stored status change as the timeline shows it."""
+def conversation_event_data(event, *, staff: bool) -> dict:
+    """A stored status change as the timeline shows it (a customer never sees staff-only details)."""
     return {
         "id": event.id,
         "conversation_id": event.conversation_id,
@@ -37,7 +37,7 @@ def conversation_event_data(event) -> dict:
         "from_status": event.from_status,
         "status": event.to_status,
         "actor_id": event.actor_id,
-        "details": event.details,
+        "details": event.details_for(staff=staff),
         "created_at": event.created_at.isoformat(),
     }
 
@@ -190,7 +190,7 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
         return {
             "type": "sync.result",
             "messages": MessageOutputSerializer(messages, many=True).data,
-            "events": [conversation_event_data(e) for e in events],
+            "events": [conversation_event_data(e, staff=self.user.role != "customer") for e in events],
             "cursor": cursor,
             "more": more,
         }
