@@ -37,5 +37,7 @@ def auto_reply(job_id: int) -> int | None:
     with job_lease(job_id, on_failed=auto_reply_job_failed) as job:
         if job is None:
             return None
-        reply = auto_reply_if_unanswered(message_id=job.payload["message_id"])
+        reply = auto_reply_if_unanswered(
+            message_id=job.payload["message_id"], wait_for_welcome=job.attempts < job.max_attempts
+        )
         return reply.id if reply else None
