@@ -247,6 +247,10 @@ LOGGING = {
     "loggers": {
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "WARNING"},
+        # Celery's "Task … received" / "succeeded" lines (every 5 s for the jobs sweep alone): failures
+        # still log at ERROR, and the job rows, /metrics and Flower hold the rest.
+        "celery.worker.strategy": {"level": env.str("CELERY_TASK_LOG_LEVEL", default="WARNING")},
+        "celery.app.trace": {"level": env.str("CELERY_TASK_LOG_LEVEL", default="WARNING")},
     },
 }
 

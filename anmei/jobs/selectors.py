@@ -49,3 +49,15 @@ def jobs_stuck_groups(*, threshold_seconds: float | None = None) -> list[dict]:
         .annotate(n=Count("id"), oldest=Min("id"))
         .order_by("tenant_id", "kind")
     )
+
+
+def jobs_failed_counts(*, tenant_id: int | None = None) -> dict[str, int]:
+    """Jobs that failed for good (retries exhausted or refused), by kind: what Flower cannot show.
+
+    A job's task returns normally after recording the failure on the row, so Celery and Flower
+    see a success; the row is the record.
+    """
+    qs = Job.objects.filter(state=Job.State.FAILED)
+    if tenant_id is not None:
+        qs = qs.filter(tenant_id=tenant_id)
+    return {row["kind"]: row["n"] for row in qs.values("kind").annotate(n=Count("id")).order_by("kind")}
