@@ -3,6 +3,5 @@ from django.urls import path
 from anmei.tenants import api
 
 urlpatterns = [
-    path("signup", api.TenantSignupApi.as_view(), name="tenant-signup"),
     path("<id:tenant_id>/approve", api.TenantApproveApi.as_view(), name="tenant-approve"),
 ]
