@@ -40,6 +40,7 @@ urlpatterns = [
     path("admin/registration-automation/", include("anmei.automation.urls_pages")),
     path("admin/stats/", include("anmei.stats.urls_pages")),
     path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),  # set_language: English in Django admin
     path("api/v1/", include(api_v1)),
     path("metrics", metrics_view, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
