@@ -52,3 +52,33 @@ def test_api_messages_stay_as_they_were(anon):
     response = anon.post("/api/v1/auth/login", {}, format="json")
     assert response.status_code == 400
     assert "This field is required." in response.json()["error"]["message"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_clinic_admin_sees_chinese_admin_in_the_browser(web_server, browser_context, alice, tenant_a):
+    from pathlib import Path
+
+    from tests.conftest import PASSWORD
+
+    # given alice's tenant with an MCP group, created at 12:51 UTC (20:51 in Shanghai)
+    group, _ = mcp_group_create(tenant=tenant_a, name="dify", created_by=alice)
+    MCPToolGroup.objects.filter(pk=group.pk).update(created_at=datetime(2026, 12, 6, 12, 51, tzinfo=UTC))
+    shots = Path("/tmp/shots-dayc")
+    shots.mkdir(parents=True, exist_ok=True)
+    page = browser_context(viewport={"width": 1400, "height": 900}).new_page()
+
+    # when she logs in to Django admin and opens the groups
+    page.goto(f"{web_server.url}/admin/login/?next=/admin/")
+    page.fill("#id_username", "alpha/alice")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#site-name")
+    page.screenshot(path=str(shots / "admin-index.png"), full_page=True)
+    index = page.inner_text("body")
+    page.goto(f"{web_server.url}/admin/mcp_admin/mcptoolgroup/")
+    page.screenshot(path=str(shots / "admin-mcp-groups.png"), full_page=True)
+    groups = page.inner_text("#result_list")
+
+    # then it is Chinese, with the tenant's time
+    assert "站点管理" in index and "MCP 工具" in index and "API 密钥" in index
+    assert "20:51" in groups
