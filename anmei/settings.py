@@ -105,6 +105,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "anmei.console.middleware.StaffPagesLocaleMiddleware",  # admin: zh-hans first, tenant time zone
 ]
 
 ROOT_URLCONF = "anmei.urls"
@@ -127,7 +128,10 @@ TEMPLATES = [
     }
 ]
 
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en-us"  # the API's messages; Django admin pages use ADMIN_LANGUAGE_CODE
+# Django admin speaks Chinese first; a `django_language` cookie (POST /i18n/setlang/) picks English.
+ADMIN_LANGUAGE_CODE = env.str("ADMIN_LANGUAGE_CODE", default="zh-hans")
+LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
@@ -256,6 +260,10 @@ LOGGING = {
     "loggers": {
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "WARNING"},
+        # Celery's "Task … received" / "succeeded" lines (every 5 s for the jobs sweep alone): failures
+        # still log at ERROR, and the job rows, /metrics and Flower hold the rest.
+        "celery.worker.strategy": {"level": env.str("CELERY_TASK_LOG_LEVEL", default="WARNING")},
+        "celery.app.trace": {"level": env.str("CELERY_TASK_LOG_LEVEL", default="WARNING")},
     },
 }
 

@@ -20,6 +20,7 @@ from anmei.common.errors import ApplicationError, NotFoundError
 from anmei.common.permissions import IsConsultantOrAdmin, IsTenantAdmin, IsTenantAdminOrOperator, is_operator
 from anmei.conversations.models import Conversation
 from anmei.conversations.selectors import conversation_get
+from anmei.stats.services.rollup import tenant_zone
 from anmei.tenants.models import Tenant
 
 _PRICE = {"max_digits": 12, "decimal_places": 6, "min_value": 0}
@@ -129,13 +130,6 @@ class LlmUsageApi(APIView):
     )
     def get(self, request):
         filters = validated_input(self.FilterSerializer, request.query_params.dict())
-        today = timezone.now().date()
-        date_to = filters.get("to") or today
-        date_from = filters.get("from") or date_to.replace(day=1)
-        if date_from > date_to:
-            raise ApplicationError("invalid_range", "from must not be after to", details={"field": "from"})
-        if date_to - date_from > timedelta(days=366):
-            raise ApplicationError("invalid_range", "at most 366 days at once", details={"field": "to"})
         if is_operator(request.user):
             tenant_id = filters.get("tenant")
             if not tenant_id:
@@ -146,6 +140,13 @@ class LlmUsageApi(APIView):
                 raise NotFoundError("tenant")
         else:
             tenant_id = request.user.tenant_id
+        today = timezone.now().astimezone(tenant_zone(tenant_id)).date()  # the tenant's day, not UTC's
+        date_to = filters.get("to") or today
+        date_from = filters.get("from") or date_to.replace(day=1)
+        if date_from > date_to:
+            raise ApplicationError("invalid_range", "from must not be after to", details={"field": "from"})
+        if date_to - date_from > timedelta(days=366):
+            raise ApplicationError("invalid_range", "at most 366 days at once", details={"field": "to"})
         report = selectors.llm_usage_report(
             tenant_id=tenant_id, date_from=date_from, date_to=date_to, group_by=filters["group_by"]
         )

@@ -111,7 +111,8 @@ def automation_step_schedule(*, run: AutomationRun, step: str, config: Automatio
         key=f"run:{run.id}:{run.generation}:{step}",
         task=STEP_TASK,
         tenant_id=run.tenant_id,
-        payload={"run_id": run.id, "generation": run.generation, "step": step},
+        # customer_id lets lower layers see a welcome still on its way (the away message waits for it)
+        payload={"run_id": run.id, "generation": run.generation, "step": step, "customer_id": run.customer_id},
         # the step's own retries, plus room for attempts lost with their worker (those leave no row)
         max_attempts=config.max_retries + 1 + settings.AUTOMATION_WORKER_LOSS_ALLOWANCE,
         retry_countdowns=[float(x) for x in config.retry_countdowns],

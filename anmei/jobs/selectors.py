@@ -60,3 +60,15 @@ def jobs_resend_totals() -> dict[str, tuple[int, int]]:
         .values_list("kind", "resent_total", "lost_total")
     )
     return {kind: (int(resent or 0), int(lost or 0)) for kind, resent, lost in rows}
+
+
+def jobs_failed_counts(*, tenant_id: int | None = None) -> dict[str, int]:
+    """Jobs that failed for good (retries exhausted or refused), by kind: what Flower cannot show.
+
+    A job's task returns normally after recording the failure on the row, so Celery and Flower
+    see a success; the row is the record.
+    """
+    qs = Job.objects.filter(state=Job.State.FAILED)
+    if tenant_id is not None:
+        qs = qs.filter(tenant_id=tenant_id)
+    return {row["kind"]: row["n"] for row in qs.values("kind").annotate(n=Count("id")).order_by("kind")}
