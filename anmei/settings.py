@@ -203,6 +203,9 @@ SPECTACULAR_SETTINGS = {
 # Auth tokens and WebSocket tickets.
 AUTH_TOKEN_TTL_SECONDS = env.int("AUTH_TOKEN_TTL_SECONDS", default=7 * 24 * 3600)
 WS_TICKET_TTL_SECONDS = env.int("WS_TICKET_TTL_SECONDS", default=60)
+# An open socket that only receives events re-checks its user, role, tenant and token at most this often
+# (commands are re-checked every time; revocations close sockets at once through the channel layer).
+WS_REAUTH_SECONDS = env.float("WS_REAUTH_SECONDS", default=15.0)
 
 # Fernet key for secrets an admin must be able to view again (MCP keys, agent keys, bot secrets).
 # Required in production: derived from SECRET_KEY (development only), rotating SECRET_KEY would make
