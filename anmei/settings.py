@@ -290,6 +290,8 @@ AI_GATEWAY_CALLER_APP_ID = env.str("AI_GATEWAY_CALLER_APP_ID", default="anmei-ai
 AI_GATEWAY_DEFAULT_TIMEOUT_SECONDS = env.float("AI_GATEWAY_DEFAULT_TIMEOUT_SECONDS", default=8.0)
 AI_BREAKER_THRESHOLD = env.int("AI_BREAKER_THRESHOLD", default=5)
 AI_BREAKER_COOLDOWN_SECONDS = env.int("AI_BREAKER_COOLDOWN_SECONDS", default=30)
+# While the breaker is open, one call per this interval probes the agent (half-open).
+AI_BREAKER_PROBE_SECONDS = env.float("AI_BREAKER_PROBE_SECONDS", default=3.0)
 
 # --- Session intelligence (issue 12) ---
 # Prompt-token budget of the context builder per provider (an agent config's own budget wins).
@@ -317,7 +319,7 @@ JOBS_RESEND_GRACE_SECONDS = env.float("JOBS_RESEND_GRACE_SECONDS", default=15.0)
 JOBS_SWEEP_BATCH = env.int("JOBS_SWEEP_BATCH", default=500)
 # A due job whose message a worker holds (reserved, or a countdown waiting in the worker) is re-sent
 # only once it has been due this long: the worker is busy or dead (a queued message never is).
-JOBS_RESEND_HELD_GRACE_SECONDS = env.float("JOBS_RESEND_HELD_GRACE_SECONDS", default=120.0)
+JOBS_RESEND_HELD_GRACE_SECONDS = env.float("JOBS_RESEND_HELD_GRACE_SECONDS", default=60.0)
 JOBS_STUCK_AFTER_SECONDS = env.float("JOBS_STUCK_AFTER_SECONDS", default=120.0)
 JOBS_DEFAULT_MAX_ATTEMPTS = env.int("JOBS_DEFAULT_MAX_ATTEMPTS", default=4)
 JOBS_DEFAULT_RETRY_COUNTDOWNS = [float(x) for x in env.list("JOBS_DEFAULT_RETRY_COUNTDOWNS", default=["5", "15", "60"])]
