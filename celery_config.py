@@ -24,7 +24,7 @@ from anmei.common import kombu_fix  # noqa: E402
 from anmei.common.metrics import connect_celery_signals  # noqa: E402
 
 connect_celery_signals()
-kombu_fix.apply()  # R5: a Redis restart must not kill the worker (see the module)
+kombu_fix.apply()  # a Redis restart must not kill the worker (see the module)
 
 # Every task module under workers/ is listed here; tasks stay thin and call services in anmei/.
 WORKER_MODULES = [
@@ -80,7 +80,7 @@ app.conf.update(
 )
 
 
-# Periodic tasks of the bots/blacklist/conversations area (issue 5). The DatabaseScheduler copies
+# Periodic tasks of the bots/blacklist/conversations area. The DatabaseScheduler copies
 # these into django_celery_beat on start; intervals are env knobs in settings.
 app.conf.beat_schedule = {
     **(app.conf.beat_schedule or {}),
@@ -108,7 +108,7 @@ app.conf.beat_schedule = {
         "task": "workers.bots.stale_sweep",
         "schedule": float(settings.BOT_STALE_SWEEP_SECONDS),
     },
-    # Statistics (issue 14)
+    # Statistics (docs/metrics.md)
     "stats-rollup-recent": {
         "task": "workers.stats.rollup_recent",
         "schedule": float(settings.STATS_ROLLUP_INTERVAL_SECONDS),

@@ -5,7 +5,7 @@
 Plain daphne on SIGTERM stops the reactor at once: in-flight HTTP requests are cancelled, and the
 process then never exits under load, because a2wsgi's worker threads (anmei/asgi.py) block in
 `WSGIResponder.send` on an event loop that no longer runs and the interpreter waits for them at exit
-(R6 of issue 10). Here SIGTERM (or SIGINT) instead:
+(tests/test_graceful_shutdown.py shows both). Here SIGTERM (or SIGINT) instead:
 
 1. stops listening (new connections are refused; the orchestrator's other replicas take them);
 2. closes WebSockets with 1001 "going away" (clients reconnect elsewhere);

@@ -159,7 +159,7 @@ CHANNEL_LAYERS = {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
             # redis-py 8 reads with a 5 s socket timeout by default, the same 5 s channels_redis
-            # blocks in BZPOPMIN: an idle receive then died with "Timeout reading" (issue 11).
+            # blocks in BZPOPMIN: an idle receive then died with "Timeout reading".
             "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
             "prefix": env.str("CHANNELS_PREFIX", default="asgi"),
             "capacity": 1000,
@@ -244,7 +244,7 @@ PRESENCE_TTL_SECONDS = env.int("PRESENCE_TTL_SECONDS", default=60)
 
 HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default=1.0)
 
-# IM bots and blacklist (issue 5). Retry countdowns, away message and inactivity timeout live in the
+# IM bots and blacklist. Retry countdowns, away message and inactivity timeout live in the
 # per-tenant GatewaySettings row (editable in admin at run time); these are the defaults for new rows.
 BOT_RETRY_COUNTDOWNS = [float(x) for x in env.list("BOT_RETRY_COUNTDOWNS", default=["5", "15", "60"])]
 BOT_STALE_AFTER_SECONDS = env.int("BOT_STALE_AFTER_SECONDS", default=180)
@@ -273,7 +273,7 @@ LOGGING = {
 # The username is unique per tenant, not globally; TenantUsernameBackend handles that.
 SILENCED_SYSTEM_CHECKS = ["auth.W004"]
 
-# Registration automation (issue 4): defaults for the per-tenant run-time settings row, which
+# Registration automation: defaults for the per-tenant run-time settings row, which
 # admins edit in Django admin; the row wins once it exists.
 AUTOMATION_ENABLED_DEFAULT = env.bool("AUTOMATION_ENABLED_DEFAULT", default=True)
 AUTOMATION_RETRY_COUNTDOWNS = [float(x) for x in env.list("AUTOMATION_RETRY_COUNTDOWNS", default=["5", "15", "60"])]
@@ -293,7 +293,7 @@ AI_BREAKER_COOLDOWN_SECONDS = env.int("AI_BREAKER_COOLDOWN_SECONDS", default=30)
 # While the breaker is open, one call per this interval probes the agent (half-open).
 AI_BREAKER_PROBE_SECONDS = env.float("AI_BREAKER_PROBE_SECONDS", default=3.0)
 
-# --- Session intelligence (issue 12) ---
+# --- Session intelligence ---
 # Prompt-token budget of the context builder per provider (an agent config's own budget wins).
 AI_CONTEXT_TOKEN_BUDGETS = {
     "openai": env.int("AI_CONTEXT_BUDGET_OPENAI", default=6000),
@@ -311,7 +311,7 @@ AI_SUGGESTION_LOCK_SECONDS = env.int("AI_SUGGESTION_LOCK_SECONDS", default=60)  
 AI_SUMMARY_RETRY_COUNTDOWNS = [float(x) for x in env.list("AI_SUMMARY_RETRY_COUNTDOWNS", default=["5", "30"])]
 AI_SUMMARY_LEASE_SECONDS = env.int("AI_SUMMARY_LEASE_SECONDS", default=120)  # one summary attempt, LLM retried once
 
-# --- durable jobs (issue 10) ---
+# --- durable jobs (docs/architecture.md, "Queues and schedules") ---
 # Every unit of background work has a Job row (anmei.jobs); Celery carries only its id. The sweep
 # re-sends what is due but was not taken within the grace period, and frees expired leases.
 JOBS_SWEEP_SECONDS = env.float("JOBS_SWEEP_SECONDS", default=5.0)
@@ -325,11 +325,11 @@ JOBS_DEFAULT_MAX_ATTEMPTS = env.int("JOBS_DEFAULT_MAX_ATTEMPTS", default=4)
 JOBS_DEFAULT_RETRY_COUNTDOWNS = [float(x) for x in env.list("JOBS_DEFAULT_RETRY_COUNTDOWNS", default=["5", "15", "60"])]
 JOBS_DEFAULT_LEASE_SECONDS = env.int("JOBS_DEFAULT_LEASE_SECONDS", default=120)
 
-# --- code health (issue 9) ---
+# --- code health ---
 # The bot webhook's one-statement path for a returning customer (PostgreSQL only); off = the
 # general path for every message (same stored rows, tests/test_bots_ingest_paths.py).
 BOT_INGEST_FAST_PATH = env.bool("BOT_INGEST_FAST_PATH", default=True)
-# --- Security (issue 8) ---
+# --- Security ---
 # Content-Security-Policy on every response (django-csp): scripts only from our own static files,
 # never inline, so injected markup cannot run script. Inline <style> stays allowed (no script).
 from csp.constants import NONE, SELF, UNSAFE_INLINE  # noqa: E402
@@ -413,7 +413,7 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
 # PII); `full` stores it whole (still bounded by MCP_LOG_MAX_JSON_CHARS).
 MCP_LOG_RESPONSES = env.str("MCP_LOG_RESPONSES", default="redacted")
 
-# --- Media and speech to text (issue 11) ---
+# --- Media and speech to text ---
 # Uploads go to the storage alias "media": local disk by default, any S3-compatible bucket
 # (MinIO, AWS) with MEDIA_STORAGE=s3. Objects are encrypted before they reach either.
 MEDIA_STORAGE = env.str("MEDIA_STORAGE", default="local")
@@ -479,7 +479,7 @@ ASR_TIME_LIMIT_SECONDS = env.int("ASR_TIME_LIMIT_SECONDS", default=300)
 # An ASR attempt's job lease, renewed by a heartbeat while the model runs: after a kill -9 the
 # sweep hands the voice message to another worker within this (not after the whole time limit).
 ASR_LEASE_SECONDS = env.int("ASR_LEASE_SECONDS", default=45)
-ASR_MAX_ATTEMPTS = env.int("ASR_MAX_ATTEMPTS", default=3)  # the first try and 2 retries (seed §3.4.4)
+ASR_MAX_ATTEMPTS = env.int("ASR_MAX_ATTEMPTS", default=3)  # the first try and 2 retries
 ASR_RETRY_COUNTDOWNS = [int(x) for x in env.list("ASR_RETRY_COUNTDOWNS", default=["5", "20"])]
 ASR_DECODE_TIMEOUT_SECONDS = env.float("ASR_DECODE_TIMEOUT_SECONDS", default=30.0)
 # Voice longer than this (judged from its header, before decoding) fails at once with ASR_BAD_AUDIO;
@@ -487,7 +487,7 @@ ASR_DECODE_TIMEOUT_SECONDS = env.float("ASR_DECODE_TIMEOUT_SECONDS", default=30.
 ASR_MAX_DURATION_SECONDS = env.int("ASR_MAX_DURATION_SECONDS", default=300)
 ASR_DECODE_MEMORY_LIMIT_MB = env.int("ASR_DECODE_MEMORY_LIMIT_MB", default=1024)
 
-# --- Statistics (issue 14) ---
+# --- Statistics (docs/metrics.md) ---
 STATS_DEFAULT_TIME_ZONE = env.str("STATS_DEFAULT_TIME_ZONE", default="Asia/Shanghai")
 STATS_ROLLUP_LATE_HOURS = env.int("STATS_ROLLUP_LATE_HOURS", default=3)  # re-rolled on every run (late data)
 STATS_ROLLUP_INTERVAL_SECONDS = env.int("STATS_ROLLUP_INTERVAL_SECONDS", default=300)
@@ -496,7 +496,7 @@ STATS_ROLLUP_MAX_CATCHUP_HOURS = env.int("STATS_ROLLUP_MAX_CATCHUP_HOURS", defau
 STATS_RECONTACT_HOURS = env.int("STATS_RECONTACT_HOURS", default=48)
 STATS_TOP_N = env.int("STATS_TOP_N", default=50)
 
-# --- Reliability (issue 10) ---
+# --- Reliability ---
 # /metrics: bearer METRICS_TOKEN; without one it answers only local callers, and only in DEBUG.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # One registration step's lease: longer than its slowest attempt (agent call 8 s, a webhook per

@@ -1,4 +1,4 @@
-"""Session intelligence against a fake LLM with a fixed latency (issue 12's performance targets).
+"""Session intelligence against a fake LLM with a fixed latency, against its performance targets (README, "make bench").
 
 It starts a Celery worker (thread pool, `replies` + `default` queues) against DATABASE_URL / REDIS_URL
 (use a scratch database; it is migrated) and a fake OpenAI-compatible server in this process, then:

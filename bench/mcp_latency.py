@@ -5,7 +5,7 @@ throughput, and latency = clients / throughput by Little's law) and paced (each 
 `--rate` calls/s, like agents that think between tool calls). Prints calls/s and p50/p95/p99
 latency for each, and as a baseline the same work done in-process in the
 same run (the access check + profile ORM look-up the sidecar performs per call), with the ratio.
-Target (issue 3): p99 <= 50 ms at 20 concurrent clients on a 2-core machine.
+Target: p99 <= 50 ms at 20 concurrent clients on a 2-core machine.
 
     .venv/bin/python bench/mcp_latency.py [--clients 20] [--seconds 10] [--client-procs 2] [--rate 5]
 

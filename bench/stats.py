@@ -12,7 +12,7 @@ stored, then:
 * `overview` for 90 days from the rollups (p50/p95 of 30 calls) vs the same figures computed on
   read from the raw tables in the same run (its median of 3 calls), and a check that both agree.
 
-Targets (issue 14): overview p95 ≤ 100 ms and ≥ 20× faster than on-read; busy hour ≤ 5 s.
+Targets: overview p95 ≤ 100 ms and ≥ 20× faster than on-read; busy hour ≤ 5 s.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/anmei_stats_bench REDIS_URL=redis://127.0.0.1:6379/6 \\
         .venv/bin/python bench/stats.py            # --regenerate to reload the data

@@ -1,4 +1,4 @@
-"""The MCP server and its one call pipeline (the seed's auth + logging + monitoring middleware).
+"""The MCP server and its one call pipeline (auth, logging and monitoring around every tool call).
 
 Every tools/call goes through `AnmeiMCPServer.call_tool`:
     credentials (Bearer key, X-Caller-App-Id, X-Anmei-Subject)

@@ -1,4 +1,4 @@
-"""The AI branch of the bot auto-reply (issue 9 item 1, issue 12): through the context builder to
+"""The AI branch of the bot auto-reply: through the context builder to
 an OpenAI-compatible model or to the bot's own LLM (AstrBot llm/infer, signed); failures → away."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Tenant API keys (SPEC §1, API.md): shown once, hashed, scoped, tenant-bound, revocable, counted, rate-limited."""
+"""Tenant API keys (API.md): shown once, hashed, scoped, tenant-bound, revocable, counted, rate-limited."""
 
 from __future__ import annotations
 

@@ -67,7 +67,7 @@ async def test_voice_is_transcribed_by_faster_whisper_pushed_and_searchable(
     response = await sync_to_async(voice_post)(bot_a[1], speech_wav)
     task = await sync_to_async(task_of)(response)
 
-    # then Carol hears that it is processing, then gets the transcript with the seed's shape
+    # then Carol hears that it is processing, then gets the transcript in API.md's shape
     processing = await receive_type(console, "asr.processing", timeout=30)
     result = await receive_type(console, "asr.result", timeout=60)
     await console.disconnect()

@@ -1,4 +1,4 @@
-"""The web process on SIGTERM: refuses new connections, finishes in-flight requests, exits (R6)."""
+"""The web process on SIGTERM: refuses new connections, finishes in-flight requests, exits."""
 
 from __future__ import annotations
 

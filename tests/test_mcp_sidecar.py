@@ -70,7 +70,7 @@ def test_profile_of_own_customer_is_returned_and_logged_with_caller_app(mcp_side
     assert (row.tool_name, row.success, row.error_code) == ("get_user_profile", True, "")
     assert (row.tenant_id, row.group_id, row.caller_app_id) == (tenant_a.pk, group.pk, "dify-app-1")
     assert row.request == {"user_id": cathy.pk}
-    # the log keeps the response's shape, not the customer's data (issue 8 §12; MCP_LOG_RESPONSES)
+    # the log keeps the response's shape, not the customer's data (MCP_LOG_RESPONSES)
     assert (row.response["user_id"], row.response["username"]) == (cathy.pk, "[redacted: 5 chars]")
     assert "Cathy" not in str(row.response)
     assert row.duration_ms >= 0

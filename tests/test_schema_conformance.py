@@ -1,4 +1,4 @@
-"""Issue 8 "schema truthfulness": every operation's answers match /api/schema/ (schemathesis checks).
+"""Schema truthfulness: every operation's answers match /api/schema/ (schemathesis checks).
 
 For each operation and each kind of caller (tenant admin, consultant, customer, bot, API key, and
 anonymous) a few generated requests go through Django's test client; schemathesis then checks the

@@ -1,4 +1,4 @@
-"""Issue 8 §7, §8, §12: production settings pass `check --deploy` with zero warnings; compose is locked down."""
+"""Production settings pass `check --deploy` with zero warnings; compose is locked down."""
 
 from __future__ import annotations
 

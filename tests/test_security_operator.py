@@ -1,4 +1,4 @@
-"""Issue 8 §1 and §9: operator rights need a tenant-less platform account; admin filters are scoped.
+"""Operator rights need a tenant-less platform account; admin filters are scoped.
 
 A tenant account whose role field says `operator` (the flags forced in the database as an attacker
 would leave them) must get no operator rights at any door: REST, Django admin, MCP admin selectors,

@@ -1,4 +1,4 @@
-"""Issue 8 §12: the push gateway secret is encrypted at rest and write-only in admin; MCP logs redact."""
+"""The push gateway secret is encrypted at rest and write-only in admin; MCP logs redact."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 8 §5, §6, §10: password validators and Argon2id, logout and token revocation, one login answer."""
+"""Password validators and Argon2id, logout and token revocation, one login answer."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 8 §4: tenant-configured URLs go through one guarded client (anmei.common.outbound).
+"""Tenant-configured URLs go through one guarded client (anmei.common.outbound).
 
 http(s) only; loopback, private, link-local and other non-public addresses refused at connect time
 unless allow-listed; no redirects; tenants see a category, never an upstream body or socket error.

@@ -1,4 +1,4 @@
-"""Issue 8 §3: throttles keyed on the real client address (trusted proxies only) and per account."""
+"""Throttles keyed on the real client address (trusted proxies only) and per account."""
 
 from __future__ import annotations
 

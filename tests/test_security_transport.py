@@ -1,4 +1,4 @@
-"""Issue 8 §8: WebSocket Origin check, MCP sidecar Host/Origin validation from settings."""
+"""WebSocket Origin check, MCP sidecar Host/Origin validation from settings."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 8 §2: user data is never HTML in the console, and every HTML page carries a strict CSP.
+"""User data is never HTML in the console, and every HTML page carries a strict CSP.
 
 The browser test drives Debian's Chromium (Playwright) against the live server: a customer named
 `<img src=x onerror=...>` shows up as text in the consultant console and no script runs.

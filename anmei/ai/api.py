@@ -171,7 +171,7 @@ class SummaryOutputSerializer(serializers.Serializer):
 
 
 class ConversationSummaryApi(APIView):
-    """The stored summary of an ended conversation (seed 002 §3.5.3); 404 before it ends."""
+    """The stored summary of an ended conversation; 404 before it ends."""
 
     permission_classes = [IsConsultantOrAdmin]
 

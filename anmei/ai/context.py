@@ -1,6 +1,6 @@
 """The context builder: every LLM call's messages come from here, under a token budget.
 
-Seed 002 §3.5.1, in priority order: the system prompt is always kept; the newest turns come next
+In priority order: the system prompt is always kept; the newest turns come next
 (as many as the budget holds, newest first); the rolling summary of older turns fills what is
 left. Older turns are folded into the summary (one `ConversationContext` row per conversation)
 incrementally — only when more than `AI_CONTEXT_RECENT_WINDOW` turns are unsummarised — so a
@@ -101,7 +101,7 @@ def message_text(message: Message) -> str | None:
     if message.is_blocked or message.sender_type not in ROLES or message.type == Message.Type.SYSTEM:
         return None
     if message.type == Message.Type.VOICE:
-        # The ASR worker (issue 11) writes the transcript into `content` and marks payload.asr.status
+        # The speech-to-text worker writes the transcript into `content` and marks payload.asr.status
         # "success" (the media URL moves to payload.original_content); until then: a placeholder.
         payload = message.payload if isinstance(message.payload, dict) else {}
         asr = payload.get("asr") if isinstance(payload.get("asr"), dict) else {}

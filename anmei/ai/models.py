@@ -41,7 +41,7 @@ class AgentConfig(models.Model):
     mcp_group_key_encrypted = models.TextField(blank=True, editable=False)
     breaker_threshold = models.PositiveIntegerField(default=5, help_text="consecutive failures that open the breaker")
     breaker_cooldown_seconds = models.PositiveIntegerField(default=30)
-    # Session intelligence (issue 12)
+    # Session intelligence: summaries, suggestions, auto-replies (docs/architecture.md)
     context_token_budget = models.PositiveIntegerField(
         default=0, help_text="prompt tokens the context builder may use; 0 = the provider's default from settings"
     )
@@ -133,7 +133,7 @@ class ConversationContext(models.Model):
 
 
 class ConversationSummary(models.Model):
-    """One summary per conversation (seed 002 §3.5.3), written after the conversation ends."""
+    """One summary per conversation, written after the conversation ends."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"

@@ -1,4 +1,4 @@
-"""Live reply suggestions for the consultant (seed 002 §3.5.3 客服话术推荐).
+"""Live reply suggestions for the consultant (客服话术推荐).
 
 A customer message routed to its consultant sends the `workers.ai.suggest` task after commit
 (`conversations.services.handoffs.suggestion_request`: conversations sits below ai). At most one

@@ -1,4 +1,4 @@
-"""Conversation summaries (seed 002 §3.5.3): one per conversation, written after it ends.
+"""Conversation summaries: one per conversation, written after it ends.
 
 `conversation_end` hands the summary over inside its transaction: a durable job (anmei.jobs,
 idempotent by conversation and generation, `conversations.services.handoffs.summary_schedule`)

@@ -1,4 +1,4 @@
-"""Tenant API keys (SPEC §1, API.md "Tenant API keys"): shown once, stored as prefix + SHA-256."""
+"""Tenant API keys (API.md "Tenant API keys"): shown once, stored as prefix + SHA-256."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Speech to text REST doors: a task's seed JSON and the manual retry (consultants and admins)."""
+"""Speech to text REST doors: a task's JSON (API.md, "Speech to text") and the manual retry (consultants and admins)."""
 
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ logger = logging.getLogger("anmei.asr")
 
 
 class AsrError(Exception):
-    """A transcription failure with a seed error code; `transient` says whether a retry can help."""
+    """A transcription failure with an API.md error code (ASR_*); `transient` says whether a retry can help."""
 
     def __init__(self, code: str, message: str, *, transient: bool) -> None:
         super().__init__(message)

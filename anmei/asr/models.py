@@ -1,4 +1,4 @@
-"""One transcription per voice message: its id, lifecycle, result or failure (seed 002 §3.4)."""
+"""One transcription per voice message: its id, lifecycle, result or failure."""
 
 from __future__ import annotations
 

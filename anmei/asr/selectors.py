@@ -1,4 +1,4 @@
-"""Speech to text reads: tenant-scoped task look-up and the seed's JSON shape (002 §3.4.3)."""
+"""Speech to text reads: tenant-scoped task look-up and the transcription's JSON shape (API.md, "Speech to text")."""
 
 from __future__ import annotations
 

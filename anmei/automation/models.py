@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
-# Seed 000 §4.3.2: the default welcome when the agent fails, times out or is switched off.
+# The default welcome when the agent fails, times out or is switched off.
 DEFAULT_WELCOME_TEMPLATE = (
     "欢迎来到安美智享！🌟\n\n"
     "我是您的专属AI咨询助手，很高兴为您服务。\n"

@@ -102,7 +102,7 @@ def automation_run_start(*, customer: User) -> AutomationRun | None:
 def automation_step_schedule(*, run: AutomationRun, step: str, config: AutomationSettings | None = None) -> Job:
     """The durable job of one step of this run's generation (idempotent: one job per step and generation).
 
-    The step decides its retries from the tenant's run-time settings at each attempt (as before);
+    The step decides its retries from the tenant's run-time settings at each attempt;
     the job row carries the countdown of each retry, so a lost message costs one sweep interval.
     """
     config = config or automation_settings_get_or_create(tenant_id=run.tenant_id)
@@ -129,7 +129,7 @@ def automation_step_run(*, job: Job) -> str:
     this generation's any more ends the job.
     """
     run_id, generation, step = job.payload["run_id"], job.payload["generation"], job.payload["step"]
-    # The attempt number counts recorded attempts, as before jobs: an attempt cut short by a killed
+    # The attempt number counts recorded step attempts, not job leases: an attempt cut short by a killed
     # worker left no row, so its redo is the same attempt and does not use up a retry.
     recorded = AutomationStep.objects.filter(run_id=run_id, generation=generation, step=step, success=False).count()
     outcome = automation_step_execute(

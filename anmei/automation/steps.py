@@ -100,7 +100,7 @@ def deliver_welcome(*, run: AutomationRun, config: AutomationSettings) -> dict[s
 
 
 def new_customer_event(run: AutomationRun) -> dict[str, Any]:
-    """The `new_customer` console event of API.md (seed 000 §4.4)."""
+    """The `new_customer` console event of API.md ("WebSockets")."""
     return {
         "type": "new_customer",
         "title": NEW_CUSTOMER_TITLE,

@@ -5,7 +5,7 @@ from drf_spectacular.plumbing import ResolvedComponent
 from rest_framework import serializers
 
 # The error shape of API.md, documented on every operation for the statuses any of them can answer
-# (issue 8 "schema truthfulness": schemathesis checks every status it sees is documented).
+# (schema truthfulness: tests/test_schema_conformance.py has schemathesis check every status it sees is documented).
 _ERROR_SCHEMA = {
     "type": "object",
     "properties": {

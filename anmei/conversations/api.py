@@ -252,7 +252,7 @@ class MessageSearchResultSerializer(MessageOutputSerializer):
 
 
 class MessageSearchApi(APIView):
-    """Search the tenant's messages (seed 002 §3.2.3) with keyset (cursor) pagination, newest first."""
+    """Search the tenant's messages with keyset (cursor) pagination, newest first."""
 
     permission_classes = [IsConsultantOrAdmin]
 

@@ -189,7 +189,7 @@ class ToolListApi(APIView):
 
 
 class ToolUpdateApi(APIView):
-    """Update a tool (seed MCPToolUpdate); fields left out keep their value. Effective on the next call."""
+    """Update a tool (API.md, "MCP"); fields left out keep their value. Effective on the next call."""
 
     permission_classes = [IsTenantAdminOrOperator]
 

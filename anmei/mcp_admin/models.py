@@ -1,4 +1,4 @@
-"""MCP access control (seed 000 §5.2): tool groups with their own key, tool rows, call logs, key audit.
+"""MCP access control: tool groups with their own key, tool rows, call logs, key audit.
 
 A tenant has at most one row per tool name (`MCPTool`), living in exactly one of its groups; moving
 a tool between groups is an update of that row. A group's key is stored twice: a SHA-256 hash for

@@ -1,4 +1,4 @@
-"""A fake AstrBot instance's `POST /astrbot-api/v1/llm/infer` (seed 002 §3.5.2): the bot's own LLM.
+"""A fake AstrBot instance's `POST /astrbot-api/v1/llm/infer`: the bot's own LLM.
 
 It checks the platform's signature (`X-Anmei-Signature: sha256=<hex HMAC-SHA256 of
 "<timestamp>.<body>">` with the bot's secret), keeps what it was sent in `requests`, and answers

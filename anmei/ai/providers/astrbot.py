@@ -1,4 +1,4 @@
-"""The seed's path SaaS → bot instance → LLM (seed 002 §3.5.2): `POST <callback_url>/astrbot-api/v1/llm/infer`.
+"""The path platform → bot instance → the bot's own LLM: `POST <callback_url>/astrbot-api/v1/llm/infer`.
 
 The bot's own LLM provider answers; we send the built context and it sends back the text. The
 request goes through the SSRF-guarded client and is signed like every platform→bot call

@@ -1,4 +1,4 @@
-"""Pushing blacklist changes to the bots (seed 002 §3.3): the bot gateway's side of a change.
+"""Pushing blacklist changes to the bots: the bot gateway's side of a change.
 
 A change (anmei.blacklist) commits with one hand-off job; its task (`workers.blacklist.fan_out`)
 runs `blacklist_change_fan_out` here, which schedules one durable push job per active bot of the

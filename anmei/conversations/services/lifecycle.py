@@ -1,4 +1,4 @@
-"""The conversation state machine (seed 002 §3.2.1): waiting → active → transferring → active → ended.
+"""The conversation state machine: waiting → active → transferring → active → ended.
 
 Every transition locks the row (SELECT … FOR UPDATE on PostgreSQL) *and* writes with a conditional
 UPDATE on the expected status, so among concurrent claims exactly one wins even on SQLite, where

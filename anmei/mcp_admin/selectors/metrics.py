@@ -1,4 +1,4 @@
-"""Call monitoring (seed 000 §4.3.4): per tool calls, errors, error rate, p50/p95 latency, overall success."""
+"""Call monitoring: per tool calls, errors, error rate, p50/p95 latency, overall success."""
 
 from __future__ import annotations
 

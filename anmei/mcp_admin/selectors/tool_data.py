@@ -54,7 +54,7 @@ def _profile_sql() -> str:
 
 
 def customer_profile(*, tenant_id: int, user_id: int, subject_customer_id: int | None = None) -> dict[str, Any]:
-    """Seed 000 §4.3.1's profile (id, username, email, registration time, roles, new or not, source)
+    """The customer profile of API.md "MCP" (id, username, email, registration time, roles, new or not, source)
     plus nickname, masked phone and conversation counts.
 
     One hand-written query: this is the agents' hot path (every welcome message reads it), and
