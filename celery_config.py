@@ -60,7 +60,8 @@ app.conf.update(
     ],
     task_routes={
         "workers.asr.*": {"queue": settings.CELERY_ASR_QUEUE},
-        "workers.bots.auto_reply": {"queue": settings.CELERY_REPLIES_QUEUE},
+        "workers.ai.auto_reply": {"queue": settings.CELERY_REPLIES_QUEUE},
+        "workers.bots.auto_reply": {"queue": settings.CELERY_REPLIES_QUEUE},  # rows queued before the rename
         "workers.ai.suggest": {"queue": settings.CELERY_REPLIES_QUEUE},
     },
     # Longer than the longest countdown (60 s) and the longest task, or Redis redelivers early.

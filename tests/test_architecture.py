@@ -74,3 +74,5 @@ def test_every_hand_off_names_a_registered_task():
     named = {job["task"] for job in (REGISTRATION_JOB, CHANGE_JOB, AUTO_REPLY_JOB, DELIVERY_JOB, SUMMARY_JOB)}
     named.add(SUGGEST_TASK)
     assert named <= set(app.tasks)
+    # and a renamed task keeps its old name for the rows and messages written before the rename
+    assert "workers.bots.auto_reply" in app.tasks

@@ -348,7 +348,7 @@ def test_blocked_sender_creates_nothing_but_one_interception(
     assert Job.objects.count() == 0
     stat = BlacklistInterception.objects.get(tenant=tenant_a, platform="wecom", platform_user_id="wx-u1")
     assert (stat.count, stat.last_source, stat.last_reason) == (1, "platform", "spam")
-    assert _queued_tasks("workers.bots.auto_reply") == 0
+    assert _queued_tasks("workers.ai.auto_reply") == 0
 
 
 def test_interceptions_are_listed_by_tenant_local_day(tenant_a, tenant_b, alice, bob, bot_a, as_user):
@@ -388,8 +388,8 @@ def test_nobody_online_queues_one_auto_reply_on_the_replies_queue(bot_a, django_
         _post(token, "m-1")
     with django_capture_on_commit_callbacks(execute=True):
         _post(token, "m-2")  # a returning customer: the one-statement path on PostgreSQL
-    assert _queued_tasks("workers.bots.auto_reply", queues=("replies",)) == 2
-    assert _queued_tasks("workers.bots.auto_reply", queues=("default",)) == 0
+    assert _queued_tasks("workers.ai.auto_reply", queues=("replies",)) == 2
+    assert _queued_tasks("workers.ai.auto_reply", queues=("default",)) == 0
 
 
 def test_expired_entry_no_longer_blocks(tenant_a, bot_a):

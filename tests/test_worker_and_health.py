@@ -36,7 +36,8 @@ def test_tasks_are_routed_by_name():
     router = app.amqp.router
     assert router.route({}, "workers.asr.transcribe")["queue"].name == "asr"
     assert router.route({}, "workers.diagnostics.echo")["queue"].name == "default"
-    assert router.route({}, "workers.bots.auto_reply")["queue"].name == "replies"
+    assert router.route({}, "workers.ai.auto_reply")["queue"].name == "replies"
+    assert router.route({}, "workers.bots.auto_reply")["queue"].name == "replies"  # rows queued before the rename
     assert router.route({}, "workers.blacklist.push_to_bot")["queue"].name == "default"
 
 
@@ -48,7 +49,7 @@ def test_a_fresh_django_process_sends_tasks_to_the_project_broker():
     """
     code = (
         "import django; django.setup()\n"
-        "from workers.bots import auto_reply\n"
+        "from workers.ai import auto_reply\n"
         "print(auto_reply.app.main, auto_reply.app.conf.broker_url)\n"
     )
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "anmei.settings", "LOG_LEVEL": "WARNING"}

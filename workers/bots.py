@@ -28,21 +28,11 @@ def deliver_message(job_id: int) -> str | None:
 
 
 @shared_task(name="workers.bots.auto_reply")
-def auto_reply(job_id: int) -> int | None:
-    """Answer a customer message nobody is online for (rule → AI gateway → away message).
+def auto_reply_queued_before_rename(job_id: int) -> int | None:
+    """The auto-reply's old task name, for job rows and broker messages written before it moved to ai."""
+    from workers.ai import auto_reply
 
-    The name stays the bot gateway's (job rows name it); the answer is made by anmei.ai.autoreply.
-    """
-    from anmei.ai.autoreply import auto_reply_if_unanswered, auto_reply_job_failed
-    from anmei.jobs.services import job_lease
-
-    with job_lease(job_id, on_failed=auto_reply_job_failed) as job:
-        if job is None:
-            return None
-        reply = auto_reply_if_unanswered(
-            message_id=job.payload["message_id"], wait_for_welcome=job.attempts < job.max_attempts
-        )
-        return reply.id if reply else None
+    return auto_reply(job_id)
 
 
 @shared_task(name="workers.bots.stale_sweep")

@@ -1,7 +1,7 @@
 """Auto-replies: answering a customer message nobody is online for (rule → agent → away message).
 
 The job is scheduled with the message (`conversations.services.handoffs.auto_reply_schedule`, by
-the bot webhook, the web chat and speech to text) and runs `workers.bots.auto_reply`, which calls
+the bot webhook, the web chat and speech to text) and runs `workers.ai.auto_reply`, which calls
 `auto_reply_if_unanswered` here. The reply is stored once per customer message and goes back
 through the tenant's bot gateway (IM customers) or over WebSocket (web customers).
 """

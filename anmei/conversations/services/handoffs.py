@@ -31,7 +31,7 @@ HELD = (Conversation.Status.ACTIVE, Conversation.Status.TRANSFERRING)
 
 # kind and task of each hand-off (the bot webhook's one-statement path writes AUTO_REPLY_JOB's row itself)
 DELIVERY_JOB = {"kind": "bots.delivery", "task": "workers.bots.deliver_message"}
-AUTO_REPLY_JOB = {"kind": "bots.auto_reply", "task": "workers.bots.auto_reply"}
+AUTO_REPLY_JOB = {"kind": "bots.auto_reply", "task": "workers.ai.auto_reply"}
 SUMMARY_JOB = {"kind": "ai_summary", "task": "workers.ai.summarize"}
 SUGGEST_TASK = "workers.ai.suggest"  # no job row: see the module docstring
 WELCOME_JOB = {"kind": "automation.conversation_welcome", "task": "workers.registration.conversation_welcome"}
