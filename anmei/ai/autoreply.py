@@ -156,8 +156,5 @@ def auto_reply_create(*, message_id: int, wait_for_welcome: bool = True) -> Mess
             message_deliver_schedule(tenant_id=reply.tenant_id, message_id=reply.id)
     elif created:
         event = message_event(reply)
-        try:
-            realtime.broadcast_to_user(message.tenant_id, conversation.customer_id, event)
-        except Exception:  # noqa: BLE001 - stored; the customer sees it on reload
-            pass
+        realtime.broadcast_to_user(message.tenant_id, conversation.customer_id, event)  # stored: seen on reload
     return reply

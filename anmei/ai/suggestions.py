@@ -203,7 +203,4 @@ def suggestions_push(*, tenant_id: int, message_id: int) -> list[dict]:
 
 
 def _push_quietly(tenant_id: int, user_id: int, event: dict) -> None:
-    try:
-        realtime.broadcast_to_user(tenant_id, user_id, event)
-    except Exception:  # noqa: BLE001 - realtime logs it; a lost suggestion is not worth a retry
-        pass
+    realtime.broadcast_to_user(tenant_id, user_id, event)  # a lost suggestion is not worth a retry

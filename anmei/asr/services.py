@@ -122,13 +122,11 @@ def _event(task: AsrTask, event_type: str) -> dict[str, Any]:
 def _push(task: AsrTask, event: dict[str, Any]) -> None:
     """Send an event to the consultants concerned: the assigned one, else the tenant's console."""
     conversation = Conversation.objects.filter(pk=task.conversation_id, tenant_id=task.tenant_id).first()
-    try:
-        if conversation and conversation.consultant_id and conversation.status in ("active", "transferring"):
-            realtime.broadcast_to_user(task.tenant_id, conversation.consultant_id, event)
-        else:
-            realtime.broadcast_to_console(task.tenant_id, event)
-    except Exception:  # noqa: BLE001 - the stored task is the record; consoles read it on reload
-        logger.warning("asr push failed", extra={"tenant_id": task.tenant_id, "asr_task_id": task.asr_task_id})
+    # the stored task is the record: a console that missed the push reads it on reload
+    if conversation and conversation.consultant_id and conversation.status in ("active", "transferring"):
+        realtime.broadcast_to_user(task.tenant_id, conversation.consultant_id, event)
+    else:
+        realtime.broadcast_to_console(task.tenant_id, event)
 
 
 def _auto_reply_hand_off(task: AsrTask) -> bool:

@@ -89,7 +89,8 @@ def deliver_welcome(*, run: AutomationRun, config: AutomationSettings) -> dict[s
         AutomationRun.objects.filter(pk=run.pk).update(welcome_message=message)
     pushed = False
     if run.welcome_delivered_at is None:
-        realtime.broadcast_to_user(run.tenant_id, run.customer_id, message_event(message))
+        # a failed push fails the step: its retry pushes again (welcome_delivered_at is still unset)
+        realtime.broadcast_to_user(run.tenant_id, run.customer_id, message_event(message), raise_on_error=True)
         if run.customer.source != "web":
             message_deliver_schedule(tenant_id=run.tenant_id, message_id=message.id)  # through their bot
         delivered_at = timezone.now()
@@ -134,7 +135,7 @@ def notify_consultants(*, run: AutomationRun, config: AutomationSettings) -> dic
     if plan["mode"] == "online":
         if not plan.get("pushed"):
             for user_id in plan["user_ids"]:
-                realtime.broadcast_to_user(run.tenant_id, user_id, event)
+                realtime.broadcast_to_user(run.tenant_id, user_id, event, raise_on_error=True)  # retried
             plan["pushed"] = True
             AutomationRun.objects.filter(pk=run.pk).update(consultants_notified=plan)
         return {"mode": "online", "consultants": len(plan["user_ids"])}

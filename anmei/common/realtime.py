@@ -59,22 +59,32 @@ async def agroup_send(group: str, event: dict[str, Any]) -> None:
     await layer.group_send(group, {"type": "event.forward", "event": event})
 
 
-def group_send(group: str, event: dict[str, Any]) -> None:
-    """Send one event to a group; a failure is logged and re-raised so that a task can retry."""
+def group_send(group: str, event: dict[str, Any], *, raise_on_error: bool = False) -> bool:
+    """Send one event to a group; True when the channel layer took it.
+
+    A push is a courtesy next to the stored row it announces: a failure is logged and reported as
+    False, and the caller decides. Only a caller whose retry would redo the push (a registration
+    step) passes `raise_on_error=True` and lets its job retry.
+    """
     try:
         async_to_sync(agroup_send)(group, event)
     except Exception:
         logger.exception("realtime send failed", extra={"group": group, "event_type": event.get("type")})
-        raise
+        if raise_on_error:
+            raise
+        return False
+    return True
 
 
-def broadcast_to_user(tenant_id: int | None, user_id: int, event: dict[str, Any]) -> None:
-    group_send(user_group(tenant_id, user_id), event)
+def broadcast_to_user(
+    tenant_id: int | None, user_id: int, event: dict[str, Any], *, raise_on_error: bool = False
+) -> bool:
+    return group_send(user_group(tenant_id, user_id), event, raise_on_error=raise_on_error)
 
 
-def broadcast_to_console(tenant_id: int, event: dict[str, Any]) -> None:
-    group_send(console_group(tenant_id), event)
+def broadcast_to_console(tenant_id: int, event: dict[str, Any], *, raise_on_error: bool = False) -> bool:
+    return group_send(console_group(tenant_id), event, raise_on_error=raise_on_error)
 
 
-def broadcast_to_admins(tenant_id: int, event: dict[str, Any]) -> None:
-    group_send(admins_group(tenant_id), event)
+def broadcast_to_admins(tenant_id: int, event: dict[str, Any], *, raise_on_error: bool = False) -> bool:
+    return group_send(admins_group(tenant_id), event, raise_on_error=raise_on_error)

@@ -61,10 +61,7 @@ def admin_alert_raise(
 
 
 def _push_alert(tenant_id: int, event: dict) -> None:
-    try:
-        realtime.broadcast_to_admins(tenant_id, event)
-    except Exception:  # noqa: BLE001 - the stored alert is the record; the push is a courtesy
-        logger.warning("admin alert push failed", extra={"tenant_id": tenant_id, "alert_id": event["alert_id"]})
+    realtime.broadcast_to_admins(tenant_id, event)  # the stored alert is the record; the push is a courtesy
 
 
 def admin_alert_acknowledge(*, alert: AdminAlert, user) -> AdminAlert:

@@ -149,10 +149,7 @@ def delivery_changed_push(*, message_id: int) -> None:
         "conversation_id": message.conversation_id,
         "message": {"id": message.id, "delivery": message.delivery},
     }
-    try:
-        realtime.broadcast_to_console(message.tenant_id, event)
-    except Exception:  # noqa: BLE001 - the delivery row is the record
-        logger.warning("message.updated push failed", extra={"tenant_id": message.tenant_id, "message_id": message_id})
+    realtime.broadcast_to_console(message.tenant_id, event)  # the delivery row is the record
 
 
 def bot_delivery_retry(*, user: User, message_id: int) -> BotDelivery:

@@ -143,14 +143,13 @@ def message_route_loaded(*, message: Message, conversation: Conversation) -> str
     event["customer_id"] = conversation.customer_id
     try:
         if conversation.status in (S.ACTIVE, S.TRANSFERRING) and conversation.consultant_id:
-            realtime.broadcast_to_user(tenant_id, conversation.consultant_id, event)
-            suggestion_request(message=message, conversation=conversation)  # coalesced, after commit
-            return "consultant"
-        if online_user_ids(tenant_id=tenant_id):
-            realtime.broadcast_to_console(tenant_id, event)
+            if realtime.broadcast_to_user(tenant_id, conversation.consultant_id, event):
+                suggestion_request(message=message, conversation=conversation)  # coalesced, after commit
+                return "consultant"
+        elif online_user_ids(tenant_id=tenant_id) and realtime.broadcast_to_console(tenant_id, event):
             return "console"
-    except Exception:  # noqa: BLE001 - realtime logs it; fall back to an answer for the customer
-        logger.warning("message route push failed", extra={"tenant_id": tenant_id, "message_id": message_id})
+    except Exception:  # noqa: BLE001 - presence unreadable (Redis down): fall back to an answer for the customer
+        logger.warning("message route presence failed", extra={"tenant_id": tenant_id, "message_id": message_id})
     if message.type == Message.Type.VOICE and message.payload.get("asr_task_id"):
         return "awaiting_transcript"  # anmei.asr schedules the auto-reply once the transcript is ready
     return "auto_reply"  # its job was written with the message; it answers unless someone took over
@@ -248,7 +247,4 @@ def _message_send_store(
 
 
 def _push_quietly(tenant_id: int, user_id: int, event: dict) -> None:
-    try:
-        realtime.broadcast_to_user(tenant_id, user_id, event)
-    except Exception:  # noqa: BLE001 - stored message is the record; the customer sees it on reload
-        pass
+    realtime.broadcast_to_user(tenant_id, user_id, event)  # the stored message is the record
