@@ -76,3 +76,48 @@ def test_every_hand_off_names_a_registered_task():
     assert named <= set(app.tasks)
     # and a renamed task keeps its old name for the rows and messages written before the rename
     assert "workers.bots.auto_reply" in app.tasks
+
+
+def test_no_import_cycle_between_any_two_modules():
+    # given the import graph of every module of the project, the tasks and the sidecar
+    graph = grimp.build_graph("anmei", "workers", "mcp_server", cache_dir=None)
+    # when its strongly connected components are found (Tarjan, iteratively)
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[set[str]] = []
+    for root in sorted(graph.modules):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph.find_modules_directly_imported_by(root))))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.find_modules_directly_imported_by(child)))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = set()
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.add(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    cycles.append(component)
+    # then there is none: not between apps, not inside an app, not between a package and its modules
+    assert cycles == []

@@ -21,10 +21,12 @@ from django.db import IntegrityError, InterfaceError, OperationalError, transact
 from django.utils import timezone
 
 from anmei.accounts.models import User
+from anmei.ai.gateway import generate_welcome as agent_welcome
 from anmei.automation.models import JOB_KIND, STEPS, AutomationRun, AutomationSettings, AutomationStep
 from anmei.automation.selectors import automation_run_stuck_ids
+from anmei.automation.steps import STEP_FUNCTIONS
 from anmei.common import realtime
-from anmei.common.errors import ApplicationError
+from anmei.common.errors import ApplicationError, ConflictError
 from anmei.common.metrics import REGISTRATION_SECONDS
 from anmei.common.outbound import OutboundError
 from anmei.conversations.models import Conversation, Message
@@ -185,8 +187,6 @@ def automation_step_execute(
     runs in the transaction that records the success (the chain schedules its next link there).
     A database error while recording a failure propagates: the job stays leased and is retried.
     """
-    from anmei.automation.steps import STEP_FUNCTIONS
-
     run = AutomationRun.objects.select_related("customer").filter(pk=run_id).first()
     if run is None or run.generation != generation or run.status != AutomationRun.Status.RUNNING:
         return StepOutcome("skipped")
@@ -198,7 +198,10 @@ def automation_step_execute(
     finishing = step == STEPS[-1]
     try:
         with transaction.atomic() if finishing else contextlib.nullcontext():
-            details = STEP_FUNCTIONS[step](run=run, config=config) or {}
+            if finishing:
+                details = {"finished": automation_run_finish(run=run)}
+            else:
+                details = STEP_FUNCTIONS[step](run=run, config=config) or {}
             duration_ms = (time.perf_counter() - started) * 1000
             with transaction.atomic():
                 _step_record(run, step, attempt, True, duration_ms, started_at, details=details)
@@ -342,8 +345,6 @@ def automation_run_fail(*, run: AutomationRun, step: str, error: str, attempts: 
 
 def automation_run_retry(*, run: AutomationRun) -> AutomationRun:
     """Start a failed or stuck run again (a new generation); finished steps are skipped by their own guards."""
-    from anmei.common.errors import ConflictError
-
     with transaction.atomic():
         locked = AutomationRun.objects.select_for_update().get(pk=run.pk)
         stuck = locked.status == AutomationRun.Status.RUNNING and locked.id in automation_run_stuck_ids(
@@ -377,8 +378,6 @@ def automation_conversation_welcome(*, conversation_id: int) -> dict[str, Any]:
     external id is per conversation, and a conversation that is no longer waiting for its first
     answer (claimed, ended) is left alone.
     """
-    from anmei.ai.gateway import generate_welcome as agent_welcome  # as in steps.generate_welcome
-
     conversation = Conversation.objects.filter(pk=conversation_id).first()
     if conversation is None:
         return {"skipped": "conversation gone"}

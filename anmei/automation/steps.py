@@ -5,7 +5,8 @@
 3. deliver_welcome             — Message.external_id "welcome:<customer_id>" (unique per tenant);
 4. notify_consultants          — Notification.dedupe_key "new_customer:<customer>:<consultant>", and
                                  the online/offline decision kept on the run;
-5. record_metrics              — a conditional UPDATE (only a running run of this generation).
+5. record_metrics              — the orchestrator's `automation_run_finish`: a conditional UPDATE
+                                 (only a running run of this generation).
 """
 
 from __future__ import annotations
@@ -17,12 +18,17 @@ from typing import Any
 from django.utils import timezone
 
 from anmei.accounts.models import User
+from anmei.ai.gateway import generate_welcome as agent_welcome
 from anmei.ai.templating import message_cap
 from anmei.automation.models import AutomationRun, AutomationSettings
 from anmei.common import realtime
-from anmei.conversations.models import Conversation
+from anmei.common.presence import online_user_ids
+from anmei.conversations.models import Conversation, Message
 from anmei.conversations.services import conversation_create
 from anmei.conversations.services.handoffs import message_deliver_schedule
+from anmei.conversations.services.messages import message_create, message_event
+from anmei.notifications.backends import NotificationBackendError, backend_for
+from anmei.notifications.services import notification_create, notification_send
 
 logger = logging.getLogger("anmei.automation")
 
@@ -49,8 +55,6 @@ def create_default_conversation(*, run: AutomationRun, config: AutomationSetting
 
 
 def generate_welcome(*, run: AutomationRun, config: AutomationSettings) -> dict[str, Any]:
-    from anmei.ai.gateway import generate_welcome as agent_welcome
-
     if run.welcome_text:
         return {"source": run.welcome_source, "reused": True}
     outcome = agent_welcome(tenant_id=run.tenant_id, customer_id=run.customer_id, conversation_id=run.conversation_id)
@@ -71,9 +75,6 @@ def generate_welcome(*, run: AutomationRun, config: AutomationSettings) -> dict[
 
 
 def deliver_welcome(*, run: AutomationRun, config: AutomationSettings) -> dict[str, Any]:
-    from anmei.conversations.models import Message
-    from anmei.conversations.services.messages import message_create, message_event
-
     if run.conversation_id is None or not run.welcome_text:
         raise RuntimeError("conversation or welcome missing: earlier steps did not finish")
     conversation = Conversation.objects.get(pk=run.conversation_id)
@@ -119,10 +120,6 @@ def notify_consultants(*, run: AutomationRun, config: AutomationSettings) -> dic
     The online/offline decision is stored on the run the first time, so a retry finishes the
     same plan instead of mixing both.
     """
-    from anmei.common.presence import online_user_ids
-    from anmei.notifications.backends import NotificationBackendError, backend_for
-    from anmei.notifications.services import notification_create, notification_send
-
     if not config.notify_consultants:
         return {"skipped": "notifications off"}
     plan = dict(run.consultants_notified or {})
@@ -173,16 +170,11 @@ def notify_consultants(*, run: AutomationRun, config: AutomationSettings) -> dic
     return {"mode": "offline", "notifications": len(consultants), "created": created_count, "backend": backend.name}
 
 
-def record_metrics(*, run: AutomationRun, config: AutomationSettings) -> dict[str, Any]:
-    from anmei.automation.services import automation_run_finish
-
-    return {"finished": automation_run_finish(run=run)}
-
-
 STEP_FUNCTIONS: dict[str, Callable[..., dict[str, Any]]] = {
     "create_default_conversation": create_default_conversation,
     "generate_welcome": generate_welcome,
     "deliver_welcome": deliver_welcome,
     "notify_consultants": notify_consultants,
-    "record_metrics": record_metrics,
 }
+# The fifth step, record_metrics, is the run's end: the orchestrator (automation_step_execute) owns
+# it, so this module never calls back into the services that call it.

@@ -9,7 +9,7 @@ Answer: `{"text": "...", "model": "...", "usage": {prompt_tokens, completion_tok
 
 from __future__ import annotations
 
-from anmei.ai.providers import AgentError, AgentRequest, AgentResult, upstream_status_error
+from anmei.ai.providers.base import AgentError, AgentRequest, AgentResult, upstream_status_error
 from anmei.bots.models import BotInstance
 from anmei.bots.services.instances import signed_call
 from anmei.common.outbound import OutboundError

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from anmei.ai.providers import AgentError, AgentRequest, AgentResult, api_url, transcript, upstream_status_error
+from anmei.ai.providers.base import AgentError, AgentRequest, AgentResult, api_url, transcript, upstream_status_error
 from anmei.common import outbound
 from anmei.common.redis import get_redis, tenant_key
 

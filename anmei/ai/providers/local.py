@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from anmei.accounts.models import User
 from anmei.ai.mcp_client import MCPCallError, mcp_tool_call
-from anmei.ai.providers import AgentError, AgentRequest, AgentResult
+from anmei.ai.providers.base import AgentError, AgentRequest, AgentResult
 from anmei.ai.templating import template_render
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import httpx2
 
 from anmei.ai.mcp_client import MCPCallError, _ssl_context, mcp_session, run_async, session_call, session_tools
-from anmei.ai.providers import AgentError, AgentRequest, AgentResult, api_url, upstream_status_error
+from anmei.ai.providers.base import AgentError, AgentRequest, AgentResult, api_url, upstream_status_error
 from anmei.common import outbound
 
 logger = logging.getLogger("anmei.ai.openai")

@@ -15,7 +15,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Count, Min, Sum
 
 from anmei.accounts.models import User
@@ -35,6 +34,8 @@ from anmei.stats.services.figures import (
     figures_to_columns,
     hist_add,
 )
+from anmei.stats.services.terms import rollup_terms
+from anmei.stats.services.upsert import scope_rows_replace
 
 logger = logging.getLogger("anmei.stats")
 K = ReportingEvent.Kind
@@ -202,27 +203,10 @@ def rollup_hour(*, tenant_id: int, hour: datetime, zone: ZoneInfo | None = None)
         )
         for (consultant_id, channel), figures in rows.items()
     ]
-    _upsert(
+    scope_rows_replace(
         StatsHourly, objects, {"tenant_id": tenant_id, "hour": start}, ["tenant", "hour", "consultant_id", "channel"]
     )
     return len(objects)
-
-
-def _upsert(model, objects: list, scope: dict[str, Any], unique: list[str]) -> None:
-    """Make the rows of `scope` exactly `objects`: update or insert them, delete any other."""
-    key_fields = [name.replace("tenant", "tenant_id") if name == "tenant" else name for name in unique]
-    keep = {tuple(getattr(o, name) for name in key_fields) for o in objects}
-    update = [f.name for f in model._meta.concrete_fields if f.name not in (*unique, "id")]
-    with transaction.atomic():
-        stale = [
-            row["id"]
-            for row in model.objects.filter(**scope).values("id", *key_fields)
-            if tuple(row[name] for name in key_fields) not in keep
-        ]
-        for start in range(0, len(stale), 500):
-            model.objects.filter(pk__in=stale[start : start + 500]).delete()
-        if objects:
-            model.objects.bulk_create(objects, update_conflicts=True, unique_fields=unique, update_fields=update)
 
 
 # --- one day --------------------------------------------------------------------------------
@@ -243,12 +227,12 @@ def rollup_day(*, tenant_id: int, day: date, zone: ZoneInfo | None = None, terms
         StatsDaily(tenant_id=tenant_id, day=day, consultant_id=consultant_id, channel=channel, **columns)
         for (consultant_id, channel), columns in sums.items()
     ]
-    _upsert(StatsDaily, daily, {"tenant_id": tenant_id, "day": day}, ["tenant", "day", "consultant_id", "channel"])
+    scope_rows_replace(
+        StatsDaily, daily, {"tenant_id": tenant_id, "day": day}, ["tenant", "day", "consultant_id", "channel"]
+    )
     _customers(tenant_id, day, start, end, zone)
     _registrations(tenant_id, day, start, end)
     if terms:
-        from anmei.stats.services.terms import rollup_terms
-
         rollup_terms(tenant_id=tenant_id, day=day, start=start, end=end)
 
 
@@ -283,7 +267,7 @@ def _customers(tenant_id: int, day: date, start: datetime, end: datetime, zone: 
         )
         for customer_id, consultant_id, channel in wrote
     ]
-    _upsert(
+    scope_rows_replace(
         StatsCustomerDay,
         objects,
         {"tenant_id": tenant_id, "day": day},
@@ -317,4 +301,4 @@ def _registrations(tenant_id: int, day: date, start: datetime, end: datetime) ->
             StatsTenantDaily(tenant_id=tenant_id, day=day, registrations=len(joined), registrations_converted=converted)
         ]
     )
-    _upsert(StatsTenantDaily, objects, {"tenant_id": tenant_id, "day": day}, ["tenant", "day"])
+    scope_rows_replace(StatsTenantDaily, objects, {"tenant_id": tenant_id, "day": day}, ["tenant", "day"])

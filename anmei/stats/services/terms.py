@@ -18,6 +18,7 @@ from django.conf import settings
 
 from anmei.conversations.models import Message
 from anmei.stats.models import ReportingEvent, StatsTermDaily
+from anmei.stats.services.upsert import scope_rows_replace
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 _QUESTION = re.compile(r"[?？]$|吗|呢|多少|多久|怎么|如何|什么|哪|几|是否|能不能|可不可以|有没有|为什么")
@@ -63,8 +64,6 @@ def question_of(text: str) -> str | None:
 
 def rollup_terms(*, tenant_id: int, day: date, start: datetime, end: datetime) -> None:
     """Recompute a local day's top words, questions and keyword hits; upsert the top N of each."""
-    from anmei.stats.services.rollup import _upsert
-
     words: Counter[str] = Counter()
     questions: Counter[str] = Counter()
     for text in (
@@ -101,4 +100,4 @@ def rollup_terms(*, tenant_id: int, day: date, start: datetime, end: datetime) -
         StatsTermDaily(tenant_id=tenant_id, day=day, kind=StatsTermDaily.Kind.KEYWORD, term=term, count=count)
         for term, count in keywords.items()
     ]
-    _upsert(StatsTermDaily, objects, {"tenant_id": tenant_id, "day": day}, ["tenant", "day", "kind", "term"])
+    scope_rows_replace(StatsTermDaily, objects, {"tenant_id": tenant_id, "day": day}, ["tenant", "day", "kind", "term"])
