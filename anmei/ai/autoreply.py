@@ -19,7 +19,7 @@ from anmei.common import realtime
 from anmei.common.presence import online_user_ids
 from anmei.conversations.models import Conversation, Message
 from anmei.conversations.services import message_create, message_event
-from anmei.conversations.services.handoffs import HELD, message_deliver_schedule
+from anmei.conversations.services.handoffs import message_deliver_schedule
 from anmei.jobs.models import Job
 from anmei.jobs.services import JobRetry
 from anmei.notifications.services import admin_alert_raise
@@ -50,13 +50,13 @@ def auto_reply_if_unanswered(*, message_id: int, wait_for_welcome: bool = True) 
     if message is None:
         return None
     conversation = message.conversation
-    if conversation.status in HELD and conversation.consultant_id:
-        return None
+    if conversation.answerer(consultants_online=False) != Conversation.Answerer.AUTO_REPLY:
+        return None  # taken (or ended) since the message came: its consultant answers
     try:
-        online = online_user_ids(tenant_id=message.tenant_id)
+        online = bool(online_user_ids(tenant_id=message.tenant_id))
     except Exception:  # noqa: BLE001 - presence unknown (Redis down): the customer gets an answer
-        online = ()
-    if online:
+        online = False
+    if conversation.answerer(consultants_online=online) != Conversation.Answerer.AUTO_REPLY:
         return None
     return auto_reply_create(message_id=message_id, wait_for_welcome=wait_for_welcome)
 

@@ -123,7 +123,7 @@ def _push(task: AsrTask, event: dict[str, Any]) -> None:
     """Send an event to the consultants concerned: the assigned one, else the tenant's console."""
     conversation = Conversation.objects.filter(pk=task.conversation_id, tenant_id=task.tenant_id).first()
     # the stored task is the record: a console that missed the push reads it on reload
-    if conversation and conversation.consultant_id and conversation.status in ("active", "transferring"):
+    if conversation and conversation.answerer(consultants_online=True) == Conversation.Answerer.CONSULTANT:
         realtime.broadcast_to_user(task.tenant_id, conversation.consultant_id, event)
     else:
         realtime.broadcast_to_console(task.tenant_id, event)
@@ -138,7 +138,7 @@ def _auto_reply_hand_off(task: AsrTask) -> bool:
     here: the job checks, when it runs, that nobody is online and nobody took the conversation.
     """
     message = Message.objects.select_related("conversation").filter(pk=task.message_id).first()
-    if message is None or message.is_blocked or message.conversation.status == "ended":
+    if message is None or message.is_blocked:
         return False
     return auto_reply_schedule(message=message, conversation=message.conversation) is not None
 

@@ -56,6 +56,34 @@ class Conversation(models.Model):
     def __str__(self) -> str:
         return f"#{self.pk} {self.customer} ({self.status})"
 
+    HELD_STATUSES = (Status.ACTIVE, Status.TRANSFERRING)
+
+    class Answerer(models.TextChoices):
+        CONSULTANT = "consultant"  # the consultant holding it: only their console gets the message
+        CONSOLE = "console"  # waiting, consultants online: every console sees it, one will claim
+        AUTO_REPLY = "auto_reply"  # waiting, nobody online (or presence unknown): the bot answers
+        NOBODY = "nobody"  # ended: no message joins it (a new one opens a new conversation)
+
+    @property
+    def is_held(self) -> bool:
+        """A consultant holds it: claimed (active) or being handed to a colleague (transferring)."""
+        return self.status in self.HELD_STATUSES and self.consultant_id is not None
+
+    def answerer(self, *, consultants_online: bool) -> str:
+        """Who answers a customer message in this conversation: the one rule every path asks.
+
+        The message route (push to a consultant or the console), the auto-reply hand-off and the
+        auto-reply job, speech to text's push and hand-off ask this; the bot webhook's one-statement
+        SQL (anmei.bots.services.inbound) writes the auto-reply job under the same condition with
+        presence unknown (`consultants_online=False`: the job re-asks when it runs), and
+        tests/test_answerer.py runs every status × holder × presence case through both.
+        """
+        if self.status == self.Status.ENDED:
+            return self.Answerer.NOBODY
+        if self.is_held:
+            return self.Answerer.CONSULTANT
+        return self.Answerer.CONSOLE if consultants_online else self.Answerer.AUTO_REPLY
+
 
 class Message(models.Model):
     class SenderType(models.TextChoices):

@@ -137,6 +137,7 @@ WITH customer AS (
            %(job_max_attempts)s, %(job_countdowns)s::jsonb, %(job_lease)s, %(now)s, 0, 0, '',
            jsonb_build_object('message_id', stored.id), %(now)s, %(now)s
       FROM stored JOIN open_conversation c ON c.id = stored.conversation_id
+     -- Conversation.answerer(consultants_online=False) == "auto_reply" (open_conversation is never ended)
      WHERE NOT (c.status IN ('active', 'transferring') AND c.consultant_id IS NOT NULL)
     ON CONFLICT (kind, key) DO NOTHING
     RETURNING id

@@ -27,8 +27,6 @@ from celery_config import app
 
 logger = logging.getLogger("anmei.conversations")
 
-HELD = (Conversation.Status.ACTIVE, Conversation.Status.TRANSFERRING)
-
 # kind and task of each hand-off (the bot webhook's one-statement path writes AUTO_REPLY_JOB's row itself)
 DELIVERY_JOB = {"kind": "bots.delivery", "task": "workers.bots.deliver_message"}
 AUTO_REPLY_JOB = {"kind": "bots.auto_reply", "task": "workers.ai.auto_reply"}
@@ -66,8 +64,8 @@ def auto_reply_schedule(*, message: Message, conversation: Conversation) -> Job 
     """
     if message.is_blocked or message.sender_type != Message.SenderType.CUSTOMER:
         return None
-    if conversation.status in HELD and conversation.consultant_id:
-        return None
+    if conversation.answerer(consultants_online=False) != Conversation.Answerer.AUTO_REPLY:
+        return None  # held by a consultant (their console has it), or ended
     return job_schedule(
         **AUTO_REPLY_JOB,
         key=f"message:{message.id}",

@@ -141,15 +141,18 @@ def message_route_loaded(*, message: Message, conversation: Conversation) -> str
         return "blocked"
     event = message_event(message)
     event["customer_id"] = conversation.customer_id
+    A = Conversation.Answerer
     try:
-        if conversation.status in (S.ACTIVE, S.TRANSFERRING) and conversation.consultant_id:
-            if realtime.broadcast_to_user(tenant_id, conversation.consultant_id, event):
-                suggestion_request(message=message, conversation=conversation)  # coalesced, after commit
-                return "consultant"
-        elif online_user_ids(tenant_id=tenant_id) and realtime.broadcast_to_console(tenant_id, event):
-            return "console"
+        online = conversation.is_held or bool(online_user_ids(tenant_id=tenant_id))
     except Exception:  # noqa: BLE001 - presence unreadable (Redis down): fall back to an answer for the customer
         logger.warning("message route presence failed", extra={"tenant_id": tenant_id, "message_id": message_id})
+        online = False
+    answerer = conversation.answerer(consultants_online=online)
+    if answerer == A.CONSULTANT and realtime.broadcast_to_user(tenant_id, conversation.consultant_id, event):
+        suggestion_request(message=message, conversation=conversation)  # coalesced, after commit
+        return "consultant"
+    if answerer == A.CONSOLE and realtime.broadcast_to_console(tenant_id, event):
+        return "console"
     if message.type == Message.Type.VOICE and message.payload.get("asr_task_id"):
         return "awaiting_transcript"  # anmei.asr schedules the auto-reply once the transcript is ready
     return "auto_reply"  # its job was written with the message; it answers unless someone took over
