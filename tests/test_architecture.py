@@ -121,3 +121,11 @@ def test_no_import_cycle_between_any_two_modules():
                     cycles.append(component)
     # then there is none: not between apps, not inside an app, not between a package and its modules
     assert cycles == []
+
+
+def test_every_task_is_declared_one_way_and_leases_its_job_through_job_task():
+    # given the task modules
+    sources = {p.name: p.read_text() for p in (ROOT / "workers").glob("*.py")}
+    # then no task declares itself outside the one Celery app, and only workers/base.py leases a job
+    assert [name for name, text in sources.items() if "shared_task" in text] == []
+    assert [name for name, text in sources.items() if "job_lease(" in text and name != "base.py"] == []

@@ -2,47 +2,47 @@
 
 from __future__ import annotations
 
-from celery import shared_task
+from celery_config import app
+from workers.base import job_task
 
 # Services never import these tasks (the import contract forbids anmei → workers): they hand work
 # over by task name, as a durable job row or (suggestions) `send_task`.
 
 
-@shared_task(name="workers.ai.summarize")
-def summarize(job_id: int) -> None:
+def _summary_failed(job, error: str) -> None:
+    from anmei.ai.summaries import summary_failed
+
+    summary_failed(conversation_id=job.payload["conversation_id"], generation=job.payload["generation"], error=error)
+
+
+@job_task("workers.ai.summarize", on_failed=_summary_failed)
+def summarize(job) -> None:
     """Write a conversation's summary (durable job `ai_summary:<conversation>:<generation>`)."""
-    from anmei.ai.summaries import summary_failed, summary_generate
-    from anmei.jobs.services import job_lease
+    from anmei.ai.summaries import summary_generate
 
-    def failed(job, error: str) -> None:
-        summary_failed(
-            conversation_id=job.payload["conversation_id"], generation=job.payload["generation"], error=error
-        )
-
-    with job_lease(job_id, on_failed=failed) as job:
-        if job is None:
-            return
-        summary_generate(conversation_id=job.payload["conversation_id"], generation=job.payload["generation"])
+    summary_generate(conversation_id=job.payload["conversation_id"], generation=job.payload["generation"])
 
 
-@shared_task(name="workers.ai.suggest", acks_late=True)
+@app.task(name="workers.ai.suggest")
 def suggest(tenant_id: int, conversation_id: int, message_id: int) -> int:
-    """Reply suggestions for a conversation's newest customer message (coalesced; one in flight)."""
+    """Reply suggestions for a conversation's newest customer message (coalesced; one in flight; no job row)."""
     from anmei.ai.suggestions import suggestion_take
 
     return suggestion_take(tenant_id=tenant_id, conversation_id=conversation_id, message_id=message_id)
 
 
-@shared_task(name="workers.ai.auto_reply")
-def auto_reply(job_id: int) -> int | None:
-    """Answer a customer message nobody is online for (rule → AI gateway → away message)."""
-    from anmei.ai.autoreply import auto_reply_if_unanswered, auto_reply_job_failed
-    from anmei.jobs.services import job_lease
+def _auto_reply_failed(job, error: str) -> None:
+    from anmei.ai.autoreply import auto_reply_job_failed
 
-    with job_lease(job_id, on_failed=auto_reply_job_failed) as job:
-        if job is None:
-            return None
-        reply = auto_reply_if_unanswered(
-            message_id=job.payload["message_id"], wait_for_welcome=job.attempts < job.max_attempts
-        )
-        return reply.id if reply else None
+    auto_reply_job_failed(job, error)
+
+
+@job_task("workers.ai.auto_reply", on_failed=_auto_reply_failed)
+def auto_reply(job) -> int | None:
+    """Answer a customer message nobody is online for (rule → AI gateway → away message)."""
+    from anmei.ai.autoreply import auto_reply_if_unanswered
+
+    reply = auto_reply_if_unanswered(
+        message_id=job.payload["message_id"], wait_for_welcome=job.attempts < job.max_attempts
+    )
+    return reply.id if reply else None

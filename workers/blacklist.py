@@ -2,37 +2,31 @@
 
 from __future__ import annotations
 
-from celery import shared_task
+from celery_config import app
+from workers.base import job_task
 
 
-@shared_task(name="workers.blacklist.fan_out")
-def fan_out(job_id: int) -> int | None:
+@job_task("workers.blacklist.fan_out")
+def fan_out(job) -> int | None:
     """A blacklist change: schedule one push job per active bot of its tenant (the bot gateway's side)."""
     from anmei.bots.services.blacklist_push import blacklist_change_fan_out
-    from anmei.jobs.services import job_lease
 
-    with job_lease(job_id) as job:
-        if job is None:
-            return None
-        return blacklist_change_fan_out(tenant_id=job.tenant_id, version=job.payload["version"])
+    return blacklist_change_fan_out(tenant_id=job.tenant_id, version=job.payload["version"])
 
 
-@shared_task(name="workers.blacklist.push_to_bot")
-def push_to_bot(job_id: int) -> str | None:
+@job_task("workers.blacklist.push_to_bot")
+def push_to_bot(job) -> str | None:
     """Push every unacknowledged blacklist change to one bot, in version order; retry after the countdown."""
     from anmei.bots.services.blacklist_push import blacklist_push_pending
-    from anmei.jobs.services import JobRetry, job_lease
+    from anmei.jobs.services import JobRetry
 
-    with job_lease(job_id) as job:
-        if job is None:
-            return None
-        countdown = blacklist_push_pending(bot_id=job.payload["bot_id"], claim_seconds=job.lease_seconds)
-        if countdown is not None:
-            raise JobRetry("blacklist push pending", countdown=countdown)
-        return "done"
+    countdown = blacklist_push_pending(bot_id=job.payload["bot_id"], claim_seconds=job.lease_seconds)
+    if countdown is not None:
+        raise JobRetry("blacklist push pending", countdown=countdown)
+    return "done"
 
 
-@shared_task(name="workers.blacklist.expire_entries", acks_late=True)
+@app.task(name="workers.blacklist.expire_entries")
 def expire_entries() -> int:
     """Beat: remove expired entries and push the removals."""
     from anmei.blacklist.services import blacklist_expire
@@ -40,7 +34,7 @@ def expire_entries() -> int:
     return blacklist_expire()
 
 
-@shared_task(name="workers.blacklist.resync_lagging", acks_late=True)
+@app.task(name="workers.blacklist.resync_lagging")
 def resync_lagging() -> int:
     """Beat: schedule a push for bots behind their tenant's blacklist version (e.g. reactivated)."""
     from anmei.bots.services.blacklist_push import blacklist_push_lagging

@@ -7,27 +7,31 @@ reset the 5/15/60 s schedule; a lost message is re-sent by the jobs sweep.
 
 from __future__ import annotations
 
-from celery import shared_task
+from celery_config import app
+from workers.base import job_task
 
 
-@shared_task(name="workers.bots.deliver_message")
-def deliver_message(job_id: int) -> str | None:
+def _delivery_failed(job, error: str) -> None:
+    from anmei.bots.services import bot_delivery_job_failed
+
+    bot_delivery_job_failed(job, error)
+
+
+@job_task("workers.bots.deliver_message", on_failed=_delivery_failed)
+def deliver_message(job) -> str | None:
     """Send one stored message to its IM customer through the bot callback (idempotent per message)."""
-    from anmei.bots.services import bot_delivery_attempt, bot_delivery_job_failed
-    from anmei.jobs.services import JobFailed, JobRetry, job_lease
+    from anmei.bots.services import bot_delivery_attempt
+    from anmei.jobs.services import JobFailed, JobRetry
 
-    with job_lease(job_id, on_failed=bot_delivery_job_failed) as job:
-        if job is None:
-            return None
-        outcome, countdown = bot_delivery_attempt(message_id=job.payload["message_id"])
-        if outcome == "retry":
-            raise JobRetry("bot delivery failed", countdown=countdown)
-        if outcome == "failed":  # the schedule ran out (alert raised): the job fails too, for /metrics
-            raise JobFailed("bot_unreachable", "the bot did not accept the message after every retry")
-        return outcome
+    outcome, countdown = bot_delivery_attempt(message_id=job.payload["message_id"])
+    if outcome == "retry":
+        raise JobRetry("bot delivery failed", countdown=countdown)
+    if outcome == "failed":  # the schedule ran out (alert raised): the job fails too, for /metrics
+        raise JobFailed("bot_unreachable", "the bot did not accept the message after every retry")
+    return outcome
 
 
-@shared_task(name="workers.bots.auto_reply")
+@app.task(name="workers.bots.auto_reply")
 def auto_reply_queued_before_rename(job_id: int) -> int | None:
     """The auto-reply's old task name, for job rows and broker messages written before it moved to ai."""
     from workers.ai import auto_reply
@@ -35,7 +39,7 @@ def auto_reply_queued_before_rename(job_id: int) -> int | None:
     return auto_reply(job_id)
 
 
-@shared_task(name="workers.bots.stale_sweep")
+@app.task(name="workers.bots.stale_sweep")
 def stale_sweep() -> int:
     """Beat: one admin alert per bot that stopped sending heartbeats (per silence episode)."""
     from anmei.bots.services import bot_stale_sweep

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from celery import shared_task
+from celery_config import app
 
 
-@shared_task(name="workers.conversations.end_inactive", acks_late=True)
+@app.task(name="workers.conversations.end_inactive")
 def end_inactive() -> int:
     """Beat: end open conversations idle past their tenant's inactivity timeout."""
     from anmei.bots.services import conversation_end_inactive

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from celery import shared_task
+from celery_config import app
+from workers.base import job_task
 
 
-@shared_task(name="workers.diagnostics.echo", ignore_result=False)
+@app.task(name="workers.diagnostics.echo", ignore_result=False)
 def echo(value: str) -> dict:
     """Return the value with the delivery facts a test or operator wants to see."""
     request = echo.request
@@ -17,8 +18,14 @@ def echo(value: str) -> dict:
     }
 
 
-@shared_task(name="workers.diagnostics.job_probe")
-def job_probe(job_id: int) -> None:
+def _probe_failed(job, error: str) -> None:
+    from anmei.common.redis import get_redis
+
+    get_redis().rpush(job.payload["marker"], f"failed:{error}")
+
+
+@job_task("workers.diagnostics.job_probe", on_failed=_probe_failed)
+def job_probe(job) -> None:
     """A durable job that does nothing but report its attempts: proves the job wiring end to end.
 
     Payload: `marker` (a Redis list each attempt appends to), `fail_attempts` (attempts 1…n raise),
@@ -26,24 +33,18 @@ def job_probe(job_id: int) -> None:
     until a token is pushed there — work that stays in flight until a test lets it go).
     """
     from anmei.common.redis import get_redis
-    from anmei.jobs.services import JobFailed, job_lease
+    from anmei.jobs.services import JobFailed
 
-    def on_failed(job, error: str) -> None:
-        get_redis().rpush(job.payload["marker"], f"failed:{error}")
-
-    with job_lease(job_id, on_failed=on_failed) as job:
-        if job is None:
-            return
-        get_redis().rpush(job.payload["marker"], f"attempt:{job.attempts}")
-        if job.payload.get("hold"):
-            get_redis().blpop([job.payload["hold"]], timeout=60)
-        if job.payload.get("permanent"):
-            raise JobFailed("PROBE_PERMANENT", "asked to fail")
-        if job.attempts <= job.payload.get("fail_attempts", 0):
-            raise RuntimeError(f"probe failure {job.attempts}")
+    get_redis().rpush(job.payload["marker"], f"attempt:{job.attempts}")
+    if job.payload.get("hold"):
+        get_redis().blpop([job.payload["hold"]], timeout=60)
+    if job.payload.get("permanent"):
+        raise JobFailed("PROBE_PERMANENT", "asked to fail")
+    if job.attempts <= job.payload.get("fail_attempts", 0):
+        raise RuntimeError(f"probe failure {job.attempts}")
 
 
-@shared_task(name="workers.diagnostics.sleep")
+@app.task(name="workers.diagnostics.sleep")
 def sleep(seconds: float) -> float:
     """Hold a worker for `seconds` without touching Redis: fault tests finish tasks while the broker is down."""
     import time

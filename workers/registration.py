@@ -9,31 +9,30 @@ job row's (from the tenant's run-time settings); the steps' database keys make a
 from __future__ import annotations
 
 from celery_config import app
+from workers.base import job_task
 
 
-@app.task(name="workers.registration.start")
-def start(job_id: int) -> int | None:
+@job_task("workers.registration.start")
+def start(job) -> int | None:
     """Start a new customer's registration run (the hand-off job of `accounts.services.registration_hand_off`)."""
     from anmei.automation.services import automation_run_start_job
-    from anmei.jobs.services import job_lease
 
-    with job_lease(job_id) as job:
-        if job is None:
-            return None
-        run = automation_run_start_job(customer_id=job.payload["customer_id"])
-        return run.id if run else None
+    run = automation_run_start_job(customer_id=job.payload["customer_id"])
+    return run.id if run else None
 
 
-@app.task(name="workers.registration.step")
-def step(job_id: int) -> str | None:
+def _step_failed(job, error: str) -> None:
+    from anmei.automation.services import automation_job_failed
+
+    automation_job_failed(job, error)
+
+
+@job_task("workers.registration.step", on_failed=_step_failed)
+def step(job) -> str | None:
     """Run one attempt of one step of a registration run."""
-    from anmei.automation.services import automation_job_failed, automation_step_run
-    from anmei.jobs.services import job_lease
+    from anmei.automation.services import automation_step_run
 
-    with job_lease(job_id, on_failed=automation_job_failed) as job:
-        if job is None:
-            return None
-        return automation_step_run(job=job)
+    return automation_step_run(job=job)
 
 
 @app.task(name="workers.registration.noop")
@@ -51,13 +50,9 @@ def noop(index: int, marker: str = "") -> int:
     return index
 
 
-@app.task(name="workers.registration.conversation_welcome")
-def conversation_welcome(job_id: int) -> dict | None:
+@job_task("workers.registration.conversation_welcome")
+def conversation_welcome(job) -> dict | None:
     """Welcome a returning customer's new conversation (the job of `conversation_welcome_schedule`)."""
     from anmei.automation.services import automation_conversation_welcome
-    from anmei.jobs.services import job_lease
 
-    with job_lease(job_id) as job:
-        if job is None:
-            return None
-        return automation_conversation_welcome(conversation_id=job.payload["conversation_id"])
+    return automation_conversation_welcome(conversation_id=job.payload["conversation_id"])

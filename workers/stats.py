@@ -3,10 +3,10 @@ lost or repeated run is harmless and the next one catches up)."""
 
 from __future__ import annotations
 
-from celery import shared_task
+from celery_config import app
 
 
-@shared_task(name="workers.stats.rollup_recent", acks_late=True)
+@app.task(name="workers.stats.rollup_recent")
 def rollup_recent() -> int:
     """Beat: re-roll the last hours (and touched conversations' start hours) of every tenant."""
     from anmei.stats.services.windows import stats_rollup_tenants_recent
@@ -14,7 +14,7 @@ def rollup_recent() -> int:
     return stats_rollup_tenants_recent()
 
 
-@shared_task(name="workers.stats.rollup_daily", acks_late=True)
+@app.task(name="workers.stats.rollup_daily")
 def rollup_daily() -> int:
     """Beat: re-roll the last local days whole (re-contacts, hot words, registration conversion)."""
     from anmei.stats.services.windows import stats_rollup_tenants_daily
