@@ -317,7 +317,8 @@ CONTENT_SECURITY_POLICY = {
         "default-src": [SELF],
         "script-src": [SELF],
         "style-src": [SELF, UNSAFE_INLINE],
-        "img-src": [SELF, "data:"],
+        "img-src": [SELF, "blob:", "data:"],
+        "media-src": [SELF, "blob:", "data:"],
         "connect-src": [SELF],
         "object-src": [NONE],
         "base-uri": [SELF],
@@ -330,6 +331,13 @@ CONTENT_SECURITY_POLICY = {
 # empty: the socket address is the client). Login, register and ws-ticket are limited per address
 # (`auth`) and per account (`auth_account`, whatever the address); Django admin's login shares them.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+# Sites whose pages may open our WebSockets (Origin host names, `*.example.com`, or
+# `https://host:port`); not ALLOWED_HOSTS. Development allows the local host names only.
+WS_ALLOWED_ORIGINS = env.list(
+    "WS_ALLOWED_ORIGINS", default=["localhost", "127.0.0.1", "[::1]", "testserver"] if DEBUG else []
+)
+# A CSRF failure answers the API's error JSON (API.md), not Django's HTML page.
+CSRF_FAILURE_VIEW = "anmei.common.errors.csrf_failure"
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["auth_account"] = env.str("THROTTLE_AUTH_ACCOUNT_RATE", default="10/min")
 
 # Outbound calls to tenant-configured URLs (anmei.common.outbound): private, loopback and link-local

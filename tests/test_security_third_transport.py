@@ -1,0 +1,58 @@
+"""Transport hardening, third pass: a WebSocket Origin setting of its own, a JSON CSRF failure,
+a CSP whose img-src/media-src are 'self' blob: data:."""
+
+from __future__ import annotations
+
+import pytest
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from anmei.common.wsorigin import allowed_hosts_origin_validator
+
+
+async def _accepting_app(scope, receive, send):
+    await receive()
+    await send({"type": "websocket.accept"})
+    while (await receive())["type"] != "websocket.disconnect":
+        pass
+
+
+async def _connects(origin: bytes | None) -> bool:
+    app = allowed_hosts_origin_validator(_accepting_app)
+    headers = [(b"origin", origin)] if origin else []
+    communicator = WebsocketCommunicator(app, "/ws/console/", headers=headers)
+    connected, _ = await communicator.connect()
+    await communicator.disconnect()
+    return connected
+
+
+async def test_websocket_origins_come_from_their_own_setting_not_allowed_hosts(settings):
+    # given a deployment that serves HTTP for an internal name but lets only the console site open sockets
+    settings.ALLOWED_HOSTS = ["internal.clinic.example", "console.clinic.example"]
+    settings.WS_ALLOWED_ORIGINS = ["console.clinic.example"]
+    assert await _connects(b"https://console.clinic.example") is True
+    assert await _connects(b"https://internal.clinic.example") is False
+    assert await _connects(None) is True  # non-browser clients send no Origin
+
+
+async def test_no_websocket_origin_is_allowed_when_none_is_configured(settings):
+    settings.ALLOWED_HOSTS = ["*"]
+    settings.WS_ALLOWED_ORIGINS = []
+    assert await _connects(b"https://evil.example") is False
+
+
+@pytest.mark.django_db
+def test_a_csrf_failure_answers_the_error_json():
+    client = Client(enforce_csrf_checks=True)
+    response = client.post("/admin/login/", {"username": "x", "password": "y"})
+    assert response.status_code == 403
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"]["code"] == "csrf_failed"
+
+
+@pytest.mark.django_db
+def test_the_csp_limits_images_and_media_to_self_blob_and_data():
+    policy = Client().get("/api/v1/health")["Content-Security-Policy"]
+    directives = {part.split()[0]: part.split()[1:] for part in policy.split("; ")}
+    assert directives["img-src"] == ["'self'", "blob:", "data:"]
+    assert directives["media-src"] == ["'self'", "blob:", "data:"]
