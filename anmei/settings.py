@@ -90,6 +90,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "anmei.common.middleware.ForwardedProtoMiddleware",  # before anything reads request.is_secure()
     "anmei.common.middleware.AccessLogMiddleware",
     "anmei.common.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",

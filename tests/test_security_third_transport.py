@@ -56,3 +56,25 @@ def test_the_csp_limits_images_and_media_to_self_blob_and_data():
     directives = {part.split()[0]: part.split()[1:] for part in policy.split("; ")}
     assert directives["img-src"] == ["'self'", "blob:", "data:"]
     assert directives["media-src"] == ["'self'", "blob:", "data:"]
+
+
+@pytest.fixture
+def behind_a_proxy(settings):
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_REDIRECT_EXEMPT = []
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8"]
+
+
+@pytest.mark.django_db
+def test_x_forwarded_proto_from_a_peer_that_is_not_our_proxy_is_ignored(behind_a_proxy):
+    # a client past the proxy claims HTTPS: it is still plain HTTP, so it is redirected
+    response = Client(REMOTE_ADDR="203.0.113.9").get("/api/v1/health", HTTP_X_FORWARDED_PROTO="https")
+    assert response.status_code == 301
+    assert response["Location"].startswith("https://")
+
+
+@pytest.mark.django_db
+def test_x_forwarded_proto_from_our_proxy_is_believed(behind_a_proxy):
+    response = Client(REMOTE_ADDR="10.1.2.3").get("/api/v1/health", HTTP_X_FORWARDED_PROTO="https")
+    assert response.status_code != 301

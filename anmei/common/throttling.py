@@ -26,7 +26,8 @@ def _networks(spec: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.
     return tuple(ipaddress.ip_network(item.strip(), strict=False) for item in spec if item.strip())
 
 
-def _trusted(address: str) -> bool:
+def trusted_proxy(address: str) -> bool:
+    """True when `address` (a peer's socket address) is one of our proxies (settings.TRUSTED_PROXIES)."""
     try:
         ip = ipaddress.ip_address(address.strip())
     except ValueError:
@@ -37,11 +38,11 @@ def _trusted(address: str) -> bool:
 def client_ip(request) -> str:
     """The client's address: REMOTE_ADDR, or the nearest untrusted hop when it came via our proxies."""
     remote = request.META.get("REMOTE_ADDR", "") or "unknown"
-    if not _trusted(remote):
+    if not trusted_proxy(remote):
         return remote
     hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
     for hop in reversed(hops):
-        if not _trusted(hop):
+        if not trusted_proxy(hop):
             try:
                 return str(ipaddress.ip_address(hop))
             except ValueError:
