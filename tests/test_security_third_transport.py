@@ -78,3 +78,17 @@ def test_x_forwarded_proto_from_a_peer_that_is_not_our_proxy_is_ignored(behind_a
 def test_x_forwarded_proto_from_our_proxy_is_believed(behind_a_proxy):
     response = Client(REMOTE_ADDR="10.1.2.3").get("/api/v1/health", HTTP_X_FORWARDED_PROTO="https")
     assert response.status_code != 301
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("header", ["bytes=0-1,4-5", "bytes=abc", "items=0-3", "bytes=--1"])
+def test_an_unparsable_or_multi_range_header_gets_the_whole_body_with_200(alice, header):
+    from anmei.media.links import media_url
+    from anmei.media.services import media_store
+
+    stored = media_store(tenant_id=alice.tenant_id, kind="voice", upload=b"OggS" + bytes(range(60)))
+    url = media_url(tenant_id=alice.tenant_id, key=stored.key, mime=stored.mime)
+    response = Client().get(url, HTTP_RANGE=header)
+    assert response.status_code == 200
+    assert "Content-Range" not in response
+    assert response.content == b"OggS" + bytes(range(60))

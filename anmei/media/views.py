@@ -47,11 +47,13 @@ def media_play(request: HttpRequest, token: str) -> HttpResponse:
     header = request.headers.get("Range", "")
     status, body = 200, data
     content_range = None
-    if header:
-        try:
-            byte_range = _byte_range(header, size)
-        except ValueError:
-            byte_range = (0, size - 1)  # RFC 9110: ignore a range header we cannot parse
+    try:
+        byte_range = _byte_range(header, size) if header else ()
+    except ValueError:
+        # RFC 9110 §14.2: a Range we cannot parse (or several ranges, which we do not serve) is
+        # ignored: the whole body with 200, never a 206 that claims to be a part.
+        byte_range = ()
+    if byte_range != ():
         if byte_range is None:
             response = error_response(416, "range_not_satisfiable", "the requested range is outside the media")
             response["Content-Range"] = f"bytes */{size}"
