@@ -330,7 +330,8 @@ CONTENT_SECURITY_POLICY = {
 
 # Throttling: X-Forwarded-For is believed only from these proxies (addresses or CIDRs, comma-separated;
 # empty: the socket address is the client). Login, register and ws-ticket are limited per address
-# (`auth`) and per account (`auth_account`, whatever the address); Django admin's login shares them.
+# (`auth`), per account and client network (`auth_account`) and per account (`auth_account_global`);
+# Django admin's login shares them.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 # Sites whose pages may open our WebSockets (Origin host names, `*.example.com`, or
 # `https://host:port`); not ALLOWED_HOSTS. Development allows the local host names only.
@@ -340,6 +341,11 @@ WS_ALLOWED_ORIGINS = env.list(
 # A CSRF failure answers the API's error JSON (API.md), not Django's HTML page.
 CSRF_FAILURE_VIEW = "anmei.common.errors.csrf_failure"
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["auth_account"] = env.str("THROTTLE_AUTH_ACCOUNT_RATE", default="10/min")
+# Per account from all networks together: what an attacker rotating networks gets (the holder's own
+# network keeps its `auth_account` bucket until this one is spent too).
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["auth_account_global"] = env.str(
+    "THROTTLE_AUTH_ACCOUNT_GLOBAL_RATE", default="100/hour"
+)
 
 # Outbound calls to tenant-configured URLs (anmei.common.outbound): private, loopback and link-local
 # addresses are refused unless listed here (host names or CIDRs, comma-separated; empty by default).

@@ -85,16 +85,35 @@ def _field(request, name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
+def client_network(request) -> str:
+    """The client's network: its /24 (IPv4) or /64 (IPv6), what one attacker can rotate within."""
+    address = client_ip(request)
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    return str(ipaddress.ip_network(f"{ip}/{24 if ip.version == 4 else 64}", strict=False))
+
+
 class AccountRateThrottle(_ScopedThrottle):
-    """Per account, whatever address the attempts come from (scope `<throttle_scope>_account`).
+    """Per account and client network (scope `<throttle_scope>_account`).
 
     The account is the authenticated user, else the (tenant, username) the request names. The
-    username is hashed into the key (case-folded), never stored in clear.
+    username is hashed into the key (case-folded), never stored in clear. Keyed with the client's
+    network (client_network) too: wrong passwords from one network cannot lock the holder out from
+    theirs; AccountGlobalRateThrottle bounds the attempts from every network together.
     """
 
     suffix = "_account"
+    per_network = True
 
     def get_cache_key(self, request, view):
+        key = self._account_key(request)
+        if key is None or not self.per_network:
+            return key
+        return f"{key}:{hash_token(client_network(request))[:16]}"
+
+    def _account_key(self, request):
         user = getattr(request, "user", None)
         if user is not None and getattr(user, "is_authenticated", False):
             ident = f"user:{user.pk}"
@@ -107,3 +126,10 @@ class AccountRateThrottle(_ScopedThrottle):
                 return None  # nothing names an account: the address limit applies alone
             ident = "name:" + hash_token(f"{tenant}|{username}")[:32]
         return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+class AccountGlobalRateThrottle(AccountRateThrottle):
+    """Per account from every network together (scope `<throttle_scope>_account_global`): slower."""
+
+    suffix = "_account_global"
+    per_network = False
