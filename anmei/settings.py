@@ -346,6 +346,9 @@ REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["auth_account"] = env.str("THROTTLE_AUT
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["auth_account_global"] = env.str(
     "THROTTLE_AUTH_ACCOUNT_GLOBAL_RATE", default="100/hour"
 )
+# When either per-account bucket refuses a login, the holder gets one notification per episode: the
+# first refusal opens one, refusals within this many seconds of it belong to it.
+ACCOUNT_LOCKOUT_EPISODE_SECONDS = env.int("ACCOUNT_LOCKOUT_EPISODE_SECONDS", default=3600)
 
 # Outbound calls to tenant-configured URLs (anmei.common.outbound): private, loopback and link-local
 # addresses are refused unless listed here (host names or CIDRs, comma-separated; empty by default).

@@ -35,4 +35,8 @@ class AccountsConfig(AppConfig):
     def ready(self):
         from django.contrib import admin
 
+        from anmei.accounts.services import account_lockout_hand_off
+        from anmei.common.throttling import account_throttled
+
         admin.site.login = _throttled_login(admin.site.login)
+        account_throttled.connect(account_lockout_hand_off, dispatch_uid="accounts.account_lockout_hand_off")

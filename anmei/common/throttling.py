@@ -16,6 +16,7 @@ import ipaddress
 from functools import lru_cache
 
 from django.conf import settings
+from django.dispatch import Signal
 from rest_framework.throttling import SimpleRateThrottle
 
 from anmei.common.crypto import hash_token
@@ -95,6 +96,12 @@ def client_network(request) -> str:
     return str(ipaddress.ip_network(f"{ip}/{24 if ip.version == 4 else 64}", strict=False))
 
 
+# Sent when a per-account bucket refuses a request: `account` is {"user_id": …} for a signed-in user,
+# else {"tenant": slug, "username": name} (both case-folded), `episode_key` names the account without
+# the network. anmei.accounts listens and tells the holder (accounts.services.account_lockout_hand_off).
+account_throttled = Signal()
+
+
 class AccountRateThrottle(_ScopedThrottle):
     """Per account and client network (scope `<throttle_scope>_account`).
 
@@ -113,19 +120,38 @@ class AccountRateThrottle(_ScopedThrottle):
             return key
         return f"{key}:{hash_token(client_network(request))[:16]}"
 
-    def _account_key(self, request):
+    def allow_request(self, request, view):
+        allowed = super().allow_request(request, view)
+        if not allowed and self.key is not None:
+            account = self._account(request)
+            if account is not None:
+                account_throttled.send(
+                    sender=type(self), account=account, episode_key=self._key_for(account, "account_lockout")
+                )
+        return allowed
+
+    def _account(self, request) -> dict | None:
         user = getattr(request, "user", None)
         if user is not None and getattr(user, "is_authenticated", False):
-            ident = f"user:{user.pk}"
+            return {"user_id": user.pk}
+        tenant = _field(request, "tenant").strip().casefold()
+        username = _field(request, "username").strip().casefold()
+        if not tenant and "/" in username:  # Django admin's login names tenant staff `slug/username`
+            tenant, username = username.split("/", 1)
+        if not username:
+            return None  # nothing names an account: the address limit applies alone
+        return {"tenant": tenant, "username": username}
+
+    def _key_for(self, account: dict, scope: str) -> str:
+        if "user_id" in account:
+            ident = f"user:{account['user_id']}"
         else:
-            tenant = _field(request, "tenant").strip().casefold()
-            username = _field(request, "username").strip().casefold()
-            if not tenant and "/" in username:  # Django admin's login names tenant staff `slug/username`
-                tenant, username = username.split("/", 1)
-            if not username:
-                return None  # nothing names an account: the address limit applies alone
-            ident = "name:" + hash_token(f"{tenant}|{username}")[:32]
-        return self.cache_format % {"scope": self.scope, "ident": ident}
+            ident = "name:" + hash_token(f"{account['tenant']}|{account['username']}")[:32]
+        return self.cache_format % {"scope": scope, "ident": ident}
+
+    def _account_key(self, request):
+        account = self._account(request)
+        return None if account is None else self._key_for(account, self.scope)
 
 
 class AccountGlobalRateThrottle(AccountRateThrottle):
