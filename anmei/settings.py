@@ -444,6 +444,8 @@ STORAGES = {
     "media": _media_backend,
 }
 MEDIA_URL_TTL_SECONDS = env.int("MEDIA_URL_TTL_SECONDS", default=600)
+# Stored media is encrypted in chunks of this many plain bytes: a Range request decrypts only its chunks.
+MEDIA_CHUNK_BYTES = env.int("MEDIA_CHUNK_BYTES", default=64 * 1024)
 MEDIA_MAX_BYTES = {
     "voice": env.int("MEDIA_MAX_VOICE_BYTES", default=10 * 1024 * 1024),
     "image": env.int("MEDIA_MAX_IMAGE_BYTES", default=10 * 1024 * 1024),
