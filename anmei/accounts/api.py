@@ -9,9 +9,10 @@ from rest_framework.views import APIView
 
 from anmei.accounts import services
 from anmei.accounts.models import AuthToken
+from anmei.accounts.throttling import LoginAccountGlobalThrottle, LoginAccountThrottle
 from anmei.common.api import validated_input
 from anmei.common.errors import ApplicationError
-from anmei.common.throttling import AccountGlobalRateThrottle, AccountRateThrottle, AuthRateThrottle
+from anmei.common.throttling import AuthRateThrottle
 
 _username = serializers.RegexField(r"^[\w.@+-]+\Z", min_length=1, max_length=150)
 _slug = serializers.SlugField(max_length=50)
@@ -20,7 +21,7 @@ _slug = serializers.SlugField(max_length=50)
 class RegisterApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [AuthRateThrottle, AccountRateThrottle, AccountGlobalRateThrottle]
+    throttle_classes = [AuthRateThrottle, LoginAccountThrottle, LoginAccountGlobalThrottle]
     throttle_scope = "auth"
 
     class InputSerializer(serializers.Serializer):
@@ -55,7 +56,7 @@ class RegisterApi(APIView):
 class LoginApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [AuthRateThrottle, AccountRateThrottle, AccountGlobalRateThrottle]
+    throttle_classes = [AuthRateThrottle, LoginAccountThrottle, LoginAccountGlobalThrottle]
     throttle_scope = "auth"
 
     class InputSerializer(serializers.Serializer):
@@ -83,7 +84,7 @@ class LoginApi(APIView):
 
 class WsTicketApi(APIView):
     permission_classes = [IsAuthenticated]
-    throttle_classes = [AuthRateThrottle, AccountRateThrottle, AccountGlobalRateThrottle]
+    throttle_classes = [AuthRateThrottle, LoginAccountThrottle, LoginAccountGlobalThrottle]
     throttle_scope = "auth"
 
     class OutputSerializer(serializers.Serializer):
@@ -111,7 +112,7 @@ class LogoutApi(APIView):
 class PasswordChangeApi(APIView):
     """Change the own password; every token of the user (this one included) is revoked."""
 
-    throttle_classes = [AuthRateThrottle, AccountRateThrottle, AccountGlobalRateThrottle]
+    throttle_classes = [AuthRateThrottle, LoginAccountThrottle, LoginAccountGlobalThrottle]
     throttle_scope = "auth"
 
     class InputSerializer(serializers.Serializer):

@@ -8,14 +8,15 @@ def _throttled_login(login_view):
     """Django admin's login under the same per-address and per-account limits as the API login."""
     from django.http import HttpResponse
 
-    from anmei.common.throttling import AccountGlobalRateThrottle, AccountRateThrottle, AuthRateThrottle
+    from anmei.accounts.throttling import LoginAccountGlobalThrottle, LoginAccountThrottle
+    from anmei.common.throttling import AuthRateThrottle
 
     holder = SimpleNamespace(throttle_scope="auth")
 
     @wraps(login_view)
     def view(request, *args, **kwargs):
         if request.method == "POST":
-            for throttle_class in (AuthRateThrottle, AccountRateThrottle, AccountGlobalRateThrottle):
+            for throttle_class in (AuthRateThrottle, LoginAccountThrottle, LoginAccountGlobalThrottle):
                 throttle = throttle_class()
                 if not throttle.allow_request(request, holder):
                     response = HttpResponse(
@@ -35,8 +36,4 @@ class AccountsConfig(AppConfig):
     def ready(self):
         from django.contrib import admin
 
-        from anmei.accounts.services import account_lockout_hand_off
-        from anmei.common.throttling import account_throttled
-
         admin.site.login = _throttled_login(admin.site.login)
-        account_throttled.connect(account_lockout_hand_off, dispatch_uid="accounts.account_lockout_hand_off")

@@ -116,10 +116,10 @@ def registration_hand_off(*, customer: User) -> Job | None:
 ACCOUNT_LOCKOUT_JOB = {"kind": "accounts.lockout_notice", "task": "workers.notifications.account_lockout"}
 
 
-def account_lockout_hand_off(*, account: dict, episode_key: str, **_signal) -> Job | None:
+def account_lockout_hand_off(*, account: dict, episode_key: str) -> Job | None:
     """Tell the holder that a login limit of their account tripped: once per episode.
 
-    Connected to anmei.common.throttling.account_throttled. The first refusal marks an episode in
+    Called by the login doors' account throttles (anmei.accounts.throttling). The first refusal marks an episode in
     the cache (ACCOUNT_LOCKOUT_EPISODE_SECONDS, atomic add); only that request looks the account up
     and writes the notice's durable job, in its own short transaction, naming the notifications
     task (notifications sits above accounts). The key names the episode, so a repeat is a no-op.

@@ -16,7 +16,6 @@ import ipaddress
 from functools import lru_cache
 
 from django.conf import settings
-from django.dispatch import Signal
 from rest_framework.throttling import SimpleRateThrottle
 
 from anmei.common.crypto import hash_token
@@ -96,12 +95,6 @@ def client_network(request) -> str:
     return str(ipaddress.ip_network(f"{ip}/{24 if ip.version == 4 else 64}", strict=False))
 
 
-# Sent when a per-account bucket refuses a request: `account` is {"user_id": …} for a signed-in user,
-# else {"tenant": slug, "username": name} (both case-folded), `episode_key` names the account without
-# the network. anmei.accounts listens and tells the holder (accounts.services.account_lockout_hand_off).
-account_throttled = Signal()
-
-
 class AccountRateThrottle(_ScopedThrottle):
     """Per account and client network (scope `<throttle_scope>_account`).
 
@@ -125,10 +118,16 @@ class AccountRateThrottle(_ScopedThrottle):
         if not allowed and self.key is not None:
             account = self._account(request)
             if account is not None:
-                account_throttled.send(
-                    sender=type(self), account=account, episode_key=self._key_for(account, "account_lockout")
-                )
+                self.account_refused(account=account, episode_key=self._key_for(account, "account_lockout"))
         return allowed
+
+    def account_refused(self, *, account: dict, episode_key: str) -> None:
+        """Called when this bucket refuses a request for `account`; a subclass tells the holder.
+
+        `account` is {"user_id": …} for a signed-in user, else {"tenant": slug, "username": name}
+        (both case-folded); `episode_key` names the account without the network. Here: nothing
+        (common knows no users; anmei.accounts.throttling's subclasses call the accounts service).
+        """
 
     def _account(self, request) -> dict | None:
         user = getattr(request, "user", None)
