@@ -37,6 +37,7 @@ WORKER_MODULES = [
     "workers.jobs",
     "workers.asr",
     "workers.stats",
+    "workers.notifications",
 ]
 
 app.conf.update(

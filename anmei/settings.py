@@ -95,6 +95,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "anmei.common.middleware.ForwardedProtoMiddleware",  # before anything reads request.is_secure()
     "anmei.common.middleware.AccessLogMiddleware",
     "anmei.common.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -339,7 +340,8 @@ CONTENT_SECURITY_POLICY = {
         "default-src": [SELF],
         "script-src": [SELF],
         "style-src": [SELF, UNSAFE_INLINE],
-        "img-src": [SELF, "data:"],
+        "img-src": [SELF, "blob:", "data:"],
+        "media-src": [SELF, "blob:", "data:"],
         "connect-src": [SELF],
         "object-src": [NONE],
         "base-uri": [SELF],
@@ -350,9 +352,25 @@ CONTENT_SECURITY_POLICY = {
 
 # Throttling: X-Forwarded-For is believed only from these proxies (addresses or CIDRs, comma-separated;
 # empty: the socket address is the client). Login, register and ws-ticket are limited per address
-# (`auth`) and per account (`auth_account`, whatever the address); Django admin's login shares them.
+# (`auth`), per account and client network (`auth_account`) and per account (`auth_account_global`);
+# Django admin's login shares them.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+# Sites whose pages may open our WebSockets (Origin host names, `*.example.com`, or
+# `https://host:port`); not ALLOWED_HOSTS. Development allows the local host names only.
+WS_ALLOWED_ORIGINS = env.list(
+    "WS_ALLOWED_ORIGINS", default=["localhost", "127.0.0.1", "[::1]", "testserver"] if DEBUG else []
+)
+# A CSRF failure answers the API's error JSON (API.md), not Django's HTML page.
+CSRF_FAILURE_VIEW = "anmei.common.errors.csrf_failure"
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["auth_account"] = env.str("THROTTLE_AUTH_ACCOUNT_RATE", default="10/min")
+# Per account from all networks together: what an attacker rotating networks gets (the holder's own
+# network keeps its `auth_account` bucket until this one is spent too).
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]["auth_account_global"] = env.str(
+    "THROTTLE_AUTH_ACCOUNT_GLOBAL_RATE", default="100/hour"
+)
+# When either per-account bucket refuses a login, the holder gets one notification per episode: the
+# first refusal opens one, refusals within this many seconds of it belong to it.
+ACCOUNT_LOCKOUT_EPISODE_SECONDS = env.int("ACCOUNT_LOCKOUT_EPISODE_SECONDS", default=3600)
 
 # Outbound calls to tenant-configured URLs (anmei.common.outbound): private, loopback and link-local
 # addresses are refused unless listed here (host names or CIDRs, comma-separated; empty by default).
@@ -448,6 +466,8 @@ STORAGES = {
     "media": _media_backend,
 }
 MEDIA_URL_TTL_SECONDS = env.int("MEDIA_URL_TTL_SECONDS", default=600)
+# Stored media is encrypted in chunks of this many plain bytes: a Range request decrypts only its chunks.
+MEDIA_CHUNK_BYTES = env.int("MEDIA_CHUNK_BYTES", default=64 * 1024)
 MEDIA_MAX_BYTES = {
     "voice": env.int("MEDIA_MAX_VOICE_BYTES", default=10 * 1024 * 1024),
     "image": env.int("MEDIA_MAX_IMAGE_BYTES", default=10 * 1024 * 1024),

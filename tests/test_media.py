@@ -9,6 +9,7 @@ import pytest
 from django.core import signing
 
 from anmei.asr.models import AsrTask
+from anmei.common.crypto import CHUNKED_HEADER_SIZE
 from anmei.conversations.models import Message
 from anmei.media.links import media_token, media_url
 from anmei.media.services import media_read, media_store
@@ -101,18 +102,18 @@ def test_signed_link_plays_the_audio_with_its_type_and_serves_ranges(client, ten
 
     full = client.get(url)
     assert (full.status_code, full["Content-Type"], full["Accept-Ranges"]) == (200, "audio/x-wav", "bytes")
-    assert full.content == speech_wav and full["Content-Length"] == str(len(speech_wav))
+    assert full.getvalue() == speech_wav and full["Content-Length"] == str(len(speech_wav))
 
     part = client.get(url, HTTP_RANGE="bytes=100-199")
-    assert (part.status_code, part["Content-Range"], part.content) == (
+    assert (part.status_code, part["Content-Range"], part.getvalue()) == (
         206,
         f"bytes 100-199/{len(speech_wav)}",
         speech_wav[100:200],
     )
     tail = client.get(url, HTTP_RANGE="bytes=-10")
-    assert (tail.status_code, tail.content) == (206, speech_wav[-10:])
+    assert (tail.status_code, tail.getvalue()) == (206, speech_wav[-10:])
     open_ended = client.get(url, HTTP_RANGE=f"bytes={len(speech_wav) - 5}-")
-    assert open_ended.content == speech_wav[-5:]
+    assert open_ended.getvalue() == speech_wav[-5:]
 
     beyond = client.get(url, HTTP_RANGE=f"bytes={len(speech_wav)}-")
     assert_error(beyond, 416, "range_not_satisfiable")
@@ -150,8 +151,8 @@ def test_message_list_and_search_carry_a_fresh_media_url(as_user, carol, bot_a, 
     found = client.get("/api/v1/conversations/messages/search?type=voice").json()["results"]
 
     assert voice["media_url"].startswith("/media/") and found[0]["media_url"].startswith("/media/")
-    assert client.get(voice["media_url"]).content == speech_wav
-    assert client.get(found[0]["media_url"]).content == speech_wav
+    assert client.get(voice["media_url"]).getvalue() == speech_wav
+    assert client.get(found[0]["media_url"]).getvalue() == speech_wav
 
 
 @pytest.fixture
@@ -189,13 +190,14 @@ def moto_s3(settings):
     server.stop()
 
 
-def test_s3_storage_keeps_encrypted_objects_under_tenant_keys(client, tenant_a, bot_a, moto_s3, speech_wav):
+def test_s3_storage_keeps_encrypted_objects_under_tenant_keys(client, tenant_a, bot_a, moto_s3, speech_wav, settings):
     body = voice_post(bot_a[1], speech_wav).json()
     media = Message.objects.get(pk=body["message_id"]).payload["media"]
 
     keys = [o["Key"] for o in moto_s3.list_objects_v2(Bucket="anmei-media")["Contents"]]
     assert keys == [media["key"]] and keys[0].startswith(f"t{tenant_a.id}/voice/")
     at_rest = moto_s3.get_object(Bucket="anmei-media", Key=keys[0])["Body"].read()
-    assert b"RIFF" not in at_rest and len(at_rest) == len(speech_wav) + 3 + 12 + 16
+    chunks = -(-len(speech_wav) // settings.MEDIA_CHUNK_BYTES)  # a header, then each chunk with its tag
+    assert b"RIFF" not in at_rest and len(at_rest) == CHUNKED_HEADER_SIZE + len(speech_wav) + 16 * chunks
     url = media_url(tenant_id=tenant_a.id, key=media["key"], mime=media["mime"])
-    assert client.get(url, HTTP_RANGE="bytes=0-3").content == b"RIFF"
+    assert client.get(url, HTTP_RANGE="bytes=0-3").getvalue() == b"RIFF"

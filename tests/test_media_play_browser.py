@@ -34,7 +34,7 @@ def test_chromium_plays_the_rendition_of_silk_voice_through_its_signed_link(
         statuses.append(response.status_code)
         return route.fulfill(
             status=response.status_code,
-            body=response.content,
+            body=response.getvalue(),
             headers={k: v for k, v in response.items() if k.lower() != "content-length"},
         )
 

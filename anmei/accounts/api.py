@@ -10,9 +10,10 @@ from rest_framework.views import APIView
 
 from anmei.accounts import services
 from anmei.accounts.models import AuthToken
+from anmei.accounts.throttling import LoginAccountGlobalThrottle, LoginAccountThrottle
 from anmei.common.api import validated_input
 from anmei.common.errors import ApplicationError
-from anmei.common.throttling import AccountRateThrottle, AuthRateThrottle
+from anmei.common.throttling import AuthRateThrottle
 
 _username = serializers.RegexField(r"^[\w.@+-]+\Z", min_length=1, max_length=150)
 _slug = serializers.SlugField(max_length=50)
@@ -21,7 +22,7 @@ _slug = serializers.SlugField(max_length=50)
 class RegisterApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [AuthRateThrottle, AccountRateThrottle]
+    throttle_classes = [AuthRateThrottle, LoginAccountThrottle, LoginAccountGlobalThrottle]
     throttle_scope = "auth"
 
     class InputSerializer(serializers.Serializer):
@@ -60,7 +61,7 @@ class RegisterApi(APIView):
 class LoginApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
-    throttle_classes = [AuthRateThrottle, AccountRateThrottle]
+    throttle_classes = [AuthRateThrottle, LoginAccountThrottle, LoginAccountGlobalThrottle]
     throttle_scope = "auth"
 
     class InputSerializer(serializers.Serializer):
@@ -88,7 +89,7 @@ class LoginApi(APIView):
 
 class WsTicketApi(APIView):
     permission_classes = [IsAuthenticated]
-    throttle_classes = [AuthRateThrottle, AccountRateThrottle]
+    throttle_classes = [AuthRateThrottle, LoginAccountThrottle, LoginAccountGlobalThrottle]
     throttle_scope = "auth"
 
     class OutputSerializer(serializers.Serializer):
@@ -119,7 +120,7 @@ class LogoutApi(APIView):
 class PasswordChangeApi(APIView):
     """Change the own password; every token of the user (this one included) is revoked."""
 
-    throttle_classes = [AuthRateThrottle, AccountRateThrottle]
+    throttle_classes = [AuthRateThrottle, LoginAccountThrottle, LoginAccountGlobalThrottle]
     throttle_scope = "auth"
 
     class InputSerializer(serializers.Serializer):

@@ -8,14 +8,15 @@ def _throttled_login(login_view):
     """Django admin's login under the same per-address and per-account limits as the API login."""
     from django.http import HttpResponse
 
-    from anmei.common.throttling import AccountRateThrottle, AuthRateThrottle
+    from anmei.accounts.throttling import LoginAccountGlobalThrottle, LoginAccountThrottle
+    from anmei.common.throttling import AuthRateThrottle
 
     holder = SimpleNamespace(throttle_scope="auth")
 
     @wraps(login_view)
     def view(request, *args, **kwargs):
         if request.method == "POST":
-            for throttle_class in (AuthRateThrottle, AccountRateThrottle):
+            for throttle_class in (AuthRateThrottle, LoginAccountThrottle, LoginAccountGlobalThrottle):
                 throttle = throttle_class()
                 if not throttle.allow_request(request, holder):
                     response = HttpResponse(

@@ -6,6 +6,8 @@ import base64
 import hashlib
 import hmac
 import secrets
+import struct
+from collections.abc import Callable, Iterator
 
 from cryptography.exceptions import InvalidTag
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -78,6 +80,82 @@ def decrypt_bytes(blob: bytes, *, context: str) -> bytes:
         except InvalidTag:
             continue
     raise ValueError("cannot decrypt blob")  # key unknown, blob tampered with, or moved to another key
+
+
+# The chunked blob format (media at rest since range playback): a header, then the plain bytes in
+# fixed-size chunks, each AES-256-GCM on its own (ciphertext + 16-byte tag), so a Range request reads
+# and decrypts only the chunks it covers. Header: magic, chunk size, plain size, 8-byte nonce prefix;
+# chunk i's nonce is the prefix + i. Every chunk authenticates the storage key, the header and its
+# index, so chunks cannot be swapped, moved to another object, or the object cut short.
+_CHUNKED_MAGIC = b"AM2"
+_CHUNKED_HEADER = struct.Struct(">3sIQ8s")
+CHUNKED_HEADER_SIZE = _CHUNKED_HEADER.size
+_TAG = 16
+
+
+def encrypt_bytes_chunked(plain: bytes, *, context: str, chunk_size: int = 64 * 1024) -> bytes:
+    """Encrypt a blob as independently decryptable chunks (see ChunkedBlob), bound to `context`."""
+    header = _CHUNKED_HEADER.pack(_CHUNKED_MAGIC, chunk_size, len(plain), secrets.token_bytes(8))
+    aead = AESGCM(_blob_keys()[0])
+    parts = [header]
+    for index, start in enumerate(range(0, len(plain), chunk_size)):
+        nonce = header[-8:] + index.to_bytes(4, "big")
+        parts.append(aead.encrypt(nonce, plain[start : start + chunk_size], _chunk_aad(context, header, index)))
+    return b"".join(parts)
+
+
+def _chunk_aad(context: str, header: bytes, index: int) -> bytes:
+    return context.encode() + b"\0" + header + index.to_bytes(4, "big")
+
+
+def is_chunked_blob(head: bytes) -> bool:
+    return head.startswith(_CHUNKED_MAGIC)
+
+
+class ChunkedBlob:
+    """Read plain byte ranges of a chunked blob through `read(offset, length)` on the stored bytes.
+
+    Only the chunks a range covers are read and decrypted; a chunk that fails to authenticate
+    raises ValueError (wrong key, tampering, another object's chunk).
+    """
+
+    def __init__(self, header: bytes, *, context: str, read: Callable[[int, int], bytes]) -> None:
+        if len(header) < CHUNKED_HEADER_SIZE or not is_chunked_blob(header):
+            raise ValueError("not a chunked blob")
+        self.header = header[:CHUNKED_HEADER_SIZE]
+        _, self.chunk_size, self.size, self._prefix = _CHUNKED_HEADER.unpack(self.header)
+        if self.chunk_size <= 0:
+            raise ValueError("bad chunked blob header")
+        self._context = context
+        self._read = read
+        self._key: bytes | None = None
+
+    def _decrypt(self, index: int, data: bytes) -> bytes:
+        nonce = self._prefix + index.to_bytes(4, "big")
+        aad = _chunk_aad(self._context, self.header, index)
+        for key in [self._key] if self._key else _blob_keys():
+            try:
+                plain = AESGCM(key).decrypt(nonce, data, aad)
+            except InvalidTag:
+                continue
+            self._key = key
+            return plain
+        raise ValueError("cannot decrypt blob chunk")
+
+    def chunks(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """Yield the plain bytes `start`..`end` (inclusive; default: to the end), chunk by chunk."""
+        end = self.size - 1 if end is None else min(end, self.size - 1)
+        if start > end:
+            return
+        stride = self.chunk_size + _TAG
+        for index in range(start // self.chunk_size, end // self.chunk_size + 1):
+            first = index * self.chunk_size
+            length = min(self.chunk_size, self.size - first)
+            data = self._read(CHUNKED_HEADER_SIZE + index * stride, length + _TAG)
+            if len(data) != length + _TAG:
+                raise ValueError("chunked blob cut short")
+            plain = self._decrypt(index, data)
+            yield plain[max(start - first, 0) : end - first + 1]
 
 
 def hmac_sha256_hex(secret: str, message: bytes) -> str:

@@ -176,3 +176,9 @@ def api_not_found(request, unmatched: str = ""):  # noqa: ARG001
 
 def handler500(request):  # noqa: ARG001
     return error_response(500, "server_error", "internal server error")
+
+
+def csrf_failure(request, reason: str = "") -> JsonResponse:
+    """Django's CSRF_FAILURE_VIEW: a 403 in the error contract; the reason stays in our logs."""
+    logger.info("csrf check failed", extra={"reason": reason, "path": request.path})
+    return error_response(403, "csrf_failed", "CSRF check failed: reload the page and try again")

@@ -7,8 +7,26 @@ from django.conf import settings
 
 from anmei.common.errors import error_response
 from anmei.common.metrics import HTTP_REQUEST_SECONDS
+from anmei.common.throttling import trusted_proxy
 
 access_logger = logging.getLogger("anmei.access")
+
+
+class ForwardedProtoMiddleware:
+    """Believe X-Forwarded-Proto (SECURE_PROXY_SSL_HEADER) only from our own proxies.
+
+    Django honours the header from any peer; a client reaching the app past the proxy could claim
+    HTTPS and get secure-only behaviour (no redirect, secure cookies). Its header is dropped unless
+    the socket peer is in settings.TRUSTED_PROXIES. Runs before SecurityMiddleware.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "HTTP_X_FORWARDED_PROTO" in request.META and not trusted_proxy(request.META.get("REMOTE_ADDR", "")):
+            del request.META["HTTP_X_FORWARDED_PROTO"]
+        return self.get_response(request)
 
 
 class RequestSizeLimitMiddleware:

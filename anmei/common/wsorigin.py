@@ -1,9 +1,10 @@
-"""WebSocket Origin check (cross-site WebSocket hijacking): Channels' AllowedHostsOriginValidator.
+"""WebSocket Origin check (cross-site WebSocket hijacking): Channels' OriginValidator.
 
 A browser always sends Origin on a WebSocket handshake, so a page on another site is refused when
-its Origin's host is not in ALLOWED_HOSTS. A handshake without Origin comes from a non-browser
-client (a bot, a script, a test), which cannot be driven by a hostile page: it passes, and still
-needs its single-use ticket.
+its Origin is not in `WS_ALLOWED_ORIGINS` (its own setting: the host names Django answers HTTP for,
+ALLOWED_HOSTS, are not the sites allowed to open sockets). A handshake without Origin comes from a
+non-browser client (a bot, a script, a test), which cannot be driven by a hostile page: it passes,
+and still needs its single-use ticket.
 """
 
 from __future__ import annotations
@@ -20,8 +21,5 @@ class _BrowserOriginValidator(OriginValidator):
 
 
 def allowed_hosts_origin_validator(application):
-    """AllowedHostsOriginValidator that lets Origin-less (non-browser) clients through."""
-    allowed_hosts = settings.ALLOWED_HOSTS
-    if settings.DEBUG and not allowed_hosts:
-        allowed_hosts = ["localhost", "127.0.0.1", "[::1]"]
-    return _BrowserOriginValidator(application, allowed_hosts)
+    """An OriginValidator over `WS_ALLOWED_ORIGINS` that lets Origin-less (non-browser) clients through."""
+    return _BrowserOriginValidator(application, list(settings.WS_ALLOWED_ORIGINS))

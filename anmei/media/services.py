@@ -3,7 +3,9 @@
 Every stored object lives under `t<tenant>/<kind>/<yyyy>/<mm>/<dd>/<random>.<ext>` in the storage
 named `media` (STORAGES; MEDIA_STORAGE picks local disk or an S3-compatible bucket). The client's
 file name and content type are never trusted: the type comes from the bytes, the name is random.
-The stored bytes are AES-GCM ciphertext bound to the key (anmei.common.crypto.encrypt_bytes).
+The stored bytes are AES-GCM ciphertext bound to the key, in independently encrypted chunks
+(anmei.common.crypto.encrypt_bytes_chunked) so playback decrypts only what a Range asks for;
+objects stored whole (encrypt_bytes, before chunking) are still read.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import hashlib
 import logging
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import IO, Any
 
@@ -21,7 +24,13 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, storages
 from django.utils import timezone
 
-from anmei.common.crypto import decrypt_bytes, encrypt_bytes
+from anmei.common.crypto import (
+    CHUNKED_HEADER_SIZE,
+    ChunkedBlob,
+    decrypt_bytes,
+    encrypt_bytes_chunked,
+    is_chunked_blob,
+)
 from anmei.common.errors import ApplicationError
 
 logger = logging.getLogger("anmei.media")
@@ -110,7 +119,7 @@ def media_store(*, tenant_id: int, kind: str, upload: IO[bytes] | bytes) -> Stor
     key = f"t{tenant_id}/{kind}/{timezone.now():%Y/%m/%d}/{uuid.uuid4().hex}.{ext}"
     started = time.perf_counter()
     try:
-        saved = media_storage().save(key, ContentFile(encrypt_bytes(data, context=key)))
+        saved = media_storage().save(key, ContentFile(_encrypt(data, key)))
     except Exception as exc:  # noqa: BLE001 - disk full, bucket unreachable: the dependency is down
         logger.exception("media store failed", extra={"tenant_id": tenant_id, "media_kind": kind})
         raise ApplicationError("media_unavailable", "media storage is unreachable", status_code=503) from exc
@@ -133,6 +142,10 @@ def media_store(*, tenant_id: int, kind: str, upload: IO[bytes] | bytes) -> Stor
     return stored
 
 
+def _encrypt(data: bytes, key: str) -> bytes:
+    return encrypt_bytes_chunked(data, context=key, chunk_size=settings.MEDIA_CHUNK_BYTES)
+
+
 def _check_tenant(tenant_id: int, key: str) -> None:
     if not key.startswith(f"t{tenant_id}/"):
         raise ApplicationError("media_forbidden", "this media belongs to another tenant", status_code=403)
@@ -151,7 +164,7 @@ def media_store_rendition(*, tenant_id: int, key: str, suffix: str, data: bytes)
     try:
         if storage.exists(target):  # an earlier attempt stored it but died before recording it
             storage.delete(target)
-        saved = storage.save(target, ContentFile(encrypt_bytes(data, context=target)))
+        saved = storage.save(target, ContentFile(_encrypt(data, target)))
     except Exception as exc:  # noqa: BLE001 - disk full, bucket unreachable: the dependency is down
         logger.exception("media rendition store failed", extra={"tenant_id": tenant_id})
         raise ApplicationError("media_unavailable", "media storage is unreachable", status_code=503) from exc
@@ -164,20 +177,97 @@ def media_store_rendition(*, tenant_id: int, key: str, suffix: str, data: bytes)
 
 def media_read(*, tenant_id: int, key: str) -> bytes:
     """Return the plain bytes of a stored object of this tenant (decrypted, integrity-checked)."""
+    with media_open(tenant_id=tenant_id, key=key) as media:
+        try:
+            return b"".join(media.chunks())
+        except ValueError as exc:
+            raise ApplicationError("media_corrupt", "the stored media cannot be decrypted", status_code=500) from exc
+        except Exception as exc:  # noqa: BLE001 - disk or bucket unreachable halfway
+            logger.exception("media read failed", extra={"tenant_id": tenant_id})
+            raise ApplicationError("media_unavailable", "media storage is unreachable", status_code=503) from exc
+
+
+class MediaReader:
+    """An open stored object: `size` (plain bytes) and `chunks(start, end)`, read and decrypted lazily.
+
+    A chunked object reads its header on open and then only the chunks a range covers (one ranged
+    read each: a seek on disk, a ranged GET on a bucket). An object stored whole is read and
+    decrypted at once. Use as a context manager, or call close().
+    """
+
+    def __init__(self, storage: Storage, key: str) -> None:
+        self._key = key
+        self._storage = storage
+        self._file = None
+        self._whole: bytes | None = None
+        self._blob: ChunkedBlob | None = None
+        head = self._read(0, CHUNKED_HEADER_SIZE)
+        if is_chunked_blob(head):
+            self._blob = ChunkedBlob(head, context=key, read=self._read)
+            self.size = self._blob.size
+        else:  # stored whole, before chunking: the only way is the whole object
+            self._whole = decrypt_bytes(head + self._read(len(head), None), context=key)
+            self.size = len(self._whole)
+
+    def _read(self, offset: int, length: int | None) -> bytes:
+        bucket = getattr(self._storage, "bucket", None)
+        if bucket is not None:  # S3: a ranged GET, never the whole object (S3File downloads it all)
+            from storages.utils import clean_name  # django-storages: only where the bucket is configured
+
+            last = "" if length is None else str(offset + length - 1)
+            name = self._storage._normalize_name(clean_name(self._key))
+            return bucket.Object(name).get(Range=f"bytes={offset}-{last}")["Body"].read()
+        if self._file is None:
+            self._file = self._storage.open(self._key, "rb")
+        self._file.seek(offset)
+        return self._file.read() if length is None else self._file.read(length)
+
+    def chunks(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        end = self.size - 1 if end is None else min(end, self.size - 1)
+        if self._whole is not None:
+            if start <= end:
+                yield self._whole[start : end + 1]
+            return
+        assert self._blob is not None
+        yield from self._blob.chunks(start, end)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> MediaReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def media_open(*, tenant_id: int, key: str) -> MediaReader:
+    """Open a stored object of this tenant for reading ranges of its plain bytes (MediaReader).
+
+    Raises ApplicationError: 403 another tenant's key, 404 gone, 503 storage unreachable, 500 the
+    object does not decrypt. A chunk that fails later raises ValueError from `chunks()`.
+    """
     _check_tenant(tenant_id, key)
-    storage = media_storage()
     try:
-        with storage.open(key, "rb") as fh:
-            blob = fh.read()
-    except FileNotFoundError as exc:
-        raise ApplicationError("media_not_found", "the media is gone", status_code=404) from exc
-    except Exception as exc:  # noqa: BLE001 - disk or bucket unreachable
-        logger.exception("media read failed", extra={"tenant_id": tenant_id})
-        raise ApplicationError("media_unavailable", "media storage is unreachable", status_code=503) from exc
-    try:
-        return decrypt_bytes(blob, context=key)
+        return MediaReader(media_storage(), key)
     except ValueError as exc:
         raise ApplicationError("media_corrupt", "the stored media cannot be decrypted", status_code=500) from exc
+    except ApplicationError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - disk or bucket unreachable, or the object is gone
+        if _is_missing(exc):
+            raise ApplicationError("media_not_found", "the media is gone", status_code=404) from exc
+        logger.exception("media read failed", extra={"tenant_id": tenant_id})
+        raise ApplicationError("media_unavailable", "media storage is unreachable", status_code=503) from exc
+
+
+def _is_missing(exc: Exception) -> bool:
+    if isinstance(exc, FileNotFoundError):
+        return True
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code") if hasattr(exc, "response") else None
+    return code in ("NoSuchKey", "404", "NotFound")
 
 
 def media_delete(*, tenant_id: int, key: str) -> None:

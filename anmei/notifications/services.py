@@ -7,7 +7,9 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from anmei.accounts.models import User
 from anmei.common import realtime
+from anmei.notifications.backends import StoredBackend, backend_for
 from anmei.notifications.models import AdminAlert, Notification
 
 logger = logging.getLogger("anmei.alerts")
@@ -121,6 +123,36 @@ def notification_send(*, notification: Notification, backend) -> Notification:
     notification.last_error = ""
     notification.save(update_fields=["attempts", "status", "sent_at", "last_error"])
     return notification
+
+
+LOCKOUT_TITLE = "Sign-in attempts to your account were refused"
+LOCKOUT_BODY = (
+    "Too many sign-in attempts for your account were made, so further attempts are refused for a while. "
+    "If it was not you, change your password."
+)
+
+
+def account_lockout_notify(*, user_id: int, episode: int) -> Notification | None:
+    """Tell an account holder that a login limit of their account tripped (the accounts hand-off job).
+
+    One notification per episode (its dedupe key), through the stored backend: the holder sees it on
+    the next console connection. A deleted or tenant-less user gets nothing.
+    """
+    user = User.objects.filter(pk=user_id).first()
+    if user is None or not user.tenant_id:
+        return None
+    backend = backend_for(StoredBackend.name)
+    notification, _ = notification_create(
+        tenant_id=user.tenant_id,
+        user_id=user.id,
+        kind="account_lockout",
+        title=LOCKOUT_TITLE,
+        body=LOCKOUT_BODY,
+        payload={"type": "notification", "kind": "account_lockout", "title": LOCKOUT_TITLE, "message": LOCKOUT_BODY},
+        backend=backend.name,
+        dedupe_key=f"account_lockout:{user.id}:{episode}",
+    )
+    return notification_send(notification=notification, backend=backend)
 
 
 def notifications_take_undelivered(*, user) -> list[dict[str, Any]]:
