@@ -104,6 +104,10 @@ app.conf.beat_schedule = {
         "task": "workers.conversations.end_inactive",
         "schedule": float(settings.CONVERSATION_INACTIVITY_SWEEP_SECONDS),
     },
+    "bots-stale-sweep": {
+        "task": "workers.bots.stale_sweep",
+        "schedule": float(settings.BOT_STALE_SWEEP_SECONDS),
+    },
     # Statistics (issue 14)
     "stats-rollup-recent": {
         "task": "workers.stats.rollup_recent",

@@ -34,6 +34,16 @@ GOING_AWAY = 1001
 
 
 class GracefulServer(daphne.server.Server):
+    """daphne's Server with a graceful drain and without daphne's access log.
+
+    Every HTTP request already gets one JSON line from `anmei.common.middleware.AccessLogMiddleware`;
+    daphne's own (on by default at verbosity 1) doubled each line.
+    """
+
+    def __init__(self, *args, **kwargs):
+        kwargs["action_logger"] = None
+        super().__init__(*args, **kwargs)
+
     grace_seconds = float(os.environ.get("WEB_SHUTDOWN_GRACE_SECONDS", "20"))
 
     def run(self):

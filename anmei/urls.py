@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from anmei.accounts.api import ClinicSignupApi
 from anmei.common.api import IdConverter
 from anmei.common.api_health import HealthApi, LiveApi, ReadyApi, metrics_view
 from anmei.common.errors import api_not_found
@@ -13,6 +14,8 @@ api_v1 = [
     path("health", HealthApi.as_view(), name="health"),
     path("health/live", LiveApi.as_view(), name="health-live"),
     path("health/ready", ReadyApi.as_view(), name="health-ready"),
+    # Signing up makes a tenant and its first admin (accounts sits above tenants).
+    path("tenants/signup", ClinicSignupApi.as_view(), name="tenant-signup"),
     path("tenants/", include("anmei.tenants.urls")),
     path("auth/", include("anmei.accounts.urls")),
     path("conversations/", include("anmei.conversations.urls")),
@@ -37,6 +40,7 @@ urlpatterns = [
     path("admin/registration-automation/", include("anmei.automation.urls_pages")),
     path("admin/stats/", include("anmei.stats.urls_pages")),
     path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),  # set_language: English in Django admin
     path("api/v1/", include(api_v1)),
     path("metrics", metrics_view, name="metrics"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

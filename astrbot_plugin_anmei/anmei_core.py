@@ -2,7 +2,7 @@
 
 Standard library only (no AstrBot import), so the project's own test suite checks them without an
 AstrBot installation. Everything durable lives in one SQLite file under the plugin's data dir; see
-docs/astrbot.md for how the parts fit together.
+the README ("Connect WeChat through AstrBot") for how the parts fit together.
 """
 
 from __future__ import annotations
@@ -223,8 +223,9 @@ class Outbox:
     """Forwards and reports Anmei has not acknowledged yet, on disk, sent in the order they were put.
 
     An item is deleted only after Anmei's 2xx; a crash between the two sends it again, which the
-    `message_id` (forwards) makes harmless. A refusal (4xx other than 408/429) is dropped too:
-    sending it again would be refused again and would block everything behind it.
+    `message_id` (forwards) makes harmless. A refusal (a 4xx other than 401/403/408/425/429) is
+    dropped too: sending it again would be refused again and would block everything behind it.
+    401/403 are kept: a rotated token is fixed in the plugin's config, and nothing is lost meanwhile.
     """
 
     def __init__(self, store: Store) -> None:

@@ -64,8 +64,10 @@ def main() -> None:
                 json_response=settings.MCP_JSON_RESPONSE,
                 stateless_http=settings.MCP_STATELESS_HTTP,
             )
+            from mcp_server.gate import KeyGate
+
             config = uvicorn.Config(
-                app,
+                KeyGate(app),
                 host=host,
                 port=port,
                 log_level="warning",

@@ -202,8 +202,12 @@ class AstrBot:
         return answer.json()["data"]["api_key"]
 
     # ---- the webchat Open API --------------------------------------------------------------
-    def chat(self, message, *, username: str, session_id: str = "s1", timeout: float = 60) -> list[dict]:
-        """`POST /api/v1/chat` (non-streaming); the `data:` events it answered."""
+    def chat(self, message, *, username: str, session_id: str = "", timeout: float = 60) -> list[dict]:
+        """`POST /api/v1/chat` (non-streaming); the `data:` events it answered.
+
+        A webchat session belongs to the username that opened it: each user gets their own here.
+        """
+        session_id = session_id or f"s-{username}"
         response = requests.post(
             f"{self.url}/api/v1/chat",
             json={"message": message, "username": username, "session_id": session_id, "enable_streaming": False},

@@ -70,9 +70,11 @@ def test_canned_responses_crud_tenant_scoped(tenant_a, tenant_b, alice, carol, b
     assert (item["shortcode"], item["keywords"]) == ("price", ["价格", "多少钱"])
     assert_error(admin.post("/api/v1/canned-responses", {"shortcode": "price", "text": "x"}, format="json"), 409)
     assert_error(admin.post("/api/v1/canned-responses", {"shortcode": "a b", "text": "x"}, format="json"), 400)
-    # consultants read, do not write
+    # consultants read and manage them too (from the console)
     assert [r["shortcode"] for r in as_user(carol).get("/api/v1/canned-responses").json()] == ["price"]
-    assert_error(as_user(carol).post("/api/v1/canned-responses", {"shortcode": "x", "text": "x"}, format="json"), 403)
+    mine = as_user(carol).post("/api/v1/canned-responses", {"shortcode": "x", "text": "x"}, format="json")
+    assert mine.status_code == 201
+    assert as_user(carol).delete(f"/api/v1/canned-responses/{mine.json()['id']}").status_code == 204
     # another tenant neither sees nor touches it
     assert as_user(bob).get("/api/v1/canned-responses").json() == []
     assert_error(as_user(bob).put(f"/api/v1/canned-responses/{item['id']}", {"text": "x"}, format="json"), 404)
@@ -154,3 +156,24 @@ def test_quota_edges_alert_at_80_and_fall_back_at_100_percent(tenant_a, carol, c
     assert len(fake_openai.requests) == requests_before
     assert AdminAlert.objects.filter(code="llm_quota_exceeded").count() == 1
     assert AdminAlert.objects.filter(code="llm_quota_warning").count() == 1
+
+
+def test_llm_usage_dates_are_days_in_the_tenant_time_zone(tenant_a, alice, as_user):
+    from datetime import UTC, datetime
+
+    from anmei.ai.models import AgentCall
+
+    # given a call at 17:30 UTC on 6 December, which is 01:30 on 7 December in Shanghai
+    config = configure_agent(tenant_a)
+    _call(tenant_a, purpose="summary", model="m1", prompt=100, completion=50, config=config)
+    AgentCall.objects.filter(tenant=tenant_a).update(created_at=datetime(2026, 12, 6, 17, 30, tzinfo=UTC))
+    url = "/api/v1/admin/llm-usage?group_by=day"
+
+    # when the admin asks for the Shanghai days of the 6th and of the 7th
+    sixth = as_user(alice).get(url + "&from=2026-12-06&to=2026-12-06").json()
+    seventh = as_user(alice).get(url + "&from=2026-12-07&to=2026-12-07").json()
+
+    # then the call belongs to the 7th, as statistics count it
+    assert sixth["totals"]["calls"] == 0
+    assert seventh["totals"]["calls"] == 1
+    assert [row["day"] for row in seventh["rows"]] == ["2026-12-07"]

@@ -233,7 +233,7 @@ def test_anmei_down_queues_on_disk_and_astrbot_restart_blocks_from_sqlite(stack,
     astrbot.chat("第一条", username="wx-u2")
     astrbot.chat("第二条", username="wx-u2")
     astrbot.chat("我又来了", username="wx-bad")
-    assert astrbot.health()["queued_reports"] == 3
+    assert poll(lambda: astrbot.health()["queued_reports"] == 3, timeout=WAIT)
     assert not _customer_messages(tenant, "wx-u2").exists()
 
     # and AstrBot restarts while Anmei is still down: the blacklist comes from SQLite, before any pull
@@ -241,8 +241,9 @@ def test_anmei_down_queues_on_disk_and_astrbot_restart_blocks_from_sqlite(stack,
     health = astrbot.health()
     assert (health["blacklist_version"], health["queued_reports"], health["anmei_reachable"]) == (version, 3, False)
     astrbot.chat("还是我", username="wx-bad")
-    assert astrbot.health()["queued_reports"] == 4
+    assert poll(lambda: astrbot.health()["queued_reports"] == 4, timeout=WAIT)
     assert not [e for e in astrbot.chat("第三条", username="wx-u2") if e.get("type") == "plain" and e.get("data")]
+    assert poll(lambda: astrbot.health()["queued_reports"] == 5, timeout=WAIT)
 
     # then once Anmei is back everything arrives, in order, none twice
     web_server.start()

@@ -128,3 +128,23 @@ def test_nobody_online_non_text_message_gets_the_away_message(tenant_a, fake_bot
     assert (reply.content, reply.payload["source"]) == ("顾问下线了，稍后回复", "away")
     assert fake_bot.wait_for(lambda _: len(_sends(fake_bot, reply.id)) == 1)
     assert User.objects.filter(tenant=tenant_a, platform_user_id="wx-u1").count() == 1
+
+
+def test_a_delivery_that_failed_for_good_shows_on_metrics(tenant_a, unused_url, celery_worker, anon, settings):
+    # given a reply to an IM customer whose bot never answers, retried on a short schedule by the worker
+    bot, _, _ = make_bot(tenant_a, callback_url=unused_url)
+    bot_fast_retries(tenant_a, [0.2, 0.2, 0.2])
+    conversation = _im_conversation(tenant_a, bot)
+    message, _ = message_create(conversation=conversation, sender_type="bot", content="欢迎")
+    message_deliver_schedule(tenant_id=tenant_a.id, message_id=message.id)
+    assert poll(lambda: BotDelivery.objects.filter(message_id=message.id, status="failed").exists())
+
+    # when an operator scrapes /metrics (Flower shows the task as succeeded: the job row holds the failure)
+    settings.METRICS_TOKEN = "t"
+    body = anon.get("/metrics", HTTP_AUTHORIZATION="Bearer t").content.decode()
+
+    # then the failed-jobs gauge counts it under its pipeline
+    from anmei.jobs.models import Job
+
+    kind = Job.objects.get(state="failed").kind
+    assert f'anmei_jobs_failed{{kind="{kind}"}} 1.0' in body

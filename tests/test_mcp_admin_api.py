@@ -325,3 +325,28 @@ def test_django_admin_tool_form_offers_only_the_admins_own_groups(client, alice,
 
     assert page.status_code == 200
     assert b"alpha-group" in page.content and b"beta-group" not in page.content
+
+
+def test_admin_views_a_group_key_again_in_django_admin_and_the_view_is_audited(alice, tenant_a, tenant_b):
+    from django.test import Client
+
+    from anmei.mcp_admin.models import MCPKeyAudit
+    from anmei.mcp_admin.services import mcp_group_create
+
+    # given a group of alice's tenant and one of tenant B
+    group, key = mcp_group_create(tenant=tenant_a, name="dify", created_by=alice)
+    other, other_key = mcp_group_create(tenant=tenant_b, name="other", created_by=None)
+    client = Client()
+    client.force_login(alice)
+
+    # when alice runs "view keys" on her group and on B's (forged id)
+    page = client.post(
+        "/admin/mcp_admin/mcptoolgroup/",
+        {"action": "view_keys", "_selected_action": [group.pk, other.pk]},
+        follow=True,
+    ).content.decode()
+
+    # then she sees her key, not B's, and the view is recorded once
+    assert key in page and other_key not in page
+    views = MCPKeyAudit.objects.filter(action="view")
+    assert list(views.values_list("group_id", "actor_id")) == [(group.pk, alice.pk)]

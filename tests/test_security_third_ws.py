@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 
 from anmei.accounts import services as account_services
 from anmei.accounts.models import AuthToken, User
+from anmei.common import realtime
 from anmei.conversations.models import Conversation
 from anmei.tenants.services import tenant_suspend
 from tests.conftest import PASSWORD
@@ -192,3 +193,16 @@ async def test_tenant_suspension_closes_every_socket_of_that_tenant_only(carol, 
         assert await communicator.receive_output(timeout=3) == CLOSED
     await _still_open(ben_ws)
     await ben_ws.disconnect()
+
+
+async def test_a_listening_socket_stops_receiving_once_its_token_is_gone(carol, settings):
+    # every event re-checks (WS_REAUTH_SECONDS=0), so a lost close message cannot keep the feed open
+    settings.WS_REAUTH_SECONDS = 0
+    carol_ws = await _open("/ws/console/", await sync_to_async(_login)(carol))
+    await sync_to_async(realtime.broadcast_to_console)(carol.tenant_id, {"type": "probe", "n": 1})
+    assert await carol_ws.receive_json_from(timeout=3) == {"type": "probe", "n": 1}
+
+    await AuthToken.objects.filter(user=carol).adelete()  # behind the services' back: no close sent
+    await sync_to_async(realtime.broadcast_to_console)(carol.tenant_id, {"type": "probe", "n": 2})
+
+    assert await carol_ws.receive_output(timeout=3) == CLOSED

@@ -110,3 +110,48 @@ def test_seed_demo_is_idempotent():
         ("customer", "customer"),
         ("operator", "operator"),
     ]
+
+
+def test_signed_up_clinic_admin_logs_in_after_approval_to_api_and_admin(anon, olga, as_user, fast_hashing):
+    from django.test import Client
+
+    # given a clinic that signs up with its admin's login
+    response = _signup(anon, admin_username="rose-admin", admin_password="Rose-Clinic-2026!")
+    assert response.status_code == 201, response.json()
+    tenant = Tenant.objects.get(slug="rose")
+    assert response.json() == {"id": tenant.id, "slug": "rose", "status": "pending", "admin_username": "rose-admin"}
+    admin = User.objects.get(tenant=tenant)
+    assert (admin.username, admin.role, admin.email, admin.is_staff) == ("rose-admin", "admin", "ops@rose.test", True)
+    login = {"tenant": "rose", "username": "rose-admin", "password": "Rose-Clinic-2026!"}
+
+    # when the admin tries before approval, then the operator approves, then the admin logs in
+    before = anon.post("/api/v1/auth/login", login, format="json")
+    assert as_user(olga).post(f"/api/v1/tenants/{tenant.id}/approve").status_code == 200
+    after = anon.post("/api/v1/auth/login", login, format="json")
+    browser = Client()
+    admin_login = browser.post(
+        "/admin/login/?next=/admin/",
+        {"username": "rose/rose-admin", "password": "Rose-Clinic-2026!", "next": "/admin/"},
+        follow=True,
+    )
+
+    # then the first is refused, the API login works and Django admin opens for them
+    assert_error(before, 401, "invalid_credentials")
+    assert after.status_code == 200 and after.json()["user"]["role"] == "admin"
+    assert admin_login.status_code == 200 and admin_login.request["PATH_INFO"] == "/admin/"
+    assert browser.get("/admin/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"admin_username": "rose-admin"}, "admin_password"),
+        ({"admin_password": "Rose-Clinic-2026!"}, "admin_username"),
+        ({"admin_username": "rose-admin", "admin_password": "123"}, "password"),
+    ],
+)
+def test_signup_with_an_incomplete_or_weak_admin_login_writes_nothing(anon, overrides, field):
+    response = _signup(anon, **overrides)
+    assert_error(response, 400, "validation_error")
+    assert field in str(response.json()["error"])
+    assert (Tenant.objects.count(), User.objects.count()) == (0, 0)

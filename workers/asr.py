@@ -19,7 +19,7 @@ def transcribe(job_id: int) -> None:
     """Transcribe one voice message: transient errors retry on the job's countdowns, others fail at once."""
     from anmei.asr.backends import AsrError
     from anmei.asr.services import asr_task_adopt, asr_task_fail, asr_task_process
-    from anmei.jobs.services import JobFailed, JobRetry, job_lease
+    from anmei.jobs.services import JobFailed, JobRetry, job_lease, job_lease_heartbeat
 
     def adopt(job) -> None:  # a web voice message hands over only the job; its task is recorded here
         if job.payload.get("message_id"):
@@ -39,7 +39,8 @@ def transcribe(job_id: int) -> None:
             return
         adopt(job)
         try:
-            asr_task_process(asr_task_id=job.payload["asr_task_id"], attempt=job.attempts)
+            with job_lease_heartbeat(job):  # the lease is short (ASR_LEASE_SECONDS); the model may take longer
+                asr_task_process(asr_task_id=job.payload["asr_task_id"], attempt=job.attempts)
         except AsrError as error:
             if error.transient:
                 raise JobRetry(f"{error.code}: {error.message}") from error

@@ -14,7 +14,7 @@ from celery import shared_task
 def deliver_message(job_id: int) -> str | None:
     """Send one stored message to its IM customer through the bot callback (idempotent per message)."""
     from anmei.bots.services import bot_delivery_attempt, bot_delivery_job_failed
-    from anmei.jobs.services import JobRetry, job_lease
+    from anmei.jobs.services import JobFailed, JobRetry, job_lease
 
     with job_lease(job_id, on_failed=bot_delivery_job_failed) as job:
         if job is None:
@@ -22,6 +22,8 @@ def deliver_message(job_id: int) -> str | None:
         outcome, countdown = bot_delivery_attempt(message_id=job.payload["message_id"])
         if outcome == "retry":
             raise JobRetry("bot delivery failed", countdown=countdown)
+        if outcome == "failed":  # the schedule ran out (alert raised): the job fails too, for /metrics
+            raise JobFailed("bot_unreachable", "the bot did not accept the message after every retry")
         return outcome
 
 
@@ -37,5 +39,15 @@ def auto_reply(job_id: int) -> int | None:
     with job_lease(job_id, on_failed=auto_reply_job_failed) as job:
         if job is None:
             return None
-        reply = auto_reply_if_unanswered(message_id=job.payload["message_id"])
+        reply = auto_reply_if_unanswered(
+            message_id=job.payload["message_id"], wait_for_welcome=job.attempts < job.max_attempts
+        )
         return reply.id if reply else None
+
+
+@shared_task(name="workers.bots.stale_sweep")
+def stale_sweep() -> int:
+    """Beat: one admin alert per bot that stopped sending heartbeats (per silence episode)."""
+    from anmei.bots.services import bot_stale_sweep
+
+    return bot_stale_sweep()

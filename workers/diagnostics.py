@@ -41,3 +41,12 @@ def job_probe(job_id: int) -> None:
             raise JobFailed("PROBE_PERMANENT", "asked to fail")
         if job.attempts <= job.payload.get("fail_attempts", 0):
             raise RuntimeError(f"probe failure {job.attempts}")
+
+
+@shared_task(name="workers.diagnostics.sleep")
+def sleep(seconds: float) -> float:
+    """Hold a worker for `seconds` without touching Redis: fault tests finish tasks while the broker is down."""
+    import time
+
+    time.sleep(seconds)
+    return seconds

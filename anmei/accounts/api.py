@@ -179,3 +179,54 @@ class GuestCredentialsApi(APIView):
                 user=request.user, username=data["username"], password=data["password"]
             )
         return Response(LoginApi.UserSerializer(user).data)
+
+
+class ClinicSignupApi(APIView):
+    """`POST /api/v1/tenants/signup`: a clinic asks to join (pending), with its first admin's login."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [AuthRateThrottle]
+    throttle_scope = "signup"
+
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=120)
+        slug = serializers.SlugField(max_length=50)
+        contact_email = serializers.EmailField(max_length=254)
+        admin_username = serializers.CharField(max_length=150, required=False)
+        admin_password = serializers.CharField(max_length=128, required=False, trim_whitespace=False)
+
+        def validate(self, attrs):
+            if bool(attrs.get("admin_username")) != bool(attrs.get("admin_password")):
+                missing = "admin_password" if attrs.get("admin_username") else "admin_username"
+                raise serializers.ValidationError({missing: ["admin_username and admin_password go together"]})
+            return attrs
+
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        slug = serializers.CharField()
+        status = serializers.CharField()
+        admin_username = serializers.CharField(required=False)
+
+    @extend_schema(
+        tags=["tenants"],
+        summary="Sign a clinic up",
+        description="Creates a pending tenant and, with admin_username/admin_password, its first tenant "
+        "admin, who can log in once a platform operator approves the tenant.",
+        request=InputSerializer,
+        responses={201: OutputSerializer},
+        auth=[],
+    )
+    def post(self, request):
+        data = validated_input(self.InputSerializer, request.data)
+        tenant, admin = services.clinic_signup(
+            name=data["name"],
+            slug=data["slug"].lower(),
+            contact_email=data["contact_email"],
+            admin_username=data.get("admin_username") or "",
+            admin_password=data.get("admin_password") or "",
+        )
+        body = {"id": tenant.id, "slug": tenant.slug, "status": tenant.status}
+        if admin is not None:
+            body["admin_username"] = admin.username
+        return Response(body, status=status.HTTP_201_CREATED)

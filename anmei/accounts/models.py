@@ -51,8 +51,11 @@ class User(AbstractUser):
                 condition=~Q(platform_user_id=""),
                 name="user_platform_identity_unique",
             ),
+            # An operator has no tenant and everyone else has one: a tenant account can never hold
+            # the operator role, whatever wrote the row (is_operator relies on it too).
             models.CheckConstraint(
-                condition=Q(role="operator") | Q(tenant__isnull=False), name="user_tenant_required_unless_operator"
+                condition=Q(role="operator", tenant__isnull=True) | (~Q(role="operator") & Q(tenant__isnull=False)),
+                name="user_operator_iff_no_tenant",
             ),
         ]
         indexes = [models.Index(fields=["tenant", "role"])]

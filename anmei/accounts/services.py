@@ -22,6 +22,7 @@ from anmei.jobs.models import Job
 from anmei.jobs.services import job_schedule
 from anmei.tenants.models import Tenant
 from anmei.tenants.selectors import tenant_get_active
+from anmei.tenants.services import tenant_signup
 
 logger = logging.getLogger("anmei.accounts")
 
@@ -47,9 +48,7 @@ def user_create(
         nickname=nickname or "",
         source=source,
         platform_user_id=platform_user_id,
-        is_staff=role in (User.Role.ADMIN, User.Role.OPERATOR),
-        is_superuser=role == User.Role.OPERATOR,
-    )
+    )  # is_staff / is_superuser follow the role in User.save
     if password:
         password_check(password=password, user=user)
         user.set_password(password)
@@ -219,6 +218,32 @@ def guest_credentials_set(*, user: User, username: str, password: str) -> User:
         ) from exc
     logger.info("guest credentials set", extra={"tenant_id": user.tenant_id, "user_id": user.id})
     return user
+
+
+def clinic_signup(
+    *, name: str, slug: str, contact_email: str, admin_username: str = "", admin_password: str = ""
+) -> tuple[Tenant, User | None]:
+    """Sign a clinic up (pending) together with its first tenant admin, in one transaction.
+
+    The admin cannot log in until an operator approves the tenant (login refuses users of a tenant
+    that is not approved); from then on they sign in with the login they chose here, so an
+    approved clinic always has someone to run it. The password is checked before anything is
+    written. Without `admin_username` the clinic gets no admin (then `manage.py bootstrap_tenant`).
+    """
+    if admin_username:
+        password_check(password=admin_password, user=User(username=admin_username, email=contact_email))
+    with transaction.atomic():
+        tenant = tenant_signup(name=name, slug=slug, contact_email=contact_email)
+        admin = None
+        if admin_username:
+            admin = user_create(
+                tenant=tenant,
+                username=admin_username,
+                password=admin_password,
+                role=User.Role.ADMIN,
+                email=contact_email,
+            )
+    return tenant, admin
 
 
 def user_login(*, tenant_slug: str | None, username: str, password: str) -> tuple[User, str]:

@@ -14,11 +14,13 @@ from rest_framework.views import APIView
 from anmei.ai import selectors, services
 from anmei.ai.models import AgentConfig, CannedResponse, ConversationSummary
 from anmei.ai.suggestions import KINDS, suggestions_generate
+from anmei.ai.templating import template_validator
 from anmei.common.api import IdField, TenantURLField, validated_input
 from anmei.common.errors import ApplicationError, NotFoundError
-from anmei.common.permissions import IsConsultantOrAdmin, IsTenantAdmin, IsTenantAdminOrOperator
+from anmei.common.permissions import IsConsultantOrAdmin, IsTenantAdmin, IsTenantAdminOrOperator, is_operator
 from anmei.conversations.models import Conversation
 from anmei.conversations.selectors import conversation_get
+from anmei.stats.services.rollup import tenant_zone
 from anmei.tenants.models import Tenant
 
 _PRICE = {"max_digits": 12, "decimal_places": 6, "min_value": 0}
@@ -78,7 +80,7 @@ class AgentConfigApi(APIView):
         model = serializers.CharField(required=False, allow_blank=True, max_length=128)
         timeout_seconds = serializers.FloatField(required=False, min_value=0.5, max_value=120)
         enabled = serializers.BooleanField(required=False)
-        welcome_template = serializers.CharField(required=False, max_length=4000)
+        welcome_template = serializers.CharField(required=False, max_length=4000, validators=[template_validator])
         monthly_token_quota = serializers.IntegerField(required=False, min_value=0, max_value=10**15)
         context_token_budget = serializers.IntegerField(required=False, min_value=0, max_value=1_000_000)
         stream = serializers.BooleanField(required=False)
@@ -128,14 +130,7 @@ class LlmUsageApi(APIView):
     )
     def get(self, request):
         filters = validated_input(self.FilterSerializer, request.query_params.dict())
-        today = timezone.now().date()
-        date_to = filters.get("to") or today
-        date_from = filters.get("from") or date_to.replace(day=1)
-        if date_from > date_to:
-            raise ApplicationError("invalid_range", "from must not be after to", details={"field": "from"})
-        if date_to - date_from > timedelta(days=366):
-            raise ApplicationError("invalid_range", "at most 366 days at once", details={"field": "to"})
-        if request.user.role == "operator":
+        if is_operator(request.user):
             tenant_id = filters.get("tenant")
             if not tenant_id:
                 raise ApplicationError(
@@ -145,6 +140,13 @@ class LlmUsageApi(APIView):
                 raise NotFoundError("tenant")
         else:
             tenant_id = request.user.tenant_id
+        today = timezone.now().astimezone(tenant_zone(tenant_id)).date()  # the tenant's day, not UTC's
+        date_to = filters.get("to") or today
+        date_from = filters.get("from") or date_to.replace(day=1)
+        if date_from > date_to:
+            raise ApplicationError("invalid_range", "from must not be after to", details={"field": "from"})
+        if date_to - date_from > timedelta(days=366):
+            raise ApplicationError("invalid_range", "at most 366 days at once", details={"field": "to"})
         report = selectors.llm_usage_report(
             tenant_id=tenant_id, date_from=date_from, date_to=date_to, group_by=filters["group_by"]
         )
@@ -242,10 +244,9 @@ class _CannedInput(serializers.Serializer):
 
 
 class CannedResponseListApi(APIView):
-    """The tenant's canned responses (标准话术): consultants read them, admins write them."""
+    """The tenant's canned responses (标准话术): its consultants and admins read and manage them."""
 
-    def get_permissions(self):
-        return [IsConsultantOrAdmin()] if self.request.method == "GET" else [IsTenantAdmin()]
+    permission_classes = [IsConsultantOrAdmin]
 
     @extend_schema(responses={200: CannedResponseSerializer(many=True)})
     def get(self, request):
@@ -260,7 +261,7 @@ class CannedResponseListApi(APIView):
 
 
 class CannedResponseDetailApi(APIView):
-    permission_classes = [IsTenantAdmin]
+    permission_classes = [IsConsultantOrAdmin]
 
     class UpdateSerializer(_CannedInput):
         shortcode = serializers.SlugField(max_length=64, allow_unicode=True, required=False)

@@ -17,9 +17,11 @@ from anmei.bots.models import BotInstance
 from anmei.bots.services.instances import gateway_settings_get_or_create
 from anmei.common import realtime
 from anmei.common.presence import online_user_ids
-from anmei.conversations.models import Message
+from anmei.conversations.models import Conversation, Message
 from anmei.conversations.services import message_create, message_event
 from anmei.conversations.services.handoffs import HELD, message_deliver_schedule
+from anmei.jobs.models import Job
+from anmei.jobs.services import JobRetry
 from anmei.notifications.services import admin_alert_raise
 
 logger = logging.getLogger("anmei.ai")
@@ -38,8 +40,12 @@ def auto_reply_job_failed(job, error: str) -> None:
     )
 
 
-def auto_reply_if_unanswered(*, message_id: int) -> Message | None:
-    """The auto-reply job: answer unless a consultant took the conversation or consultants are online."""
+def auto_reply_if_unanswered(*, message_id: int, wait_for_welcome: bool = True) -> Message | None:
+    """The auto-reply job: answer unless a consultant took the conversation or consultants are online.
+
+    `wait_for_welcome` false (the job's last attempt) sends an away message even if the welcome is
+    still on its way: late is better than never.
+    """
     message = Message.objects.select_related("conversation").filter(pk=message_id).first()
     if message is None:
         return None
@@ -52,7 +58,7 @@ def auto_reply_if_unanswered(*, message_id: int) -> Message | None:
         online = ()
     if online:
         return None
-    return auto_reply_create(message_id=message_id)
+    return auto_reply_create(message_id=message_id, wait_for_welcome=wait_for_welcome)
 
 
 def _rule_reply(bot: BotInstance | None, text: str) -> tuple[str | None, str]:
@@ -74,10 +80,40 @@ def _ai_reply(message: Message) -> str | None:
     )
 
 
-def auto_reply_create(*, message_id: int) -> Message | None:
+# The registration automation's job kinds (anmei.accounts REGISTRATION_JOB, anmei.automation JOB_KIND):
+# read by name, as the hand-off rule wants (automation sits above this app).
+_WELCOME_JOB_KINDS = ("automation.start", "automation")
+WELCOME_WAIT_SECONDS = 2.0
+
+
+def _welcome_pending(conversation: Conversation) -> bool:
+    """Is the customer's registration welcome still on its way (not stored yet, its run's jobs unfinished)?"""
+    customer_id = conversation.customer_id
+    if Message.objects.filter(tenant_id=conversation.tenant_id, external_id=f"welcome:{customer_id}").exists():
+        return False
+    unfinished = Job.objects.filter(
+        tenant_id=conversation.tenant_id,
+        kind__in=_WELCOME_JOB_KINDS,
+        state__in=(Job.State.PENDING, Job.State.RUNNING),
+    )
+    return (
+        unfinished.filter(kind="automation.start", key=f"customer:{customer_id}").exists()
+        or unfinished.filter(kind="automation", payload__customer_id=customer_id).exists()
+    )
+
+
+def _away_already_sent(conversation: Conversation) -> bool:
+    return Message.objects.filter(
+        conversation_id=conversation.id, sender_type=Message.SenderType.BOT, payload__source="away"
+    ).exists()
+
+
+def auto_reply_create(*, message_id: int, wait_for_welcome: bool = True) -> Message | None:
     """Answer a customer message nobody is online for: keyword rule, else AI gateway, else away message.
 
-    Stored once per customer message (external id `autoreply:<id>`), then delivered through the
+    The away message is sent at most once per conversation, and only after the customer's
+    registration welcome where one is on its way (the job retries until it is stored). Stored once
+    per customer message (external id `autoreply:<id>`), then delivered through the
     bot (IM customers) or pushed over WebSocket (web customers).
     """
     message = Message.objects.select_related("conversation").filter(pk=message_id).first()
@@ -97,7 +133,15 @@ def auto_reply_create(*, message_id: int) -> Message | None:
             text, source = _ai_reply(message), "ai"
         if text is None:
             text, source = (bot.away_message if bot and bot.away_message else gateway.away_message), "away"
+            # the away message comes after the welcome, never before it
+            if wait_for_welcome and _welcome_pending(conversation):
+                raise JobRetry("the welcome is not stored yet", countdown=WELCOME_WAIT_SECONDS)
         with transaction.atomic():
+            if source == "away":
+                # Once per conversation: the conversation's row lock makes concurrent messages take turns.
+                Conversation.objects.select_for_update().filter(pk=conversation.pk).first()
+                if _away_already_sent(conversation):
+                    return None
             reply, created = message_create(
                 conversation=conversation,
                 sender_type=Message.SenderType.BOT,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from django.conf import settings
@@ -10,6 +10,7 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDay
 
 from anmei.ai.models import AgentCall, AgentConfig, CannedResponse
+from anmei.stats.services.rollup import local_day_bounds, tenant_zone
 
 
 def _month_start(now: datetime | None = None) -> datetime:
@@ -40,9 +41,10 @@ def llm_quota_state(*, config: AgentConfig) -> dict:
 
 
 def llm_usage_report(*, tenant_id: int, date_from: date, date_to: date, group_by: str) -> dict:
-    """Totals and rows for `GET /api/v1/admin/llm-usage` over [from, to] (whole UTC days)."""
-    start = datetime.combine(date_from, time.min, tzinfo=UTC)
-    end = datetime.combine(date_to + timedelta(days=1), time.min, tzinfo=UTC)
+    """Totals and rows for `GET /api/v1/admin/llm-usage` over [from, to]: whole days in the tenant's
+    time zone, as statistics count them (rows by day are local days too)."""
+    zone = tenant_zone(tenant_id)
+    start, end = local_day_bounds(date_from, zone)[0], local_day_bounds(date_to, zone)[1]
     calls = AgentCall.objects.filter(tenant_id=tenant_id, created_at__gte=start, created_at__lt=end)
     sums = {
         "calls": Count("id"),
@@ -66,7 +68,7 @@ def llm_usage_report(*, tenant_id: int, date_from: date, date_to: date, group_by
 
     totals = clean(calls.aggregate(**sums))
     if group_by == "day":
-        grouped = calls.annotate(day=TruncDay("created_at", tzinfo=UTC)).values("day")
+        grouped = calls.annotate(day=TruncDay("created_at", tzinfo=zone)).values("day")
         rows = [{**clean(r), "day": r["day"].date().isoformat()} for r in grouped.annotate(**sums).order_by("day")]
     else:
         field = {"purpose": "purpose", "model": "model"}[group_by]

@@ -67,7 +67,7 @@ def asr_task_create(*, message: Message, asr_task_id: str, media: dict[str, Any]
         queue=settings.CELERY_ASR_QUEUE,
         max_attempts=settings.ASR_MAX_ATTEMPTS,
         retry_countdowns=list(settings.ASR_RETRY_COUNTDOWNS),
-        lease_seconds=settings.ASR_TIME_LIMIT_SECONDS + 60,
+        lease_seconds=settings.ASR_LEASE_SECONDS,  # renewed by a heartbeat while the attempt runs
     )
     AsrTask.objects.filter(pk=task.pk).update(job_id=job.id)
     task.job_id = job.id
@@ -287,7 +287,12 @@ def _transcribe(task: AsrTask) -> tuple[Transcript, float]:
     try:
         samples = decode_to_16k_mono(data, ext=ext)
     except BadAudio as exc:
-        raise AsrError("ASR_BAD_AUDIO", str(exc)[:500], transient=False) from exc
+        # The tenant sees the fixed sentence; decoder output and header values are for our logs.
+        logger.warning(
+            "asr bad audio",
+            extra={"tenant_id": task.tenant_id, "asr_task_id": task.asr_task_id, "detail": exc.detail[:500]},
+        )
+        raise AsrError("ASR_BAD_AUDIO", exc.message, transient=False) from exc
     except subprocess.TimeoutExpired as exc:
         raise AsrError("ASR_TIMEOUT", "decoding the audio took too long", transient=True) from exc
     decode_ms = (time.perf_counter() - started) * 1000

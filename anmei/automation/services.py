@@ -24,12 +24,15 @@ from anmei.accounts.models import User
 from anmei.automation.models import JOB_KIND, STEPS, AutomationRun, AutomationSettings, AutomationStep
 from anmei.automation.selectors import automation_run_stuck_ids
 from anmei.common import realtime
+from anmei.common.errors import ApplicationError
 from anmei.common.metrics import REGISTRATION_SECONDS
+from anmei.common.outbound import OutboundError
 from anmei.conversations.models import Conversation, Message
 from anmei.conversations.services import message_create, message_event
 from anmei.conversations.services.handoffs import message_deliver_schedule
 from anmei.jobs.models import Job
 from anmei.jobs.services import JobFailed, JobRetry, job_schedule
+from anmei.notifications.backends import NotificationBackendError
 from anmei.notifications.services import admin_alert_raise
 
 logger = logging.getLogger("anmei.automation")
@@ -108,7 +111,8 @@ def automation_step_schedule(*, run: AutomationRun, step: str, config: Automatio
         key=f"run:{run.id}:{run.generation}:{step}",
         task=STEP_TASK,
         tenant_id=run.tenant_id,
-        payload={"run_id": run.id, "generation": run.generation, "step": step},
+        # customer_id lets lower layers see a welcome still on its way (the away message waits for it)
+        payload={"run_id": run.id, "generation": run.generation, "step": step, "customer_id": run.customer_id},
         # the step's own retries, plus room for attempts lost with their worker (those leave no row)
         max_attempts=config.max_retries + 1 + settings.AUTOMATION_WORKER_LOSS_ALLOWANCE,
         retry_countdowns=[float(x) for x in config.retry_countdowns],
@@ -152,7 +156,9 @@ def automation_job_failed(job: Job, error: str) -> None:
     """`on_failed` of a step's job: its attempts ran out without the step recording it (workers lost)."""
     run = AutomationRun.objects.filter(pk=job.payload["run_id"], generation=job.payload["generation"]).first()
     if run is not None:
-        automation_run_fail(run=run, step=job.payload["step"], error=error, attempts=job.attempts)
+        # the job's own text may name exception classes: the tenant gets a code, the log has the rest
+        shown = "STEP_WORKER_LOST: the workers running this step were lost" if "worker lost" in error else STEP_ERROR
+        automation_run_fail(run=run, step=job.payload["step"], error=shown, attempts=job.attempts)
 
 
 @dataclass(frozen=True)
@@ -201,7 +207,7 @@ def automation_step_execute(
     except (OperationalError, InterfaceError):
         raise  # the database is gone: the failure cannot be recorded either; the job's lease expires, the sweep retries
     except Exception as exc:  # noqa: BLE001 - any failure of a step is retried, then alerted
-        error = f"{type(exc).__name__}: {exc}"[:500]
+        error, detail = step_error(exc), f"{type(exc).__name__}: {exc}"[:500]
         duration_ms = (time.perf_counter() - started) * 1000
         retries_done = attempt - 1
         countdown = config.countdown_for(attempt) if retries_done < config.max_retries else None
@@ -214,6 +220,7 @@ def automation_step_execute(
                 "step": step,
                 "attempt": attempt,
                 "error": error,
+                "detail": detail,
                 "retry_in": countdown,
             },
         )
@@ -222,6 +229,25 @@ def automation_step_execute(
         automation_run_fail(run=run, step=step, error=error, attempts=attempt)
         return StepOutcome("failed", error=error)
     return StepOutcome("ok")
+
+
+STEP_ERROR = "STEP_ERROR: the step failed (the details are in the server logs)"
+
+
+def step_error(exc: Exception) -> str:
+    """What a failed step shows the tenant (dashboard, admin, alerts): a stable code and a fixed text.
+
+    Only our own errors say more: a domain error's code and message, an outbound call's category,
+    a notification backend's reason (its category or HTTP status). Exception classes, messages of
+    other exceptions and anything upstream stay in the log (`detail`).
+    """
+    if isinstance(exc, ApplicationError):
+        return f"{exc.code}: {exc.message}"[:500]
+    if isinstance(exc, OutboundError):
+        return f"STEP_UNREACHABLE: {exc.category}"
+    if isinstance(exc, NotificationBackendError):
+        return f"STEP_NOTIFY_FAILED: {exc}"[:500]
+    return STEP_ERROR
 
 
 def _step_record(

@@ -167,7 +167,7 @@ class BotHeartbeatApi(_BotApi):
     @extend_schema(request=None, responses={200: dict})
     def post(self, request):
         status_body = request.data if isinstance(request.data, dict) and request.data else None
-        bot = services.bot_heartbeat(bot=request.auth, status=dict(status_body) if status_body else None)
+        bot = services.bot_heartbeat_record(bot=request.auth, status=dict(status_body) if status_body else None)
         return Response({"status": "ok", "last_heartbeat_at": bot.last_heartbeat_at})
 
 
@@ -180,6 +180,7 @@ class BotConfigApi(_BotApi):
 class BotBlacklistApi(_BotApi):
     @extend_schema(responses={200: dict})
     def get(self, request):
+        services.blacklist_bot_seen(bot=request.auth)  # a lagging bot is back: push what it lacks
         return Response(blacklist_snapshot(tenant_id=request.auth.tenant_id))
 
 

@@ -36,7 +36,11 @@ class HealthApi(APIView):
         if healthy:
             return Response({"status": "ok", "checks": checks})
         failing = [name for name, check in checks.items() if check["status"] != "ok"]
-        return Response({"status": "unavailable", "checks": checks, "failing": failing}, status=503)
+        response = Response({"status": "unavailable", "checks": checks, "failing": failing}, status=503)
+        # Expected while the platform boots (no worker answers yet): the access log line says it at
+        # INFO; django.request would log every probe's 503 as an ERROR.
+        response._has_been_logged = True
+        return response
 
 
 class LiveApi(APIView):

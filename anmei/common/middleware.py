@@ -38,7 +38,8 @@ class RequestSizeLimitMiddleware:
 
 
 class AccessLogMiddleware:
-    """Log one line per API request: method, path (no query string), status, duration, tenant and user."""
+    """Log one line per request (static files aside): method, path (no query string), status, duration,
+    tenant and user. It is the only access log: daphne's is off (anmei/serve.py), gunicorn's not asked for."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -50,7 +51,7 @@ class AccessLogMiddleware:
         HTTP_REQUEST_SECONDS.labels(
             method=request.method, route=match.route if match else "unmatched", status=response.status_code
         ).observe(time.perf_counter() - started)
-        if request.path.startswith("/api/"):
+        if not request.path.startswith(settings.STATIC_URL):
             # DRF authenticates on its own Request object; Django's request.user is the session user.
             drf_request = (getattr(response, "renderer_context", None) or {}).get("request")
             # `_user`, not `user`: reading `user` would authenticate again, and a failed authentication

@@ -12,10 +12,12 @@ user's and the tenant's session groups (anmei.common.realtime.sockets_close_user
 from __future__ import annotations
 
 import logging
+import time
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 
 from anmei.accounts.services import ws_session_user, ws_ticket_consume
 from anmei.common import presence, realtime
@@ -28,8 +30,8 @@ CLOSE_BAD_TICKET = 4401
 CLOSE_FORBIDDEN = 4403
 
 
-def conversation_event_data(event) -> dict:
-    """A stored status change as the timeline shows it."""
+def conversation_event_data(event, *, staff: bool) -> dict:
+    """A stored status change as the timeline shows it (a customer never sees staff-only details)."""
     return {
         "id": event.id,
         "conversation_id": event.conversation_id,
@@ -37,7 +39,7 @@ def conversation_event_data(event) -> dict:
         "from_status": event.from_status,
         "status": event.to_status,
         "actor_id": event.actor_id,
-        "details": event.details,
+        "details": event.details_for(staff=staff),
         "created_at": event.created_at.isoformat(),
     }
 
@@ -66,6 +68,7 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.user, self.session = user, session
+        self.checked_at = time.monotonic()
         WEBSOCKET_CONNECTIONS.labels(endpoint=self.endpoint_name).inc()
         for group in [*self.groups_for(user), realtime.sessions_group(user.tenant_id)]:
             await self.channel_layer.group_add(group, self.channel_name)
@@ -107,17 +110,24 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
         if self.user is None or self.revoked:
             return
         # Re-authorise every command: the user, role, tenant and token as they are now, not at connect.
-        user = await database_sync_to_async(ws_session_user)(self.session)
-        if user is None:
-            await self._revoke("access revoked")
+        if not await self._reauthorise():
             return
-        self.user = user
         kind = content.get("type") if isinstance(content, dict) else None
         handler = self.commands().get(kind)
         if handler is None:
             await self.send_json({"type": "error", "code": "unknown_command", "command": kind})
             return
         await handler(content)
+
+    async def _reauthorise(self) -> bool:
+        """Re-check the socket's grant now; close it (4401) and answer False when it is gone."""
+        user = await database_sync_to_async(ws_session_user)(self.session)
+        self.checked_at = time.monotonic()
+        if user is None:
+            await self._revoke("access revoked")
+            return False
+        self.user = user
+        return True
 
     async def session_revoke(self, message) -> None:
         """A service took this user's (or tenant's) access away: close, unless another token's logout."""
@@ -190,14 +200,19 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
         return {
             "type": "sync.result",
             "messages": MessageOutputSerializer(messages, many=True).data,
-            "events": [conversation_event_data(e) for e in events],
+            "events": [conversation_event_data(e, staff=self.user.role != "customer") for e in events],
             "cursor": cursor,
             "more": more,
         }
 
     async def event_forward(self, message):
-        if not self.revoked:
-            await self.send_json(message["event"])
+        # A socket that only listens is re-checked too, at most every WS_REAUTH_SECONDS: a lost
+        # close message (or a token that simply expired) stops the events within that time.
+        if self.revoked:
+            return
+        if time.monotonic() - self.checked_at >= settings.WS_REAUTH_SECONDS and not await self._reauthorise():
+            return
+        await self.send_json(message["event"])
 
     @property
     def endpoint_name(self) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 from django.db.models import Q
 
 from anmei.accounts.models import User
+from anmei.bots.models import BotInstance
 from anmei.common.errors import NotFoundError
 from anmei.conversations.models import Conversation, ConversationEvent, Message
 from anmei.conversations.selectors import conversation_visible_to
@@ -108,6 +109,8 @@ def customer_profile_get(*, user: User, customer_id: int) -> dict[str, Any]:
         )
         if entry is not None:
             blacklisted = {"id": entry.id, "reason": entry.reason, "expires_at": entry.expires_at}
+    bot_id = conversations.exclude(bot_instance_id=None).values_list("bot_instance_id", flat=True).first()
+    bot = BotInstance.objects.filter(pk=bot_id, tenant_id=user.tenant_id).first() if bot_id else None
     return {
         "id": customer.id,
         "username": customer.username,
@@ -116,6 +119,12 @@ def customer_profile_get(*, user: User, customer_id: int) -> dict[str, Any]:
         "platform_user_id": customer.platform_user_id,
         "created_at": customer.created_at,
         "blacklisted": blacklisted,
+        # the bot their IM messages come through, and whether it is alive (heartbeats)
+        "bot": (
+            {"name": bot.name, "is_stale": bot.is_stale, "last_heartbeat_at": bot.last_heartbeat_at}
+            if bot is not None
+            else None
+        ),
         "conversations": [
             {
                 "id": c.id,

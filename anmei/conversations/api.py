@@ -63,6 +63,12 @@ class MessageInputSerializer(serializers.Serializer):
 
 class TransferInputSerializer(serializers.Serializer):
     to_consultant = IdField()
+    note = serializers.CharField(
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        help_text="optional hand-off note for the colleague (staff only: never shown to the customer)",
+    )
 
 
 class DeliverySerializer(serializers.Serializer):
@@ -222,7 +228,10 @@ class ConversationTransferApi(APIView):
     def post(self, request, conversation_id: int):
         data = validated_input(self.InputSerializer, request.data)
         conversation = services.conversation_transfer(
-            user=request.user, conversation_id=conversation_id, to_consultant_id=data["to_consultant"]
+            user=request.user,
+            conversation_id=conversation_id,
+            to_consultant_id=data["to_consultant"],
+            note=data.get("note", ""),
         )
         return Response(ConversationOutputSerializer(conversation).data)
 

@@ -140,9 +140,19 @@ class ConversationEvent(models.Model):
     details = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    # what staff write for each other (a transfer's hand-off note): never shown to the customer
+    STAFF_ONLY_DETAILS = ("note",)
+
     class Meta:
         ordering = ["created_at", "id"]
         indexes = [models.Index(fields=["conversation", "created_at"])]
 
     def __str__(self) -> str:
         return f"#{self.conversation_id} {self.from_status or '∅'}→{self.to_status} ({self.action})"
+
+    def details_for(self, *, staff: bool) -> dict:
+        """The details a viewer may see: staff everything, the customer no staff-only entries."""
+        details = self.details if isinstance(self.details, dict) else {}
+        if staff:
+            return details
+        return {key: value for key, value in details.items() if key not in self.STAFF_ONLY_DETAILS}

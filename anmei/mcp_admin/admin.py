@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 
 from anmei.common.admin import ReadOnlyAdminMixin, TenantScopedAdmin
+from anmei.common.errors import ApplicationError
 from anmei.common.permissions import is_operator
 from anmei.mcp_admin import services
 from anmei.mcp_admin.models import MCPCallLog, MCPKeyAudit, MCPTool, MCPToolGroup
@@ -29,7 +30,7 @@ class MCPToolGroupAdmin(TenantScopedAdmin):
     fields = ("tenant", "name", "description", "enabled", "key_prefix", "created_by", "created_at", "updated_at")
     readonly_fields = ("key_prefix", "created_by", "created_at", "updated_at")
     inlines = [MCPToolInline]
-    actions = ("enable_groups", "disable_groups", "regenerate_keys")
+    actions = ("view_keys", "enable_groups", "disable_groups", "regenerate_keys")
 
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None else []  # a new group gets its tools from the service
@@ -51,6 +52,16 @@ class MCPToolGroupAdmin(TenantScopedAdmin):
         obj.pk = group.pk
         obj.__dict__.update({k: v for k, v in group.__dict__.items() if not k.startswith("_")})
         messages.warning(request, f"Key of group '{group.name}' (shown once here; viewing it again is audited): {key}")
+
+    @admin.action(description="View keys of selected groups (each view is audited)")
+    def view_keys(self, request, queryset):
+        for group in queryset:
+            try:
+                key = services.mcp_group_key_view(group=group, actor=request.user)
+            except ApplicationError as exc:
+                messages.error(request, f"Group '{group.name}': {exc.message}")
+                continue
+            messages.warning(request, f"Key of group '{group.name}' (this view is recorded): {key}")
 
     @admin.action(description="Enable selected groups")
     def enable_groups(self, request, queryset):

@@ -16,6 +16,10 @@ class StatsSettings(models.Model):
     business_days = models.CharField(max_length=16, default="01234", help_text="weekdays, 0 = Monday")
     rolled_until = models.DateTimeField(null=True, blank=True, help_text="end of the last rolled window (as_of)")
 
+    class Meta:
+        verbose_name = "统计设置"
+        verbose_name_plural = "统计设置"
+
     def __str__(self) -> str:
         return f"stats settings of tenant {self.tenant_id}"
 

@@ -13,6 +13,7 @@ from typing import Any
 from django.db.models import Count, Min, Q, Sum
 
 from anmei.accounts.models import User
+from anmei.common.permissions import is_operator
 from anmei.conversations.selectors import conversation_get
 from anmei.stats.models import (
     Rating,
@@ -342,7 +343,7 @@ def stats_scope(*, user: User, tenant: str | None, consultant_id: int | None) ->
     """
     from anmei.common.errors import ApplicationError, NotFoundError
 
-    if user.role == User.Role.OPERATOR:
+    if is_operator(user):
         if not tenant:
             return None, consultant_id
         by_id = Q(id=int(tenant)) if tenant.isdigit() and len(tenant) <= 18 else Q(pk__in=[])

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -9,7 +9,6 @@ from rest_framework.views import APIView
 from anmei.common.api import validated_input
 from anmei.common.errors import NotFoundError
 from anmei.common.permissions import IsOperator
-from anmei.common.throttling import AuthRateThrottle
 from anmei.tenants import services
 from anmei.tenants.models import Tenant
 from anmei.tenants.selectors import tenant_get_active
@@ -19,26 +18,6 @@ class TenantOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     slug = serializers.CharField()
     status = serializers.CharField()
-
-
-class TenantSignupApi(APIView):
-    authentication_classes: list = []
-    permission_classes = [AllowAny]
-    throttle_classes = [AuthRateThrottle]
-    throttle_scope = "signup"
-
-    class InputSerializer(serializers.Serializer):
-        name = serializers.CharField(max_length=120)
-        slug = serializers.SlugField(max_length=50)
-        contact_email = serializers.EmailField(max_length=254)
-
-    @extend_schema(request=InputSerializer, responses={201: TenantOutputSerializer}, auth=[])
-    def post(self, request):
-        data = validated_input(self.InputSerializer, request.data)
-        tenant = services.tenant_signup(
-            name=data["name"], slug=data["slug"].lower(), contact_email=data["contact_email"]
-        )
-        return Response(TenantOutputSerializer(tenant).data, status=status.HTTP_201_CREATED)
 
 
 class TenantApproveApi(APIView):

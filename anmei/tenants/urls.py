@@ -4,6 +4,5 @@ from anmei.tenants import api
 
 urlpatterns = [
     path("public", api.TenantPublicApi.as_view(), name="tenant-public"),
-    path("signup", api.TenantSignupApi.as_view(), name="tenant-signup"),
     path("<id:tenant_id>/approve", api.TenantApproveApi.as_view(), name="tenant-approve"),
 ]

@@ -3,7 +3,8 @@
 Every transition locks the row (SELECT … FOR UPDATE on PostgreSQL) *and* writes with a conditional
 UPDATE on the expected status, so among concurrent claims exactly one wins even on SQLite, where
 row locks do not exist. Each change stores a ConversationEvent and, after commit, pushes
-`conversation.updated` to the people concerned.
+`conversation.updated` to the tenant's console (every screen that lists or shows the conversation
+follows its status, whoever changed it) and to its customer.
 """
 
 from __future__ import annotations
@@ -168,7 +169,6 @@ def _apply(
     to_status: str,
     updates: dict[str, Any],
     details: dict[str, Any] | None = None,
-    notify_console: bool = False,
 ) -> Conversation:
     """Write the transition if the status is still the one we read; otherwise it is a 409."""
     from_status = conversation.status
@@ -180,7 +180,6 @@ def _apply(
     if rows != 1:  # lost a race (SQLite has no row locks): report what is there now
         conversation.refresh_from_db()
         raise _illegal(action, conversation)
-    before = {"consultant_id": conversation.consultant_id, "transfer_to_id": conversation.transfer_to_id}
     for field, value in updates.items():
         setattr(conversation, field, value)
     stored = ConversationEvent.objects.create(
@@ -205,16 +204,10 @@ def _apply(
         "actor_id": actor.id if actor else None,
         "timestamp": now.isoformat(),
     }
-    concerned = {
-        conversation.consultant_id,
-        conversation.transfer_to_id,
-        before["consultant_id"],
-        before["transfer_to_id"],
-        actor.id if actor else None,
-        conversation.customer_id,
-    } - {None}
+    if stored.details.get("note"):
+        event["note"] = stored.details["note"]  # staff only: left out of the customer's copy
     tenant_id = conversation.tenant_id
-    transaction.on_commit(lambda: _push(tenant_id, event, concerned, notify_console))
+    transaction.on_commit(lambda: _push(tenant_id, event))
     logger.info(
         "conversation transition",
         extra={
@@ -229,16 +222,23 @@ def _apply(
     return conversation
 
 
-def _push(tenant_id: int, event: dict, user_ids: set[int], notify_console: bool) -> None:
-    """Tell the console (claims of waiting conversations) or each person concerned; never fail the request."""
+def _push(tenant_id: int, event: dict) -> None:
+    """Tell every console of the tenant and the customer; never fail the request.
+
+    Consultants see every conversation of their tenant (the list's 全部 tab, the customer panel's
+    history), so every change goes to the console group, not only to the people who held it: a
+    colleague's transfer and end reach the consultant who still has it open.
+    """
     try:
-        if notify_console:  # every consultant sees it leave (or reach) the waiting list; the customer too
-            realtime.broadcast_to_console(tenant_id, event)
-            user_ids = {event["customer_id"]}
-        for user_id in user_ids:
-            realtime.broadcast_to_user(tenant_id, user_id, event)
+        realtime.broadcast_to_console(tenant_id, event)
+        realtime.broadcast_to_user(tenant_id, event["customer_id"], customer_view(event))
     except Exception:  # noqa: BLE001 - the event row is the record; a lost push is logged by realtime
         logger.warning("conversation.updated push failed", extra={"tenant_id": tenant_id})
+
+
+def customer_view(event: dict) -> dict:
+    """The customer's copy of a status change: staff-only fields (a hand-off note) left out."""
+    return {key: value for key, value in event.items() if key not in ConversationEvent.STAFF_ONLY_DETAILS}
 
 
 @transaction.atomic
@@ -248,13 +248,12 @@ def conversation_claim(*, user: User, conversation_id: int) -> Conversation:
     conversation = _locked(tenant_id=user.tenant_id, conversation_id=conversation_id)
     if conversation.status != S.WAITING:
         raise _illegal("claim", conversation)
-    return _apply(
-        conversation, actor=user, action="claim", to_status=S.ACTIVE, updates={"consultant": user}, notify_console=True
-    )
+    return _apply(conversation, actor=user, action="claim", to_status=S.ACTIVE, updates={"consultant": user})
 
 
 @transaction.atomic
-def conversation_transfer(*, user: User, conversation_id: int, to_consultant_id: int) -> Conversation:
+def conversation_transfer(*, user: User, conversation_id: int, to_consultant_id: int, note: str = "") -> Conversation:
+    """Offer an active conversation to a colleague, with an optional hand-off note only staff see."""
     _require_staff(user)
     conversation = _locked(tenant_id=user.tenant_id, conversation_id=conversation_id)
     if conversation.status != S.ACTIVE:
@@ -282,7 +281,11 @@ def conversation_transfer(*, user: User, conversation_id: int, to_consultant_id:
         action="transfer",
         to_status=S.TRANSFERRING,
         updates={"transfer_to": target},
-        details={"from_consultant": conversation.consultant_id, "to_consultant": target.id},
+        details={
+            "from_consultant": conversation.consultant_id,
+            "to_consultant": target.id,
+            **({"note": note.strip()} if note.strip() else {}),
+        },
     )
 
 
@@ -349,7 +352,6 @@ def conversation_end(
         to_status=S.ENDED,
         updates={"transfer_to": None},
         details={"reason": reason},
-        notify_console=conversation.status == S.WAITING,
     )
     summary_schedule(tenant_id=ended.tenant_id, conversation_id=ended.id)  # durable job, runs after commit
     return ended

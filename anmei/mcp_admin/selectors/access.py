@@ -104,6 +104,15 @@ def _refusal_reason(digest: str, tool_name: str) -> CallGrant:
     return _grant(tool)  # changed between the two reads: it is allowed now
 
 
+def mcp_key_is_known(*, key: str | None) -> bool:
+    """Does `key` belong to a tool group at all (enabled or not)? Unknown keys are refused at connect."""
+    if not key:
+        return False
+    digest = hash_token(key)
+    stored = MCPToolGroup.objects.filter(key_hash=digest).values_list("key_hash", flat=True).first()
+    return stored is not None and tokens_equal(stored, digest)
+
+
 def mcp_key_tool_names(*, key: str | None) -> set[str]:
     """Names of the tools `key` may call right now (empty for an unknown key or a disabled group).
 

@@ -20,6 +20,9 @@ addStrings({
   "list.empty": ["暂无会话", "No conversations"],
   "chat.pick": ["选择左侧的会话开始接待", "Pick a conversation on the left"],
   "chat.placeholder": ["输入回复，Enter 发送，Shift+Enter 换行，/ 快捷回复", "Reply: Enter sends, Shift+Enter new line, / canned responses"],
+  "nav.list": ["‹ 会话列表", "‹ Conversations"],
+  "nav.panel": ["客户信息 ›", "Customer ›"],
+  "nav.chat": ["‹ 返回会话", "‹ Back to the conversation"],
   "act.claim": ["接入", "Claim"],
   "act.accept": ["接受转接", "Accept"],
   "act.decline": ["拒绝转接", "Decline"],
@@ -68,13 +71,44 @@ addStrings({
   "customer.blacklist": ["黑名单", "Blacklist"],
   "customer.blacklisted": ["已拉黑（{reason}）", "Blacklisted ({reason})"],
   "customer.notBlacklisted": ["否", "No"],
+  "customer.bot": ["机器人", "Bot"],
+  "customer.botAlive": ["{name} · 在线", "{name} · online"],
+  "customer.botStale": ["{name} · 失联", "{name} · not responding"],
   "transfer.title": ["转接给在线顾问", "Transfer to an online consultant"],
   "transfer.none": ["暂无其他在线顾问", "No other consultant is online"],
+  "transfer.to": ["转接给", "Transfer to"],
+  "transfer.note": ["交接备注（可选，仅同事可见）", "Hand-off note (optional, staff only)"],
+  "transfer.noteHint": ["如：客户关心热玛吉价格，已发报价单", "e.g. asked about Thermage prices, price list sent"],
+  "transfer.noteShown": ["备注：{note}", "Note: {note}"],
+  "role.admin": ["管理员", "admin"],
   "blacklist.title": ["拉黑该客户", "Blacklist this customer"],
   "blacklist.reason": ["原因", "Reason"],
   "blacklist.expires": ["到期时间（可选）", "Expires (optional)"],
   "blacklist.done": ["已拉黑", "Blacklisted"],
-  "canned.none": ["没有匹配的快捷回复", "No matching canned response"],
+  "canned.none": ["没有匹配的快捷回复（Enter 不会发送）", "No matching canned response (Enter sends nothing)"],
+  "canned.manage": ["快捷回复", "Canned responses"],
+  "canned.help": [
+    "在回复框输入 / 加快捷码使用；客户消息含关键词时，它会出现在 AI 建议里",
+    "Type / and the shortcode in the reply box; when a customer message has a keyword, it is suggested",
+  ],
+  "canned.new": ["新增快捷回复", "New canned response"],
+  "canned.edit": ["编辑 /{shortcode}", "Edit /{shortcode}"],
+  "canned.shortcode": ["快捷码", "Shortcode"],
+  "canned.shortcodeHint": ["如 price（字母、数字、汉字、- 或 _）", "e.g. price (letters, digits, - or _)"],
+  "canned.text": ["回复内容", "Reply text"],
+  "canned.keywords": ["关键词", "Keywords"],
+  "canned.keywordHint": ["输入关键词后按回车", "Type a keyword, press Enter"],
+  "canned.removeKeyword": ["移除 {word}", "Remove {word}"],
+  "canned.empty": ["还没有快捷回复", "No canned responses yet"],
+  "canned.saved": ["已保存 /{shortcode}", "Saved /{shortcode}"],
+  "canned.deleted": ["已删除 /{shortcode}", "Deleted /{shortcode}"],
+  "canned.delete": ["删除", "Delete"],
+  "canned.confirmDelete": ["确认删除", "Really delete"],
+  "canned.taken": ["快捷码 /{shortcode} 已存在", "/{shortcode} exists already"],
+  "canned.badShortcode": ["快捷码只能包含字母、数字、汉字、- 和 _", "Shortcodes take letters, digits, - and _ only"],
+  "common.close": ["关闭", "Close"],
+  "common.save": ["保存", "Save"],
+  "common.edit": ["编辑", "Edit"],
   "help.shortcuts": [
     "快捷键：Alt+C 接入 · Alt+T 转接 · Alt+A 接受 · Alt+D 拒绝 · Alt+E 结束 · Alt+↑/↓ 切换会话 · Ctrl+K 搜索 · Esc 关闭",
     "Shortcuts: Alt+C claim · Alt+T transfer · Alt+A accept · Alt+D decline · Alt+E end · Alt+↑/↓ switch · Ctrl+K search · Esc close",
@@ -240,6 +274,7 @@ function start() {
   show($("#app"));
   show($("#logout"));
   show($("#presence"));
+  show($("#canned-manage"));
   $("#me").textContent = `${current.tenant} / ${current.user.username}`;
   if ("Notification" in window && Notification.permission === "default") Notification.requestPermission().catch(() => {});
   state.socket = new LiveSocket("/ws/console/", { onEvent: onEvent, onOpen: onSocketOpen, onState: setConnState });
@@ -351,8 +386,14 @@ function renderList() {
 }
 
 // ---- the open conversation -----------------------------------------------------------------
+// On a narrow screen one pane shows at a time: list → conversation → customer panel.
+function setView(view) {
+  document.body.dataset.view = view;
+}
+
 async function openConversation(id) {
   state.openId = id;
+  setView("chat");
   state.customerProfile = null;
   state.unread.delete(id);
   state.fresh.delete(id);
@@ -436,9 +477,11 @@ function eventText(event) {
   const who = event.actor_id ? staffName(event.actor_id) : t("who.system");
   const key = `event.${event.action}`;
   const to = staffName(event.details?.to_consultant || event.transfer_to_id);
-  return ["claim", "transfer", "accept", "decline", "end", "timeout", "created_by_automation"].includes(event.action)
+  const note = event.details?.note ?? event.note;
+  const text = ["claim", "transfer", "accept", "decline", "end", "timeout", "created_by_automation"].includes(event.action)
     ? t(key, { who, to })
     : t("event.other", { who, action: event.action });
+  return note ? `${text}（${t("transfer.noteShown", { note })}）` : text;
 }
 
 function addEvent(event) {
@@ -532,13 +575,16 @@ function openTransfer() {
   if (!c || c.status !== "active") return;
   state.socket.send({ type: "presence.list" });
   renderTransferTargets();
+  $("#transfer-note").value = "";
   $("#transfer-dialog").showModal();
 }
 
 function renderTransferTargets() {
   const c = state.conversations.get(state.openId);
   const targets = [...state.staff.values()].filter((s) => s.status === "online" && s.id !== state.me.id && s.id !== c?.consultant);
-  $("#transfer-target").replaceChildren(...targets.map((s) => h("option", { value: s.id }, `${s.name} (${s.username})`)));
+  // display name first; the login name only where it tells two people apart
+  const label = (s) => `${s.name}${s.name !== s.username ? ` (${s.username})` : ""}${s.role === "admin" ? ` · ${t("role.admin")}` : ""}`;
+  $("#transfer-target").replaceChildren(...targets.map((s) => h("option", { value: s.id }, label(s))));
   show($("#transfer-target"), targets.length > 0);
   show($("#transfer-none"), targets.length === 0);
   $("#transfer-ok").disabled = targets.length === 0;
@@ -547,8 +593,9 @@ function renderTransferTargets() {
 async function submitTransfer(event) {
   event.preventDefault();
   const target = Number($("#transfer-target").value);
+  const note = $("#transfer-note").value.trim();
   $("#transfer-dialog").close();
-  if (target) await transition("transfer", { to_consultant: target });
+  if (target) await transition("transfer", { to_consultant: target, ...(note ? { note } : {}) });
 }
 
 async function submitBlacklist(event) {
@@ -724,7 +771,135 @@ function composerKeys(event) {
   }
   if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
     event.preventDefault();
+    // "/…" is a canned-response lookup, never a message: with no match, Enter does nothing
+    if (/^\/\S*$/.test($("#composer-input").value.trim())) return;
     send();
+  }
+}
+
+// ---- managing canned responses (consultants and admins) ------------------------------------
+const cannedEdit = { id: null, keywords: [] };
+
+async function openCannedManager() {
+  state.canned = null;
+  resetCannedForm();
+  await renderCannedAdmin();
+  $("#canned-dialog").showModal();
+  $("#canned-shortcode").focus();
+}
+
+async function renderCannedAdmin() {
+  const items = await cannedList();
+  $("#canned-admin-list").replaceChildren(
+    ...(items.length
+      ? items.map((item) => {
+          const remove = h("button", { type: "button", class: "linkish danger canned-delete" }, t("canned.delete"));
+          remove.addEventListener("click", () => {
+            if (remove.dataset.armed) deleteCanned(item);
+            else {
+              remove.dataset.armed = "1";
+              remove.textContent = t("canned.confirmDelete");
+            }
+          });
+          return h(
+            "li",
+            { class: "canned-item", dataset: { shortcode: item.shortcode } },
+            h("div", { class: "row" }, h("b", {}, `/${item.shortcode}`), h("span", { class: "canned-item-text" }, item.text)),
+            h("div", { class: "row" }, h("span", { class: "tag-list" }, ...(item.keywords || []).map((k) => h("span", { class: "tag" }, k))), h("button", { type: "button", class: "linkish canned-edit", onclick: () => editCanned(item) }, t("common.edit")), remove),
+          );
+        })
+      : [h("li", { class: "muted" }, t("canned.empty"))]),
+  );
+}
+
+function resetCannedForm() {
+  cannedEdit.id = null;
+  cannedEdit.keywords = [];
+  $("#canned-form").reset();
+  $("#canned-form-title").textContent = t("canned.new");
+  $("#canned-error").textContent = "";
+  renderKeywordTags();
+}
+
+function editCanned(item) {
+  cannedEdit.id = item.id;
+  cannedEdit.keywords = [...(item.keywords || [])];
+  $("#canned-shortcode").value = item.shortcode;
+  $("#canned-text").value = item.text;
+  $("#canned-form-title").textContent = t("canned.edit", { shortcode: item.shortcode });
+  $("#canned-error").textContent = "";
+  renderKeywordTags();
+  $("#canned-text").focus();
+}
+
+function renderKeywordTags() {
+  const input = $("#canned-keyword-input");
+  const tags = cannedEdit.keywords.map((word) =>
+    h(
+      "span",
+      { class: "tag", dataset: { keyword: word } },
+      word,
+      h("button", { type: "button", class: "linkish tag-remove", "aria-label": t("canned.removeKeyword", { word }), onclick: () => { cannedEdit.keywords = cannedEdit.keywords.filter((k) => k !== word); renderKeywordTags(); } }, "×"),
+    ),
+  );
+  $("#canned-tags").replaceChildren(...tags, input);
+}
+
+function addKeywords(raw) {
+  for (const word of raw.split(/[,，、;；\s]+/)) {
+    const clean = word.trim().slice(0, 64);
+    if (clean && !cannedEdit.keywords.includes(clean)) cannedEdit.keywords.push(clean);
+  }
+  renderKeywordTags();
+}
+
+function keywordKeys(event) {
+  const input = event.target;
+  if ((event.key === "Enter" || event.key === "," || event.key === "，") && !event.isComposing) {
+    event.preventDefault();
+    addKeywords(input.value);
+    input.value = "";
+    input.focus();
+  } else if (event.key === "Backspace" && !input.value && cannedEdit.keywords.length) {
+    cannedEdit.keywords.pop();
+    renderKeywordTags();
+    input.focus();
+  }
+}
+
+async function saveCanned(event) {
+  event.preventDefault();
+  const pending = $("#canned-keyword-input");
+  if (pending.value.trim()) {
+    addKeywords(pending.value);
+    pending.value = "";
+  }
+  const body = { shortcode: $("#canned-shortcode").value.trim(), text: $("#canned-text").value.trim(), keywords: cannedEdit.keywords };
+  try {
+    const saved = cannedEdit.id
+      ? await api(`canned-responses/${cannedEdit.id}`, { method: "PUT", body })
+      : await api("canned-responses", { method: "POST", body });
+    state.canned = null;
+    resetCannedForm();
+    await renderCannedAdmin();
+    toast(t("canned.saved", { shortcode: saved.shortcode }), { timeout: 3000 });
+  } catch (error) {
+    const field = error.details?.field || Object.keys(error.details?.fields || {})[0];
+    if (error.code === "shortcode_taken") $("#canned-error").textContent = t("canned.taken", { shortcode: body.shortcode });
+    else if (field === "shortcode") $("#canned-error").textContent = t("canned.badShortcode");
+    else $("#canned-error").textContent = error.message;
+  }
+}
+
+async function deleteCanned(item) {
+  try {
+    await api(`canned-responses/${item.id}`, { method: "DELETE" });
+    state.canned = null;
+    if (cannedEdit.id === item.id) resetCannedForm();
+    await renderCannedAdmin();
+    toast(t("canned.deleted", { shortcode: item.shortcode }), { timeout: 3000 });
+  } catch (error) {
+    $("#canned-error").textContent = error.message;
   }
 }
 
@@ -800,6 +975,7 @@ async function loadCustomer(customerId) {
         "customer.blacklist",
         profile.blacklisted ? t("customer.blacklisted", { reason: profile.blacklisted.reason || "—" }) : t("customer.notBlacklisted"),
       ),
+      ...(profile.bot ? row("customer.bot", t(profile.bot.is_stale ? "customer.botStale" : "customer.botAlive", { name: profile.bot.name })) : []),
     );
     $("#customer-convs").replaceChildren(
       ...profile.conversations.map((c) =>
@@ -854,10 +1030,16 @@ function onConversationUpdated(event) {
     c.consultant = event.consultant_id ?? c.consultant;
     c.transfer_to = event.transfer_to_id ?? null;
     if (event.status === "ended") c.ended_at = event.timestamp || event.created_at;
-  } else refreshSoon();
+  } else if (event.status === "waiting" || [event.consultant_id, event.transfer_to_id, event.actor_id].includes(state.me.id)) {
+    refreshSoon(); // one this tab had not loaded and that concerns it
+  }
   if (event.status !== "waiting") {
     state.fresh.delete(event.conversation_id);
     for (const stale of $$(`.toast.new-customer[data-conversation-id="${Number(event.conversation_id)}"]`)) stale.close();
+  }
+  const open = state.conversations.get(state.openId);
+  if (event.conversation_id !== state.openId && open && (event.customer_id ?? c?.customer) === open.customer) {
+    loadCustomer(open.customer); // the side panel's history shows this customer's other conversations
   }
   if (event.conversation_id === state.openId) {
     addEvent(event);
@@ -870,7 +1052,8 @@ function onConversationUpdated(event) {
   if (event.action === "transfer" && event.transfer_to_id === state.me.id && event.type === "conversation.updated") {
     beep();
     notifyBrowser(t("act.transfer"), t("toast.transferIn", { who: staffName(event.actor_id), id: event.conversation_id }));
-    toast(t("toast.transferIn", { who: staffName(event.actor_id), id: event.conversation_id }), {
+    const invite = t("toast.transferIn", { who: staffName(event.actor_id), id: event.conversation_id });
+    toast(event.note ? [invite, h("span", { class: "toast-note" }, t("transfer.noteShown", { note: event.note }))] : invite, {
       kind: "transfer",
       key: `transfer:${event.event_id ?? event.conversation_id}`,
       actions: [
@@ -1083,6 +1266,14 @@ function wire() {
   $("#transfer-cancel").addEventListener("click", () => $("#transfer-dialog").close());
   $("#blacklist-form").addEventListener("submit", submitBlacklist);
   $("#blacklist-cancel").addEventListener("click", () => $("#blacklist-dialog").close());
+  $("#canned-manage").addEventListener("click", openCannedManager);
+  $("#back-to-list").addEventListener("click", () => setView("list"));
+  $("#show-panel").addEventListener("click", () => setView("panel"));
+  $("#back-to-chat").addEventListener("click", () => setView("chat"));
+  $("#canned-form").addEventListener("submit", saveCanned);
+  $("#canned-reset").addEventListener("click", resetCannedForm);
+  $("#canned-close").addEventListener("click", () => $("#canned-dialog").close());
+  $("#canned-keyword-input").addEventListener("keydown", keywordKeys);
   $("#load-older").addEventListener("click", loadOlder);
   $("#timeline").addEventListener("scroll", (e) => {
     if (e.target.scrollTop === 0 && !$("#load-older").classList.contains("hidden")) loadOlder();

@@ -1,0 +1,84 @@
+"""Django admin for clinic staff: Chinese first (English selectable), the tenant's clock, Chinese names."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from django.test import Client
+
+from anmei.mcp_admin.models import MCPToolGroup
+from anmei.mcp_admin.services import mcp_group_create
+from anmei.stats.models import StatsSettings
+
+pytestmark = pytest.mark.django_db
+
+
+def _client(user, language: str | None = None) -> Client:
+    client = Client()
+    client.force_login(user)
+    if language:
+        client.cookies["django_language"] = language
+    return client
+
+
+def test_admin_is_chinese_by_default_with_chinese_app_names_and_english_on_request(alice):
+    chinese = _client(alice).get("/admin/").content.decode()
+    english = _client(alice, "en").get("/admin/").content.decode()
+
+    assert "站点管理" in chinese and "Site administration" not in chinese
+    assert "MCP 工具" in chinese and "API 密钥" in chinese
+    assert ">Mcp_Admin<" not in chinese and ">Apikeys<" not in chinese
+    assert "Site administration" in english
+
+
+def test_admin_stats_settings_has_a_proper_name(olga):
+    page = _client(olga).get("/admin/").content.decode()
+    assert "统计设置" in page and "settingss" not in page
+
+
+def test_admin_times_are_in_the_tenant_time_zone(alice, tenant_a):
+    # given a group created at 12:51 UTC, i.e. 20:51 in Shanghai (the tenant's zone)
+    StatsSettings.objects.create(tenant=tenant_a, time_zone="Asia/Shanghai")
+    group, _ = mcp_group_create(tenant=tenant_a, name="dify", created_by=alice)
+    MCPToolGroup.objects.filter(pk=group.pk).update(created_at=datetime(2026, 12, 6, 12, 51, tzinfo=UTC))
+
+    page = _client(alice).get("/admin/mcp_admin/mcptoolgroup/").content.decode()
+
+    assert "20:51" in page and "12:51" not in page and "p.m." not in page
+
+
+def test_api_messages_stay_as_they_were(anon):
+    response = anon.post("/api/v1/auth/login", {}, format="json")
+    assert response.status_code == 400
+    assert "This field is required." in response.json()["error"]["message"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_clinic_admin_sees_chinese_admin_in_the_browser(web_server, browser_context, alice, tenant_a):
+    from pathlib import Path
+
+    from tests.conftest import PASSWORD
+
+    # given alice's tenant with an MCP group, created at 12:51 UTC (20:51 in Shanghai)
+    group, _ = mcp_group_create(tenant=tenant_a, name="dify", created_by=alice)
+    MCPToolGroup.objects.filter(pk=group.pk).update(created_at=datetime(2026, 12, 6, 12, 51, tzinfo=UTC))
+    shots = Path("/tmp/shots-dayc")
+    shots.mkdir(parents=True, exist_ok=True)
+    page = browser_context(viewport={"width": 1400, "height": 900}).new_page()
+
+    # when she logs in to Django admin and opens the groups
+    page.goto(f"{web_server.url}/admin/login/?next=/admin/")
+    page.fill("#id_username", "alpha/alice")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#site-name")
+    page.screenshot(path=str(shots / "admin-index.png"), full_page=True)
+    index = page.inner_text("body")
+    page.goto(f"{web_server.url}/admin/mcp_admin/mcptoolgroup/")
+    page.screenshot(path=str(shots / "admin-mcp-groups.png"), full_page=True)
+    groups = page.inner_text("#result_list")
+
+    # then it is Chinese, with the tenant's time
+    assert "站点管理" in index and "MCP 工具" in index and "API 密钥" in index
+    assert "20:51" in groups
