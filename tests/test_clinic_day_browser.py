@@ -1,10 +1,12 @@
-"""One clinic day in Chromium, as its people live it (docs/architecture.md, README "A clinic's day").
+"""One clinic day in Chromium, as its people live it (how each of them does it: README).
 
 A web customer registers, sends a photo, is served and rates, then comes back with a new question;
-a WeChat customer writes through the bot API and a reply whose delivery failed is resent from the
-console; a blacklisted sender never reaches anybody; the clinic admin reads the day in statistics,
-counted by the clinic's Shanghai day. Everything runs for real: daphne, a Celery worker, beat (as a
-process, with a short statistics interval), PostgreSQL and Redis; the bot is the fake in tests/fakes.
+a WeChat customer writes through the bot API, a reply whose delivery failed is resent from the
+console and the customer is handed to a colleague with a note; a blacklisted sender never reaches
+anybody; the clinic admin adds a canned response in the console, answers with it, and reads the
+day in statistics, counted by the clinic's Shanghai day and hours. Everything runs for real:
+daphne, a Celery worker, beat (as a process, with a short statistics interval), PostgreSQL and
+Redis; the bot is the fake in tests/fakes.
 
 Screenshots go to var/test-artifacts/ and to /tmp/shots-journey/ for a person to look at.
 """
@@ -97,11 +99,14 @@ def test_a_clinic_day_from_registration_to_statistics(
     celery_worker,
     automation_mcp_url,
 ):
+    from anmei.accounts.models import User
+    from anmei.ai.models import CannedResponse
     from anmei.ai.services import agent_config_get_or_create, agent_config_update
     from anmei.blacklist.models import BlacklistInterception
     from anmei.blacklist.services import blacklist_entry_add
     from anmei.bots.models import BotDelivery, GatewaySettings
-    from tests.conftest import PASSWORD
+    from anmei.conversations.models import ConversationEvent
+    from tests.conftest import PASSWORD, make_user
     from tests.fixtures_bots import make_bot
 
     tenant_a.name = "安美医美诊所"
@@ -110,8 +115,10 @@ def test_a_clinic_day_from_registration_to_statistics(
     bot, token, _ = make_bot(tenant_a, callback_url=fake_bot.url, fake=fake_bot)
     GatewaySettings.objects.create(tenant=tenant_a, retry_countdowns=[])  # a failed send stays failed
 
-    # Morning: Carol opens the console
+    # Morning: Carol and Cora open the console
+    cora = make_user(tenant_a, "cora", User.Role.CONSULTANT, nickname="Cora")
     console = console_login(browser_context(timezone_id=TZ), web_server, carol)
+    cora_page = console_login(browser_context(timezone_id=TZ), web_server, cora)
 
     # A web customer registers on her phone and is welcomed
     phone = browser_context(viewport={"width": 390, "height": 844}, timezone_id=TZ)
@@ -180,6 +187,22 @@ def test_a_clinic_day_from_registration_to_statistics(
     assert [r.answered for r in sends][-2:] == [500, 200]
     shot(console, "wechat-delivery-resent")
 
+    # Carol hands Lin over to Cora with a note; Cora reads it in her invitation and accepts
+    console.click("#btn-transfer")
+    console.select_option("#transfer-target", label="Cora (cora)")
+    console.fill("#transfer-note", "客户想要 980 体验价，报价已发")
+    shot(console, "transfer-with-note")
+    console.click("#transfer-ok")
+    expect(console.locator("#chat-status")).to_have_text("转接中")
+    invite = cora_page.locator(".toast.transfer")
+    expect(invite.locator(".toast-note")).to_have_text("备注：客户想要 980 体验价，报价已发")
+    shot(cora_page, "transfer-note-received")
+    invite.get_by_role("button", name="接受转接").click()
+    expect(cora_page.locator("#chat-status")).to_have_text("接待中")
+    expect(cora_page.locator(".msg.consultant")).to_contain_text("980")  # she sees what Carol said
+    event = ConversationEvent.objects.get(conversation=wechat, action="transfer")
+    assert event.details["note"] == "客户想要 980 体验价，报价已发"
+
     # A spammer the clinic blacklisted writes: nobody sees it, nothing is opened for it
     off_the_page_thread(
         blacklist_entry_add, tenant_id=tenant_a.id, actor=alice, platform="wecom", user_id="wx-spam", reason="发广告"
@@ -213,6 +236,32 @@ def test_a_clinic_day_from_registration_to_statistics(
     shot(chat, "customer-asks-again")
     shot(console, "second-question-waiting")
 
+    # The clinic admin adds a canned response in the console and answers the new question with it
+    admin_console = console_login(browser_context(timezone_id=TZ), web_server, alice)
+    admin_console.click("#canned-manage")
+    admin_console.fill("#canned-shortcode", "skin")
+    admin_console.fill("#canned-text", "皮肤检测需提前一天预约，免费，约 30 分钟。")
+    for word in ("皮肤检测", "预约"):
+        admin_console.fill("#canned-keyword-input", word)
+        admin_console.press("#canned-keyword-input", "Enter")
+    admin_console.click("#canned-save")
+    expect(admin_console.locator('.canned-item[data-shortcode="skin"] .tag')).to_have_text(["皮肤检测", "预约"])
+    shot(admin_console, "admin-adds-canned-response")
+    admin_console.click("#canned-close")
+    stored = CannedResponse.objects.get(tenant_id=tenant_a.id)
+    assert (stored.shortcode, stored.keywords) == ("skin", ["皮肤检测", "预约"])
+    admin_console.click('[data-tab="waiting"]')
+    conversation_item(admin_console, second.id).click()
+    admin_console.click("#btn-claim")
+    expect(admin_console.locator("#chat-status")).to_have_text("接待中")
+    admin_console.type("#composer-input", "/sk")
+    expect(admin_console.locator("#canned li")).to_have_text(["/skin 皮肤检测需提前一天预约，免费，约 30 分钟。"])
+    admin_console.press("#composer-input", "Enter")
+    expect(admin_console.locator("#composer-input")).to_have_value("皮肤检测需提前一天预约，免费，约 30 分钟。")
+    admin_console.press("#composer-input", "Enter")
+    expect(chat.locator(".msg.consultant")).to_contain_text("皮肤检测需提前一天预约")
+    shot(chat, "customer-gets-canned-answer")
+
     # Evening: the clinic admin reads today (the clinic's Shanghai day) in statistics
     today = datetime.now(ZoneInfo(TZ)).date().isoformat()
     admin = browser_context(viewport={"width": 1400, "height": 1800}, timezone_id=TZ).new_page()
@@ -225,12 +274,22 @@ def test_a_clinic_day_from_registration_to_statistics(
         admin.goto(f"{web_server.url}/admin/stats/?from={today}&to={today}")
         admin.wait_for_selector('#stats-root[data-ready="1"]')
         ids = ("customers-total", "conversations-total", "csat", "csat-count")
-        return {name: admin.text_content(f"#{name}") for name in ids}
+        more = admin.eval_on_selector_all("#more-table tr", "rows => rows.map(r => r.innerText)")
+        return {
+            **{name: admin.text_content(f"#{name}") for name in ids},
+            "transfers": next((row for row in more if row.startswith("顾问间转接")), None),
+        }
 
     # beat rolls the day up every 3 s: wait for the rollup that has seen the whole day so far —
     # two customers (the blacklisted sender is none), three conversations (mei twice, Lin once),
-    # all valid, and mei's five stars
-    expected = {"customers-total": "2", "conversations-total": "3 / 3", "csat": "5 / 5", "csat-count": "1 条评价"}
+    # all valid, mei's five stars, and one hand-off between consultants
+    expected = {
+        "customers-total": "2",
+        "conversations-total": "3 / 3",
+        "csat": "5 / 5",
+        "csat-count": "1 条评价",
+        "transfers": "顾问间转接\t1",
+    }
     seen = {}
     for _ in range(30):
         seen = figures()
