@@ -52,22 +52,23 @@ def main() -> None:
             port = args.port or settings.MCP_PORT
             from mcp.server.transport_security import TransportSecuritySettings
 
+            # Host/Origin validation from settings whatever the bind address (0.0.0.0 in compose).
+            security = TransportSecuritySettings(
+                enable_dns_rebinding_protection=True,
+                allowed_hosts=settings.MCP_ALLOWED_HOSTS,
+                allowed_origins=settings.MCP_ALLOWED_ORIGINS,
+            )
             app = server.streamable_http_app(
                 streamable_http_path="/mcp",
                 host=host,
-                # Host/Origin validation from settings whatever the bind address (0.0.0.0 in compose).
-                transport_security=TransportSecuritySettings(
-                    enable_dns_rebinding_protection=True,
-                    allowed_hosts=settings.MCP_ALLOWED_HOSTS,
-                    allowed_origins=settings.MCP_ALLOWED_ORIGINS,
-                ),
+                transport_security=security,
                 json_response=settings.MCP_JSON_RESPONSE,
                 stateless_http=settings.MCP_STATELESS_HTTP,
             )
             from mcp_server.gate import KeyGate
 
             config = uvicorn.Config(
-                KeyGate(app),
+                KeyGate(app, security=security),
                 host=host,
                 port=port,
                 log_level="warning",

@@ -12,6 +12,8 @@ import json
 from typing import Any
 
 from django.utils import timezone
+from mcp.server.transport_security import TransportSecurityMiddleware, TransportSecuritySettings
+from starlette.requests import Request
 
 from anmei.mcp_admin.selectors.access import mcp_key_is_known
 from mcp_server.auth import CALLER_HEADER
@@ -50,15 +52,26 @@ def _tool_name(body: bytes) -> str | None:
 
 
 class KeyGate:
-    """ASGI middleware in front of the streamable HTTP app."""
+    """ASGI middleware in front of the streamable HTTP app.
 
-    def __init__(self, app) -> None:
+    The Host/Origin check (DNS-rebinding protection, the same settings the SDK's transport uses)
+    comes first: a request from a page on another origin is refused as such (421/403) before any
+    key is looked up.
+    """
+
+    def __init__(self, app, *, security: TransportSecuritySettings | None = None) -> None:
         self.app = app
+        self.security = TransportSecurityMiddleware(security) if security is not None else None
 
     async def __call__(self, scope: dict[str, Any], receive, send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if self.security is not None:
+            refused = await self.security.validate_request(Request(scope), is_post=False)
+            if refused is not None:
+                await refused(scope, receive, send)
+                return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         key = _bearer(headers)
         if key and await run_db(mcp_key_is_known, key=key):

@@ -151,4 +151,4 @@ def test_a_photo_for_an_im_customer_reaches_the_bot_with_a_link_it_can_fetch(
     poll(lambda: BotDelivery.objects.filter(message_id=sent.json()["id"], status="sent").exists())
     [request] = fake_bot.requests(path=SEND_PATH)
     assert (request.body["type"], request.body["content"]) == ("image", "术后护理示意图")
-    assert client.get(request.body["media_url"]).content == PNG
+    assert client.get(request.body["media_url"]).getvalue() == PNG

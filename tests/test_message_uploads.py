@@ -55,7 +55,7 @@ def test_consultant_attaches_a_file_to_a_conversation_they_hold(conversation, ca
 
     assert response.status_code == 201, response.content
     assert (response.json()["sender_type"], response.json()["type"]) == ("consultant", "file")
-    assert client.get(response.json()["media_url"]).content == PDF
+    assert client.get(response.json()["media_url"]).getvalue() == PDF
     customer_view = client_for(cathy).get(f"/api/v1/conversations/{conversation.id}/messages").json()["results"]
     assert [m["content"] for m in customer_view] == ["价目表"]
 

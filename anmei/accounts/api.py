@@ -13,7 +13,7 @@ from anmei.accounts.models import AuthToken
 from anmei.accounts.throttling import LoginAccountGlobalThrottle, LoginAccountThrottle
 from anmei.common.api import validated_input
 from anmei.common.errors import ApplicationError
-from anmei.common.throttling import AuthRateThrottle
+from anmei.common.throttling import AccountRateThrottle, AuthRateThrottle
 
 _username = serializers.RegexField(r"^[\w.@+-]+\Z", min_length=1, max_length=150)
 _slug = serializers.SlugField(max_length=50)

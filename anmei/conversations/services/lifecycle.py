@@ -112,7 +112,7 @@ def conversation_start_by_customer(*, customer: User) -> tuple[Conversation, boo
             "timestamp": conversation.created_at.isoformat(),
         }
         tenant_id = conversation.tenant_id
-        transaction.on_commit(lambda: _push(tenant_id, event, set(), True))
+        transaction.on_commit(lambda: _push(tenant_id, event))
     logger.info(
         "conversation started by customer",
         extra={"tenant_id": conversation.tenant_id, "conversation_id": conversation.id, "customer_id": customer.id},
