@@ -41,7 +41,7 @@ def test_customer_photo_is_stored_under_the_tenant_and_shown_to_the_consultant(
     assert media["key"].startswith(f"t{cathy.tenant_id}/image/")
     assert len(_stored_files(media_dir)) == 1 and _stored_files(media_dir)[0].read_bytes() != PNG  # encrypted
     played = client.get(body["media_url"])
-    assert (played.status_code, played["Content-Type"], played.content) == (200, "image/png", PNG)
+    assert (played.status_code, played["Content-Type"], played.getvalue()) == (200, "image/png", PNG)
     listed = client_for(carol).get(f"/api/v1/conversations/{conversation.id}/messages").json()["results"]
     assert [(m["type"], m["media_url"] is not None) for m in listed] == [("image", True)]
 
