@@ -35,6 +35,27 @@ _ERRORS = {
 }
 
 
+_BODY_ERRORS = {"409", "413", "415"}  # only where the request has a body (or changes state)
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
+# Areas as the README and API.md name them, from the app a view lives in.
+_AREA_TAGS = {
+    "accounts": "auth",
+    "tenants": "tenants",
+    "conversations": "conversations",
+    "bots": "bots",
+    "blacklist": "blacklist",
+    "ai": "ai",
+    "apikeys": "api-keys",
+    "asr": "asr",
+    "stats": "statistics",
+    "mcp_admin": "mcp",
+    "automation": "registration-automation",
+    "console": "console",
+    "common": "health",
+    "media": "media",
+}
+
+
 class AutoSchema(SpectacularAutoSchema):
     """Name nested `InputSerializer`/`OutputSerializer` classes after their view (HackSoft layout).
 
@@ -51,6 +72,20 @@ class AutoSchema(SpectacularAutoSchema):
             return outer.split(".")[-1].removesuffix("Api") + name
         return name
 
+    def get_tags(self) -> list[str]:
+        """One tag per area (the app the view lives in), not one "v1" tag for everything."""
+        parts = type(self.view).__module__.split(".")
+        app = parts[1] if len(parts) > 1 and parts[0] == "anmei" else ""
+        return [_AREA_TAGS.get(app, app or "other")]
+
+    def get_description(self):
+        """The view's (or method's) docstring; else a sentence made from the method and path."""
+        description = super().get_description()
+        if description:
+            return description
+        verb = {"GET": "Read", "POST": "Create or run", "PUT": "Replace", "PATCH": "Update", "DELETE": "Delete"}
+        return f"{verb.get(self.method, self.method)} `{self.path}`."
+
     def get_operation(self, path, path_regex, path_prefix, method, registry):
         operation = super().get_operation(path, path_regex, path_prefix, method, registry)
         if operation is None:
@@ -59,6 +94,12 @@ class AutoSchema(SpectacularAutoSchema):
         registry.register_on_missing(component)
         responses = operation.setdefault("responses", {})
         for code, description in _ERRORS.items():
+            if (
+                code in _BODY_ERRORS
+                and method.upper() not in _BODY_METHODS
+                and not (code == "409" and method.upper() == "DELETE")
+            ):
+                continue
             responses.setdefault(
                 code, {"description": description, "content": {"application/json": {"schema": component.ref}}}
             )
