@@ -47,16 +47,16 @@ def test_overview_of_the_day_for_the_tenant_admin_is_exact(stats_day, as_user):
             {
                 "id": carol,
                 "name": "Carol",
-                "conversations": 3,
-                "first_response_avg_s": 53.3,
+                "conversations": 4,  # C3 too: she claimed it and answered first (docs/metrics.md)
+                "first_response_avg_s": 85.0,
                 "handle_time_avg_s": 886.7,
                 "csat_avg": 5.0,
             },
             {
                 "id": dave,
                 "name": "Dave",
-                "conversations": 2,
-                "first_response_avg_s": 540.0,
+                "conversations": 1,  # C6; C3's ending, handling and rating stay his (he held it at the end)
+                "first_response_avg_s": 900.0,
                 "handle_time_avg_s": 1605.0,
                 "csat_avg": 2.0,
             },
@@ -129,16 +129,16 @@ def test_a_consultant_sees_only_their_own_figures(stats_day, as_user):
     client = as_user(stats_day.carol)
     body = overview(client)
     assert body["conversations"] == {
-        "total": 3,
-        "valid": 3,
+        "total": 4,  # C2-C5: she claimed each, C3 before transferring it to Dave
+        "valid": 4,
         "bot_only": 0,
         "transferred_to_human": 1,
-        "avg_duration_s": 1000.0,  # (1200 + 600 + 1200) / 3
+        "avg_duration_s": 1000.0,  # the three she ended: (1200 + 600 + 1200) / 3
     }
     assert body["customers"] == {"total": 2, "new": 2, "returning": 0}  # u2 and u4
     assert [c["id"] for c in body["consultants"]] == [stats_day.carol.id]
     assert body["csat"] == {"avg": 5.0, "count": 1}
-    assert body["channels"] == [{"channel": "wechat", "count": 3}]
+    assert body["channels"] == [{"channel": "wechat", "count": 3}, {"channel": "web", "count": 1}]
     assert body["hot_words"] == body["hot_questions"] == body["bot"]["keyword_hits"] == []
     assert body["one_time_resolution_rate"] == 0.6667
     # asking for a colleague is refused
@@ -248,7 +248,7 @@ def test_timeseries_by_day_and_by_hour(stats_day, as_user):
     carol = as_user(stats_day.carol).get(
         "/api/v1/stats/timeseries", {"metric": "conversations", "granularity": "day", **DAY}
     )
-    assert carol.json()["points"] == [{"t": "2026-11-20", "value": 3}]
+    assert carol.json()["points"] == [{"t": "2026-11-20", "value": 4}]  # C2-C5: she claimed each
 
 
 def _snapshot():

@@ -88,7 +88,7 @@ def _cohort(tenant_id: int, start: datetime, end: datetime, rows: dict) -> None:
         tenant_id=tenant_id,
         conversation_id__in=ids,
         kind__in=[K.CLAIM, K.HANDOFF, K.FIRST_RESPONSE, K.RESOLUTION],
-    ).values("conversation_id", "kind", "value_s", "occurred_at"):
+    ).values("conversation_id", "kind", "value_s", "occurred_at", "consultant_id"):
         events[event["conversation_id"]][event["kind"]] = event
     scores = dict(Rating.objects.filter(conversation_id__in=ids).values_list("conversation_id", "score"))
     ended = [c for c in conversations if c["status"] == Conversation.Status.ENDED and c["ended_at"]]
@@ -103,9 +103,14 @@ def _cohort(tenant_id: int, start: datetime, end: datetime, rows: dict) -> None:
     recontact = timedelta(hours=settings.STATS_RECONTACT_HOURS)
 
     for c in conversations:
-        f = rows[(c["consultant_id"] or 0, c["channel"])]
+        # Each figure goes to whoever did it (docs/metrics.md "Who is credited"): the conversation,
+        # its claim and a transfer away to the consultant who claimed it, the first response to
+        # whoever gave it, the ending, handling time and rating to the holder at the end.
         n = counts.get(c["id"], {})
         ev = events.get(c["id"], {})
+        holder = c["consultant_id"] or 0
+        claimer = (ev[K.CLAIM]["consultant_id"] or holder) if K.CLAIM in ev else holder
+        f = rows[(claimer, c["channel"])]
         f["conversations"] += 1
         if n.get(SENDER.CUSTOMER):
             f["valid_conversations"] += 1
@@ -120,9 +125,11 @@ def _cohort(tenant_id: int, start: datetime, end: datetime, rows: dict) -> None:
             f["transferred"] += 1
         first = ev.get(K.FIRST_RESPONSE)
         if first and first["value_s"] is not None:
-            f["first_response_count"] += 1
-            f["first_response_sum_s"] += first["value_s"]
-            hist_add(f["first_response_hist"], first["value_s"])
+            responder = rows[(first["consultant_id"] or claimer, c["channel"])]
+            responder["first_response_count"] += 1
+            responder["first_response_sum_s"] += first["value_s"]
+            hist_add(responder["first_response_hist"], first["value_s"])
+        f = rows[(holder, c["channel"])]
         if c["id"] in scores:
             f["csat_count"] += 1
             f["csat_sum"] += scores[c["id"]]
