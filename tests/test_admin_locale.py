@@ -82,3 +82,21 @@ def test_clinic_admin_sees_chinese_admin_in_the_browser(web_server, browser_cont
     # then it is Chinese, with the tenant's time
     assert "站点管理" in index and "MCP 工具" in index and "API 密钥" in index
     assert "20:51" in groups
+
+
+def test_tenant_admin_adds_a_canned_response_with_word_keywords_and_no_tenant_picker(alice, tenant_a):
+    from anmei.ai.models import CannedResponse
+
+    client = _client(alice)
+    form = client.get("/admin/ai/cannedresponse/add/").content.decode()
+    body = {"shortcode": "price", "text": "价格以面诊为准", "keywords": "玻尿酸, 价格、疼不疼 价格"}
+
+    created = client.post("/admin/ai/cannedresponse/add/", body)
+    duplicate = client.post("/admin/ai/cannedresponse/add/", body)
+
+    assert 'name="tenant"' not in form and 'name="keywords"' in form
+    assert created.status_code == 302
+    row = CannedResponse.objects.get()
+    assert (row.tenant_id, row.shortcode, row.keywords) == (tenant_a.id, "price", ["玻尿酸", "价格", "疼不疼"])
+    assert duplicate.status_code == 200 and "这个快捷码已被使用" in duplicate.content.decode()
+    assert CannedResponse.objects.count() == 1
