@@ -100,3 +100,36 @@ def test_tenant_admin_adds_a_canned_response_with_word_keywords_and_no_tenant_pi
     assert (row.tenant_id, row.shortcode, row.keywords) == (tenant_a.id, "price", ["玻尿酸", "价格", "疼不疼"])
     assert duplicate.status_code == 200 and "这个快捷码已被使用" in duplicate.content.decode()
     assert CannedResponse.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_registration_automation_dashboard_is_chinese_and_shows_errors_as_text(
+    web_server, browser_context, alice, tenant_a
+):
+    from pathlib import Path
+
+    from anmei.automation.models import AutomationStep
+    from tests.conftest import PASSWORD
+    from tests.test_automation_dashboard import _run
+
+    # given a failed run whose error text looks like markup
+    _run(tenant_a, "u-failed", "failed", failed_step="generate_welcome")
+    AutomationStep.objects.filter(tenant=tenant_a).update(error="<b id=x>boom</b>")
+    page = browser_context(viewport={"width": 1400, "height": 900}).new_page()
+    page.goto(f"{web_server.url}/admin/login/?next=/admin/")
+    page.fill("#id_username", "alpha/alice")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#site-name")
+
+    # when alice opens the dashboard
+    page.goto(f"{web_server.url}/admin/registration-automation/")
+    page.wait_for_selector("#errors td.failed")
+    Path("/tmp/shots-dayc").mkdir(parents=True, exist_ok=True)
+    page.screenshot(path="/tmp/shots-dayc/automation-dashboard.png", full_page=True)
+
+    # then it speaks Chinese and the error is text, not markup
+    body = page.inner_text("body")
+    assert "成功率" in body and "最近错误" in body and "Success rate" not in body
+    assert page.inner_text("#errors td.failed") == "<b id=x>boom</b>"
+    assert page.locator("#x").count() == 0
