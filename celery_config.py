@@ -66,6 +66,8 @@ app.conf.update(
     # Longer than the longest countdown (60 s) and the longest task, or Redis redelivers early.
     broker_transport_options={"visibility_timeout": settings.CELERY_BROKER_VISIBILITY_TIMEOUT},
     broker_connection_retry_on_startup=True,
+    worker_soft_shutdown_timeout=settings.CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT,
+    worker_enable_soft_shutdown_on_idle=bool(settings.CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT),
     worker_hijack_root_logger=False,
     worker_send_task_events=True,
     # No "task-sent" event from every publisher: it doubled the cost of each publish (kombu makes a
@@ -101,6 +103,10 @@ app.conf.beat_schedule = {
     "conversations-end-inactive": {
         "task": "workers.conversations.end_inactive",
         "schedule": float(settings.CONVERSATION_INACTIVITY_SWEEP_SECONDS),
+    },
+    "bots-stale-sweep": {
+        "task": "workers.bots.stale_sweep",
+        "schedule": float(settings.BOT_STALE_SWEEP_SECONDS),
     },
     # Statistics (issue 14)
     "stats-rollup-recent": {

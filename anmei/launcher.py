@@ -156,6 +156,7 @@ def up() -> int:
     manage = [PY, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "--noinput"], check=True, cwd=ROOT)
     subprocess.run([*manage, "seed_demo"], check=True, cwd=ROOT)
+    subprocess.run([*manage, "seed_demo_canned_responses"], check=True, cwd=ROOT)
     web_port = os.environ.get("WEB_PORT", "8000")
     for name, cmd in services().items():
         procs.append(subprocess.Popen(cmd, cwd=ROOT))
@@ -209,6 +210,9 @@ def main(argv: list[str]) -> int:
         return 2
     os.chdir(ROOT)
     sys.path.insert(0, str(ROOT))
+    # A newcomer's two commands run the development configuration (settings default to production):
+    # the children inherit it. An explicit DEBUG=false in the environment is kept.
+    os.environ.setdefault("DEBUG", "true")
     return up() if argv[0] == "up" else test(argv[1:])
 
 

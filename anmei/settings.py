@@ -19,10 +19,13 @@ VAR_DIR = Path(os.environ.get("ANMEI_VAR_DIR", BASE_DIR / "var"))
 
 env = StrictEnv()  # booleans must be true/false spellings: DEBUG=ture is an error, not False
 
-DEBUG = env.bool("DEBUG", default=True)
-SECRET_KEY = env.str("SECRET_KEY", default="" if not DEBUG else "dev-insecure-anmei-secret-key-change-me")
+# Off unless asked for: the public development SECRET_KEY below (from which the field encryption
+# key derives in development) is used only when DEBUG=true is set explicitly. The README's two
+# commands (`make up`, `make test`, see anmei/launcher.py) and the test suite set it themselves.
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env.str("SECRET_KEY", default="dev-insecure-anmei-secret-key-change-me" if DEBUG else "")
 if not SECRET_KEY:
-    raise environ.ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
+    raise environ.ImproperlyConfigured("SECRET_KEY must be set unless DEBUG=true is set explicitly")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -33,6 +36,11 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'anmei.sqlite3'}"),
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
+# A persistent connection (DB_CONN_MAX_AGE > 0: the MCP sidecar, any process that sets it) is
+# checked before its first use in each request or task, so one killed by a database restart is
+# replaced instead of failing that call; with the pool below, Django makes the pool check each
+# connection it hands out the same way.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DB_CONN_HEALTH_CHECKS", default=True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not :memory:, so that a Celery worker thread or process sees what tests commit.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_anmei.sqlite3")}
@@ -195,6 +203,9 @@ SPECTACULAR_SETTINGS = {
 # Auth tokens and WebSocket tickets.
 AUTH_TOKEN_TTL_SECONDS = env.int("AUTH_TOKEN_TTL_SECONDS", default=7 * 24 * 3600)
 WS_TICKET_TTL_SECONDS = env.int("WS_TICKET_TTL_SECONDS", default=60)
+# An open socket that only receives events re-checks its user, role, tenant and token at most this often
+# (commands are re-checked every time; revocations close sockets at once through the channel layer).
+WS_REAUTH_SECONDS = env.float("WS_REAUTH_SECONDS", default=15.0)
 
 # Fernet key for secrets an admin must be able to view again (MCP keys, agent keys, bot secrets).
 # Required in production: derived from SECRET_KEY (development only), rotating SECRET_KEY would make
@@ -237,6 +248,7 @@ HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default
 # per-tenant GatewaySettings row (editable in admin at run time); these are the defaults for new rows.
 BOT_RETRY_COUNTDOWNS = [float(x) for x in env.list("BOT_RETRY_COUNTDOWNS", default=["5", "15", "60"])]
 BOT_STALE_AFTER_SECONDS = env.int("BOT_STALE_AFTER_SECONDS", default=180)
+BOT_STALE_SWEEP_SECONDS = env.int("BOT_STALE_SWEEP_SECONDS", default=60)  # beat: one alert per silence episode
 BOT_HTTP_TIMEOUT_SECONDS = env.float("BOT_HTTP_TIMEOUT_SECONDS", default=5.0)
 CONVERSATION_INACTIVITY_SWEEP_SECONDS = env.int("CONVERSATION_INACTIVITY_SWEEP_SECONDS", default=60)
 BLACKLIST_EXPIRY_SWEEP_SECONDS = env.int("BLACKLIST_EXPIRY_SWEEP_SECONDS", default=60)
@@ -278,6 +290,8 @@ AI_GATEWAY_CALLER_APP_ID = env.str("AI_GATEWAY_CALLER_APP_ID", default="anmei-ai
 AI_GATEWAY_DEFAULT_TIMEOUT_SECONDS = env.float("AI_GATEWAY_DEFAULT_TIMEOUT_SECONDS", default=8.0)
 AI_BREAKER_THRESHOLD = env.int("AI_BREAKER_THRESHOLD", default=5)
 AI_BREAKER_COOLDOWN_SECONDS = env.int("AI_BREAKER_COOLDOWN_SECONDS", default=30)
+# While the breaker is open, one call per this interval probes the agent (half-open).
+AI_BREAKER_PROBE_SECONDS = env.float("AI_BREAKER_PROBE_SECONDS", default=3.0)
 
 # --- Session intelligence (issue 12) ---
 # Prompt-token budget of the context builder per provider (an agent config's own budget wins).
@@ -303,6 +317,9 @@ AI_SUMMARY_LEASE_SECONDS = env.int("AI_SUMMARY_LEASE_SECONDS", default=120)  # o
 JOBS_SWEEP_SECONDS = env.float("JOBS_SWEEP_SECONDS", default=5.0)
 JOBS_RESEND_GRACE_SECONDS = env.float("JOBS_RESEND_GRACE_SECONDS", default=15.0)
 JOBS_SWEEP_BATCH = env.int("JOBS_SWEEP_BATCH", default=500)
+# A due job whose message a worker holds (reserved, or a countdown waiting in the worker) is re-sent
+# only once it has been due this long: the worker is busy or dead (a queued message never is).
+JOBS_RESEND_HELD_GRACE_SECONDS = env.float("JOBS_RESEND_HELD_GRACE_SECONDS", default=60.0)
 JOBS_STUCK_AFTER_SECONDS = env.float("JOBS_STUCK_AFTER_SECONDS", default=120.0)
 JOBS_DEFAULT_MAX_ATTEMPTS = env.int("JOBS_DEFAULT_MAX_ATTEMPTS", default=4)
 JOBS_DEFAULT_RETRY_COUNTDOWNS = [float(x) for x in env.list("JOBS_DEFAULT_RETRY_COUNTDOWNS", default=["5", "15", "60"])]
@@ -459,9 +476,16 @@ ASR_BEAM_SIZE = env.int("ASR_BEAM_SIZE", default=1)
 # use C / N: oversubscribed OpenMP threads made openai-whisper ~10x slower in bench/asr.py.
 ASR_CPU_THREADS = env.int("ASR_CPU_THREADS", default=0)
 ASR_TIME_LIMIT_SECONDS = env.int("ASR_TIME_LIMIT_SECONDS", default=300)
+# An ASR attempt's job lease, renewed by a heartbeat while the model runs: after a kill -9 the
+# sweep hands the voice message to another worker within this (not after the whole time limit).
+ASR_LEASE_SECONDS = env.int("ASR_LEASE_SECONDS", default=45)
 ASR_MAX_ATTEMPTS = env.int("ASR_MAX_ATTEMPTS", default=3)  # the first try and 2 retries (seed §3.4.4)
 ASR_RETRY_COUNTDOWNS = [int(x) for x in env.list("ASR_RETRY_COUNTDOWNS", default=["5", "20"])]
 ASR_DECODE_TIMEOUT_SECONDS = env.float("ASR_DECODE_TIMEOUT_SECONDS", default=30.0)
+# Voice longer than this (judged from its header, before decoding) fails at once with ASR_BAD_AUDIO;
+# ffmpeg decodes under an address-space cap (Debian's ffmpeg needs ~512 MB just to map its libraries).
+ASR_MAX_DURATION_SECONDS = env.int("ASR_MAX_DURATION_SECONDS", default=300)
+ASR_DECODE_MEMORY_LIMIT_MB = env.int("ASR_DECODE_MEMORY_LIMIT_MB", default=1024)
 
 # --- Statistics (issue 14) ---
 STATS_DEFAULT_TIME_ZONE = env.str("STATS_DEFAULT_TIME_ZONE", default="Asia/Shanghai")
@@ -491,6 +515,10 @@ BOT_AUTO_REPLY_MAX_ATTEMPTS = env.int("BOT_AUTO_REPLY_MAX_ATTEMPTS", default=4)
 # attempts cover the countdown waits of every version queued behind a failing one.
 BLACKLIST_PUSH_LEASE_SECONDS = env.int("BLACKLIST_PUSH_LEASE_SECONDS", default=60)
 BLACKLIST_PUSH_MAX_ATTEMPTS = env.int("BLACKLIST_PUSH_MAX_ATTEMPTS", default=20)
+# After a bot's push schedule is spent it stays lagging; the periodic resync tries again after this
+# backoff, doubling up to the cap (the bot's next heartbeat or pull tries at once).
+BLACKLIST_RESYNC_BACKOFF_SECONDS = env.float("BLACKLIST_RESYNC_BACKOFF_SECONDS", default=60.0)
+BLACKLIST_RESYNC_MAX_BACKOFF_SECONDS = env.float("BLACKLIST_RESYNC_MAX_BACKOFF_SECONDS", default=900.0)
 # How often beat looks for stuck jobs (due past JOBS_STUCK_AFTER_SECONDS) to alert admins.
 JOBS_STUCK_ALERT_SECONDS = env.float("JOBS_STUCK_ALERT_SECONDS", default=30.0)
 # The broker's visibility timeout follows the longest real task: every task runs a durable job
@@ -507,3 +535,7 @@ TASK_LEASES_SECONDS = [
     ASR_TIME_LIMIT_SECONDS + 60,  # an ASR job's lease (anmei.asr)
 ]
 CELERY_BROKER_VISIBILITY_TIMEOUT = env.int("CELERY_BROKER_VISIBILITY_TIMEOUT", default=max(TASK_LEASES_SECONDS) + 60)
+# Celery's soft shutdown (seconds; 0 = off): on a cold shutdown (SIGQUIT, or SIGTERM with
+# REMAP_SIGTERM=SIGQUIT as deploy/k8s sets) running tasks get this long to finish before they are
+# cancelled and requeued. Set it above the worker's longest task, the pod's grace period above it.
+CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = env.float("CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT", default=0.0)

@@ -29,7 +29,22 @@ def test_app_imports_keep_the_layers():
     )
     # then every contract is kept
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Contracts: 1 kept, 0 broken." in result.stdout
+    assert "Contracts: 2 kept, 0 broken." in result.stdout
+
+
+def test_the_project_never_imports_its_doors():
+    # given the import graph of the project, the Celery tasks and the MCP sidecar together
+    graph = grimp.build_graph("anmei", "workers", "mcp_server", cache_dir=None)
+    # when every import from a module of anmei into workers/ or mcp_server/ is listed
+    doors = {m for door in ("workers", "mcp_server") for m in graph.find_descendants(door) | {door}}
+    upward = {
+        (importer, door)
+        for door in doors
+        for importer in graph.find_modules_that_directly_import(door)
+        if importer == "anmei" or importer.startswith("anmei.")
+    }
+    # then there are none: a service hands work to a task by its name (send_task or a job row)
+    assert upward == set()
 
 
 def test_no_two_apps_import_each_other():
@@ -50,11 +65,12 @@ def test_every_hand_off_names_a_registered_task():
     # given the hand-offs by task name that lower apps schedule for the apps above them
     from anmei.accounts.services import REGISTRATION_JOB
     from anmei.blacklist.services import CHANGE_JOB
-    from anmei.conversations.services.handoffs import AUTO_REPLY_JOB, DELIVERY_JOB, SUMMARY_JOB
+    from anmei.conversations.services.handoffs import AUTO_REPLY_JOB, DELIVERY_JOB, SUGGEST_TASK, SUMMARY_JOB
     from celery_config import app
 
     # when the worker's task registry is loaded
     app.loader.import_default_modules()
     # then each names a task the worker runs (a typo would leave the job pending until it is stuck)
     named = {job["task"] for job in (REGISTRATION_JOB, CHANGE_JOB, AUTO_REPLY_JOB, DELIVERY_JOB, SUMMARY_JOB)}
+    named.add(SUGGEST_TASK)
     assert named <= set(app.tasks)

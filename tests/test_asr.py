@@ -337,3 +337,53 @@ def test_a_task_killed_mid_transcription_is_taken_again_by_the_sweep(asr_api, bo
     # then the second attempt finishes it, once
     assert (done.status, done.attempts) == ("success", 2)
     assert len(asr_api.requests) == 1
+
+
+def test_a_web_voice_message_is_transcribed_on_the_worker_like_a_bots(
+    celery_worker, faster_whisper, tenant_a, cathy, carol, speech_wav
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from anmei.conversations.models import Conversation
+    from tests.conftest import client_for
+
+    conversation = Conversation.objects.create(tenant=tenant_a, customer=cathy, channel="web")
+
+    def send(user, name: str):
+        body = {"type": "voice", "file": SimpleUploadedFile(name, speech_wav, content_type="audio/wav")}
+        response = client_for(user).post(f"/api/v1/conversations/{conversation.id}/messages", body, format="multipart")
+        assert response.status_code == 201, response.content
+        return Message.objects.get(pk=response.json()["id"])
+
+    # when the web customer records a voice message in /chat/
+    message = send(cathy, "voice.wav")
+
+    # then its transcription was handed over with it (the job row), not its auto-reply yet
+    asr_task_id = message.payload["asr_task_id"]
+    job = Job.objects.get(kind="asr", key=f"asr:{asr_task_id}")
+    assert (job.task, job.queue, job.payload) == (
+        "workers.asr.transcribe",
+        "asr",
+        {"asr_task_id": asr_task_id, "message_id": message.id},
+    )
+    assert not Job.objects.filter(kind="bots.auto_reply", key=f"message:{message.id}", created_at__lte=job.created_at)
+
+    # and the worker transcribes it with the real model, once, onto the message
+    assert poll(lambda: AsrTask.objects.filter(asr_task_id=asr_task_id).exists(), timeout=30)
+    task = finished(AsrTask.objects.get(asr_task_id=asr_task_id), timeout=90)
+    assert (task.status, task.message_id, task.job_id, task.attempts) == ("success", message.id, job.id, 1)
+    message.refresh_from_db()
+    for word in ("book", "consultation", "Tuesday"):
+        assert word in message.content, message.content
+    assert message.payload["asr"]["status"] == "success"
+    listed = client_for(carol).get(f"/api/v1/conversations/{conversation.id}/messages").json()["results"]
+    assert [(m["id"], m["type"], m["content"]) for m in listed] == [(message.id, "voice", message.content)]
+    # nobody serves the customer: the transcript, not the empty voice, goes to the auto-reply
+    assert poll(lambda: Job.objects.filter(kind="bots.auto_reply", key=f"message:{message.id}").exists(), timeout=15)
+
+    # and a consultant's voice reply is transcribed the same way
+    client_for(carol).post(f"/api/v1/conversations/{conversation.id}/claim")
+    reply = send(carol, "reply.wav")
+    assert poll(lambda: AsrTask.objects.filter(message_id=reply.id).exists(), timeout=30)
+    assert finished(AsrTask.objects.get(message_id=reply.id), timeout=90).status == "success"
+    assert AsrTask.objects.count() == 2 and Job.objects.filter(kind="asr").count() == 2

@@ -96,23 +96,26 @@ def test_unreachable_bot_produces_an_admin_alert_and_healthy_bots_are_unaffected
         1,
     )
     cursor = BlacklistBotCursor.objects.get(bot=dead)
-    assert cursor.acknowledged_version == 1 and cursor.last_error  # skipped: the bot re-pulls on the gap
+    assert cursor.acknowledged_version == 0 and cursor.last_error  # lagging: never marked as having v1
 
 
-def test_a_bot_that_missed_changes_detects_the_gap_and_re_pulls(tenant_a, alice, as_user, fake_bot, celery_worker):
+def test_a_bot_whose_schedule_ran_out_gets_every_missed_change_once_when_it_pulls(
+    tenant_a, alice, as_user, fake_bot, celery_worker
+):
     bot, token, _ = make_bot(tenant_a, callback_url=fake_bot.url, fake=fake_bot)
     bot_fast_retries(tenant_a, [0.1, 0.1, 0.1])
-    fake_bot.script(bot.id, 500, 500, 500, 500)  # v1 is lost for good
+    fake_bot.script(bot.id, 500, 500, 500, 500)  # v1's whole schedule fails
     client = as_user(alice)
     client.post(URL, {"platform": "wecom", "user_id": "a"}, format="json")
     assert poll(lambda: AdminAlert.objects.filter(source="blacklist_push").exists())
-    client.post(URL, {"platform": "wecom", "user_id": "b"}, format="json")
-    assert fake_bot.wait_for(lambda _: len(_pushes(fake_bot, bot.id, ok_only=True)) == 1)
-    [received] = _pushes(fake_bot, bot.id, ok_only=True)
-    assert received.body["version"] == 2  # the bot last saw v0: a gap, so it pulls the full list
-    pulled = bot_client(token).get("/api/v1/bot/blacklist").json()
+    client.post(URL, {"platform": "wecom", "user_id": "b"}, format="json")  # waits behind the lagging v1
+    assert BlacklistBotCursor.objects.get(bot=bot).acknowledged_version == 0
+    pulled = bot_client(token).get("/api/v1/bot/blacklist").json()  # the bot is back
     assert pulled["version"] == 2
     assert sorted(e["user_id"] for e in pulled["entries"]) == ["a", "b"]
+    assert fake_bot.wait_for(lambda _: len(_pushes(fake_bot, bot.id, ok_only=True)) == 2)
+    assert [p.body["version"] for p in _pushes(fake_bot, bot.id, ok_only=True)] == [1, 2]
+    assert poll(lambda: BlacklistBotCursor.objects.get(bot=bot).acknowledged_version == 2)
 
 
 def test_expiry_sweep_is_idempotent(tenant_a):

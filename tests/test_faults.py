@@ -52,7 +52,13 @@ class Stack:
     """Worker and sweeper processes on one Redis; everything started is stopped at the end."""
 
     def __init__(self, redis_url: str, **env: str) -> None:
-        self.env = subprocess_env(REDIS_URL=redis_url, LOG_LEVEL="WARNING", JOBS_RESEND_GRACE_SECONDS="1", **env)
+        self.env = subprocess_env(
+            REDIS_URL=redis_url,
+            LOG_LEVEL="WARNING",
+            JOBS_RESEND_GRACE_SECONDS="1",
+            JOBS_RESEND_HELD_GRACE_SECONDS="2",
+            **env,
+        )
         self.processes: list[subprocess.Popen] = []
 
     def _start(self, args: list[str]) -> subprocess.Popen:

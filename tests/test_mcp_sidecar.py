@@ -428,7 +428,7 @@ def test_analysis_conversation_and_business_metrics_report_tenant_data(mcp_sidec
     assert analysis["visit_count"] == 2
     assert analysis["customer_type"] == "returning"
     assert analysis["message_count"] == 4
-    assert analysis["top_keywords"][0] == {"keyword": "双眼", "count": 2}
+    assert analysis["top_keywords"][0] == {"keyword": "双眼皮", "count": 2}
     assert [c["conversation_id"] for c in analysis["open_conversations"]] == [open_conversation.pk]
     assert analysis["open_conversations"][0]["consultant"] == "Carol"
     conversation = data.structured_content

@@ -8,6 +8,7 @@ the dashboard page. Tenant admins cannot grant a role above their own in Django 
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 
 from anmei.accounts.models import User
 from anmei.mcp_admin.selectors.config import group_list
@@ -21,8 +22,17 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashing")]
 
 @pytest.fixture
 def rogue(tenant_a) -> User:
-    """A tenant-A account that claims to be an operator, with every Django flag set."""
+    """A tenant-A account that claims to be an operator, with every Django flag set.
+
+    The database refuses such a row (`user_operator_iff_no_tenant`); the check is dropped inside
+    the test's transaction (rolled back after) to prove the code refuses it as well.
+    """
     user = make_user(tenant_a, "rogue", User.Role.CONSULTANT)
+    constraint = next(c for c in User._meta.constraints if c.name == "user_operator_iff_no_tenant")
+    with connection.cursor() as cursor:  # deferred FK checks of the fixtures would block ALTER TABLE
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    with connection.schema_editor() as editor:
+        editor.remove_constraint(User, constraint)
     User.objects.filter(pk=user.pk).update(role="operator", is_staff=True, is_superuser=True)
     return User.objects.get(pk=user.pk)
 

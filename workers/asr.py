@@ -18,17 +18,29 @@ from celery_config import app
 def transcribe(job_id: int) -> None:
     """Transcribe one voice message: transient errors retry on the job's countdowns, others fail at once."""
     from anmei.asr.backends import AsrError
-    from anmei.asr.services import asr_task_fail, asr_task_process
-    from anmei.jobs.services import JobFailed, JobRetry, job_lease
+    from anmei.asr.services import asr_task_adopt, asr_task_fail, asr_task_process
+    from anmei.jobs.services import JobFailed, JobRetry, job_lease, job_lease_heartbeat
+
+    def adopt(job) -> None:  # a web voice message hands over only the job; its task is recorded here
+        if job.payload.get("message_id"):
+            asr_task_adopt(
+                asr_task_id=job.payload["asr_task_id"],
+                message_id=job.payload["message_id"],
+                tenant_id=job.tenant_id,
+                job_id=job.id,
+            )
 
     def on_failed(job, error: str) -> None:
+        adopt(job)
         asr_task_fail(asr_task_id=job.payload["asr_task_id"], error=error)
 
     with job_lease(job_id, on_failed=on_failed) as job:
         if job is None:  # done already, failed, or another worker holds it
             return
+        adopt(job)
         try:
-            asr_task_process(asr_task_id=job.payload["asr_task_id"], attempt=job.attempts)
+            with job_lease_heartbeat(job):  # the lease is short (ASR_LEASE_SECONDS); the model may take longer
+                asr_task_process(asr_task_id=job.payload["asr_task_id"], attempt=job.attempts)
         except AsrError as error:
             if error.transient:
                 raise JobRetry(f"{error.code}: {error.message}") from error

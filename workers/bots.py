@@ -43,3 +43,11 @@ def auto_reply(job_id: int) -> int | None:
             message_id=job.payload["message_id"], wait_for_welcome=job.attempts < job.max_attempts
         )
         return reply.id if reply else None
+
+
+@shared_task(name="workers.bots.stale_sweep")
+def stale_sweep() -> int:
+    """Beat: one admin alert per bot that stopped sending heartbeats (per silence episode)."""
+    from anmei.bots.services import bot_stale_sweep
+
+    return bot_stale_sweep()

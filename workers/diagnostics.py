@@ -22,7 +22,8 @@ def job_probe(job_id: int) -> None:
     """A durable job that does nothing but report its attempts: proves the job wiring end to end.
 
     Payload: `marker` (a Redis list each attempt appends to), `fail_attempts` (attempts 1…n raise),
-    `permanent` (fail at once with JobFailed).
+    `permanent` (fail at once with JobFailed), `hold` (a Redis list: the attempt waits, at most 60 s,
+    until a token is pushed there — work that stays in flight until a test lets it go).
     """
     from anmei.common.redis import get_redis
     from anmei.jobs.services import JobFailed, job_lease
@@ -34,7 +35,18 @@ def job_probe(job_id: int) -> None:
         if job is None:
             return
         get_redis().rpush(job.payload["marker"], f"attempt:{job.attempts}")
+        if job.payload.get("hold"):
+            get_redis().blpop([job.payload["hold"]], timeout=60)
         if job.payload.get("permanent"):
             raise JobFailed("PROBE_PERMANENT", "asked to fail")
         if job.attempts <= job.payload.get("fail_attempts", 0):
             raise RuntimeError(f"probe failure {job.attempts}")
+
+
+@shared_task(name="workers.diagnostics.sleep")
+def sleep(seconds: float) -> float:
+    """Hold a worker for `seconds` without touching Redis: fault tests finish tasks while the broker is down."""
+    import time
+
+    time.sleep(seconds)
+    return seconds

@@ -49,3 +49,15 @@ def noop(index: int, marker: str = "") -> int:
         get_redis().rpush(marker, index)
         get_redis().expire(marker, 300)
     return index
+
+
+@app.task(name="workers.registration.conversation_welcome")
+def conversation_welcome(job_id: int) -> dict | None:
+    """Welcome a returning customer's new conversation (the job of `conversation_welcome_schedule`)."""
+    from anmei.automation.services import automation_conversation_welcome
+    from anmei.jobs.services import job_lease
+
+    with job_lease(job_id) as job:
+        if job is None:
+            return None
+        return automation_conversation_welcome(conversation_id=job.payload["conversation_id"])

@@ -3,6 +3,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm
 from django.core.exceptions import ValidationError
 
+from anmei.accounts import services
 from anmei.accounts.models import AuthToken, User
 from anmei.common.admin import ReadOnlyAdminMixin, TenantScopedAdmin
 from anmei.common.permissions import is_operator
@@ -70,17 +71,18 @@ class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
 
                 raise PermissionDenied("tenant admins cannot grant the operator role")
         super().save_model(request, obj, form, change)
+        if change:
+            services.user_access_changed(user=obj, fields=set(form.changed_data))
 
     actions = ("deactivate", "revoke_tokens")
 
     @admin.action(description="Deactivate selected users (and revoke their tokens)")
     def deactivate(self, request, queryset):
-        AuthToken.objects.filter(user__in=queryset).delete()
-        queryset.update(is_active=False)
+        services.users_deactivate(users=queryset)
 
     @admin.action(description="Revoke API tokens of selected users")
     def revoke_tokens(self, request, queryset):
-        AuthToken.objects.filter(user__in=queryset).delete()
+        services.users_tokens_revoke(users=queryset)
 
 
 @admin.register(AuthToken)

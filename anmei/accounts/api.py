@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.utils import translation
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -40,6 +41,10 @@ class RegisterApi(APIView):
 
     @extend_schema(request=InputSerializer, responses={201: OutputSerializer}, auth=[])
     def post(self, request):
+        with translation.override(translation.get_language_from_request(request)):  # zh-CN pages: 中文 errors
+            return self._post(request)
+
+    def _post(self, request):
         data = validated_input(self.InputSerializer, request.data)
         user = services.user_register(
             tenant_slug=data["tenant"],
@@ -92,7 +97,10 @@ class WsTicketApi(APIView):
 
     @extend_schema(request=None, responses={200: OutputSerializer})
     def post(self, request):
-        ticket = services.ws_ticket_issue(user=request.user)
+        # The socket is bound to this login token: logging it out closes the socket.
+        if not isinstance(request.auth, AuthToken):
+            raise ApplicationError("not_a_session", "only a login token can open a WebSocket", status_code=403)
+        ticket = services.ws_ticket_issue(user=request.user, token=request.auth)
         return Response({"ticket": ticket, "expires_in": settings.WS_TICKET_TTL_SECONDS})
 
 
@@ -125,6 +133,52 @@ class PasswordChangeApi(APIView):
             user=request.user, old_password=data["old_password"], new_password=data["new_password"]
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class GuestApi(APIView):
+    """`POST /api/v1/auth/guest` — start consulting without inventing a username: a guest session."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes = [AuthRateThrottle]
+    throttle_scope = "auth"
+
+    class InputSerializer(serializers.Serializer):
+        tenant = _slug
+        nickname = serializers.CharField(required=False, allow_blank=True, max_length=64)
+
+    class OutputSerializer(serializers.Serializer):
+        token = serializers.CharField()
+        user = LoginApi.UserSerializer()
+        guest = serializers.BooleanField()
+
+    @extend_schema(request=InputSerializer, responses={201: OutputSerializer}, auth=[])
+    def post(self, request):
+        data = validated_input(self.InputSerializer, request.data)
+        user, token = services.guest_register(tenant_slug=data["tenant"], nickname=data.get("nickname", ""))
+        body = {"token": token, "user": LoginApi.UserSerializer(user).data, "guest": True}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class GuestCredentialsApi(APIView):
+    """`POST /api/v1/auth/credentials` — a guest picks a username and password (their tokens are revoked)."""
+
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [AuthRateThrottle, AccountRateThrottle]
+    throttle_scope = "auth"
+
+    class InputSerializer(serializers.Serializer):
+        username = _username
+        password = serializers.CharField(min_length=8, max_length=128, trim_whitespace=False)
+
+    @extend_schema(request=InputSerializer, responses={200: LoginApi.UserSerializer})
+    def post(self, request):
+        with translation.override(translation.get_language_from_request(request)):
+            data = validated_input(self.InputSerializer, request.data)
+            user = services.guest_credentials_set(
+                user=request.user, username=data["username"], password=data["password"]
+            )
+        return Response(LoginApi.UserSerializer(user).data)
 
 
 class ClinicSignupApi(APIView):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from anmei.accounts.models import User
-from anmei.accounts.services import user_create
+from anmei.accounts.services import user_access_changed, user_create
 from anmei.tenants.models import Tenant
 from anmei.tenants.services import tenant_ensure_approved
 
@@ -44,5 +44,6 @@ def tenant_bootstrap(
                     fields.append("is_active")
                 if fields:
                     user.save(update_fields=fields)
+                    user_access_changed(user=user, fields=set(fields))
                     changes.append(f"updated {role} {username} ({', '.join(fields)})")
     return tenant, changes

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 from django.contrib.auth.models import AbstractUser
 from django.contrib.auth.models import UserManager as DjangoUserManager
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
+
+from anmei.common import realtime
 
 
 class UserManager(DjangoUserManager):
@@ -49,8 +51,11 @@ class User(AbstractUser):
                 condition=~Q(platform_user_id=""),
                 name="user_platform_identity_unique",
             ),
+            # An operator has no tenant and everyone else has one: a tenant account can never hold
+            # the operator role, whatever wrote the row (is_operator relies on it too).
             models.CheckConstraint(
-                condition=Q(role="operator") | Q(tenant__isnull=False), name="user_tenant_required_unless_operator"
+                condition=Q(role="operator", tenant__isnull=True) | (~Q(role="operator") & Q(tenant__isnull=False)),
+                name="user_operator_iff_no_tenant",
             ),
         ]
         indexes = [models.Index(fields=["tenant", "role"])]
@@ -99,11 +104,14 @@ class User(AbstractUser):
         if update_fields is not None and ("role" in update_fields or "tenant" in update_fields):
             kwargs["update_fields"] = {*update_fields, "is_superuser", "is_staff"}
         # set_password() leaves the new raw password in _password until the save; a hash upgrade on
-        # login clears it first. So this is a real password change: it revokes every bearer token.
+        # login clears it first. So this is a real password change: it revokes every bearer token and,
+        # after the commit, closes the user's open sockets (4401).
         password_changed = self.pk is not None and getattr(self, "_password", None) is not None
         super().save(*args, **kwargs)
         if password_changed:
             AuthToken.objects.filter(user_id=self.pk).delete()
+            tenant_id, user_id = self.tenant_id, self.pk
+            transaction.on_commit(lambda: realtime.sockets_close_user(tenant_id, user_id))
 
     @property
     def is_staff_member(self) -> bool:

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -12,8 +14,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from anmei.accounts.models import AuthToken, User
+from anmei.common import realtime
 from anmei.common.crypto import hash_token, new_token
-from anmei.common.errors import ApplicationError
+from anmei.common.errors import ApplicationError, ConflictError
 from anmei.common.redis import get_redis, tenant_key
 from anmei.jobs.models import Job
 from anmei.jobs.services import job_schedule
@@ -45,9 +48,7 @@ def user_create(
         nickname=nickname or "",
         source=source,
         platform_user_id=platform_user_id,
-        is_staff=role in (User.Role.ADMIN, User.Role.OPERATOR),
-        is_superuser=role == User.Role.OPERATOR,
-    )
+    )  # is_staff / is_superuser follow the role in User.save
     if password:
         password_check(password=password, user=user)
         user.set_password(password)
@@ -76,7 +77,8 @@ def password_check(*, password: str, user: User | None = None) -> None:
 def user_password_change(*, user: User, old_password: str, new_password: str) -> None:
     """Change the password after checking the old one; every bearer token of the user is revoked.
 
-    (User.save revokes the tokens on any password change: this path, admin resets, scripts.)
+    (User.save revokes the tokens and closes the open sockets on any password change: this path,
+    admin resets, scripts.)
     """
     if not user.check_password(old_password):
         raise ApplicationError(
@@ -88,9 +90,54 @@ def user_password_change(*, user: User, old_password: str, new_password: str) ->
     logger.info("password changed", extra={"tenant_id": user.tenant_id, "user_id": user.id})
 
 
+def user_sockets_close(*, user: User, token_id: int | None = None) -> None:
+    """Close the user's open WebSockets (4401) once the current transaction commits.
+
+    Every service that takes access away calls this (logout closes only the sockets opened with
+    that token; the rest close them all); the consumers also re-check before each command.
+    """
+    tenant_id, user_id = user.tenant_id, user.pk
+    transaction.on_commit(lambda: realtime.sockets_close_user(tenant_id, user_id, token_id=token_id))
+
+
 def auth_token_revoke(*, token: AuthToken) -> None:
-    AuthToken.objects.filter(pk=token.pk).delete()
+    with transaction.atomic():
+        AuthToken.objects.filter(pk=token.pk).delete()
+        user_sockets_close(user=token.user, token_id=token.pk)
     logger.info("logged out", extra={"tenant_id": token.user.tenant_id, "user_id": token.user_id})
+
+
+def users_deactivate(*, users) -> int:
+    """Deactivate the users of a queryset: their tokens are revoked and their sockets closed."""
+    with transaction.atomic():
+        affected = list(users.select_for_update())
+        AuthToken.objects.filter(user__in=affected).delete()
+        User.objects.filter(pk__in=[u.pk for u in affected]).update(is_active=False)
+        for user in affected:
+            user_sockets_close(user=user)
+    logger.info("users deactivated", extra={"user_ids": [u.pk for u in affected]})
+    return len(affected)
+
+
+def users_tokens_revoke(*, users) -> int:
+    """Revoke every bearer token of the users of a queryset and close their sockets."""
+    with transaction.atomic():
+        affected = list(users)
+        deleted, _ = AuthToken.objects.filter(user__in=affected).delete()
+        for user in affected:
+            user_sockets_close(user=user)
+    return deleted
+
+
+def user_access_changed(*, user: User, fields: set[str]) -> None:
+    """Tell open sockets that the user's access changed (role, tenant, active flag or password).
+
+    Doors that save a user another way (the Django admin's forms) call this after the save; a
+    change of any of those fields closes the user's sockets, which then reconnect with a fresh
+    ticket under the new rights (or cannot).
+    """
+    if fields & {"role", "tenant", "is_active", "password"}:
+        user_sockets_close(user=user)
 
 
 REGISTRATION_JOB = {"kind": "automation.start", "task": "workers.registration.start"}
@@ -131,6 +178,45 @@ def user_register(
         )
         registration_hand_off(customer=user)
     logger.info("customer registered", extra={"tenant_id": tenant.id, "user_id": user.id})
+    return user
+
+
+def guest_register(*, tenant_slug: str, nickname: str = "") -> tuple[User, str]:
+    """Start a web customer without inventing credentials: a guest account and its bearer token.
+
+    The username is generated (`guest-<random>`) and the password unusable, so nobody can log in as
+    the guest; the tab holds the token. The guest may later choose a username and password
+    (`guest_credentials_set`) to come back from another device. Registration automation runs as for
+    any sign-up.
+    """
+    tenant = tenant_get_active(tenant_slug)
+    with transaction.atomic():
+        user = user_create(tenant=tenant, username=f"guest-{secrets.token_hex(5)}", password=None, nickname=nickname)
+        registration_hand_off(customer=user)
+        token = auth_token_issue(user=user)
+    logger.info("guest started", extra={"tenant_id": tenant.id, "user_id": user.id})
+    return user, token
+
+
+def guest_credentials_set(*, user: User, username: str, password: str) -> User:
+    """Give a guest customer a username and password of their own (once: only while they have none).
+
+    Saving the password revokes the guest's tokens (as every password change does): the caller logs
+    in again with the new credentials.
+    """
+    if user.role != User.Role.CUSTOMER or user.source != "web" or user.has_usable_password():
+        raise ConflictError("credentials_already_set", "this account already has a password")
+    password_check(password=password, user=user)
+    user.username = username
+    user.set_password(password)
+    try:
+        with transaction.atomic():
+            user.save(update_fields=["username", "password"])
+    except IntegrityError as exc:
+        raise ApplicationError(
+            "username_taken", f"username '{username}' is taken", status_code=409, details={"field": "username"}
+        ) from exc
+    logger.info("guest credentials set", extra={"tenant_id": user.tenant_id, "user_id": user.id})
     return user
 
 
@@ -185,27 +271,61 @@ def auth_token_issue(*, user: User) -> str:
 
 
 def auth_token_revoke_all(*, user: User) -> int:
-    deleted, _ = AuthToken.objects.filter(user=user).delete()
+    with transaction.atomic():
+        deleted, _ = AuthToken.objects.filter(user=user).delete()
+        user_sockets_close(user=user)
     return deleted
 
 
-def ws_ticket_issue(*, user: User) -> str:
+@dataclass(frozen=True)
+class WsSession:
+    """What an open socket was granted at connect: re-checked before every command it runs."""
+
+    user_id: int
+    tenant_id: int | None
+    role: str
+    token_id: int | None  # the bearer token that asked for the ticket; None for server-issued tickets
+
+
+def ws_ticket_issue(*, user: User, token: AuthToken | None = None) -> str:
     """Issue a single-use WebSocket ticket that expires after WS_TICKET_TTL_SECONDS.
 
-    The ticket carries the tenant id in clear so its Redis key can be tenant-scoped; the secret
-    part is stored only as a hash.
+    The socket it opens is bound to `token` (the login token of the request): revoking that token
+    closes the socket. The ticket carries the tenant id in clear so its Redis key can be
+    tenant-scoped; the secret part is stored only as a hash.
     """
     tenant_part = str(user.tenant_id) if user.tenant_id else "p"
     ticket = f"{tenant_part}.{new_token('', 24)}"
     get_redis().set(
         tenant_key(user.tenant_id, "wsticket", hash_token(ticket)),
-        json.dumps({"user_id": user.id, "tenant_id": user.tenant_id}),
+        json.dumps({"user_id": user.id, "tenant_id": user.tenant_id, "token_id": token.pk if token else None}),
         ex=settings.WS_TICKET_TTL_SECONDS,
     )
     return ticket
 
 
-def ws_ticket_consume(ticket: str) -> User | None:
+def ws_session_user(session: WsSession) -> User | None:
+    """The socket's user as of now, or None when its access is gone.
+
+    Gone means: the user was deleted, deactivated, moved or given another role, the tenant is no
+    longer active, or the token the ticket came from was revoked or has expired.
+    """
+    user = (
+        User.objects.select_related("tenant")
+        .filter(pk=session.user_id, tenant_id=session.tenant_id, role=session.role, is_active=True)
+        .first()
+    )
+    if user is None or (user.tenant_id and not user.tenant.is_active):
+        return None
+    if (
+        session.token_id is not None
+        and not AuthToken.objects.filter(pk=session.token_id, user_id=user.pk, expires_at__gt=timezone.now()).exists()
+    ):
+        return None
+    return user
+
+
+def ws_ticket_consume(ticket: str) -> tuple[User, WsSession] | None:
     """Redeem a ticket atomically (GETDEL): a second use, an expired or a forged ticket gives None."""
     if not ticket or len(ticket) > 128 or "." not in ticket:
         return None
@@ -217,9 +337,9 @@ def ws_ticket_consume(ticket: str) -> User | None:
     if raw is None:
         return None
     data = json.loads(raw)
-    user = User.objects.select_related("tenant").filter(pk=data["user_id"], tenant_id=data["tenant_id"]).first()
-    if user is None or not user.is_active:
+    user = User.objects.filter(pk=data["user_id"], tenant_id=data["tenant_id"]).first()
+    if user is None:
         return None
-    if user.tenant_id and not user.tenant.is_active:
-        return None
-    return user
+    session = WsSession(user_id=user.pk, tenant_id=user.tenant_id, role=user.role, token_id=data.get("token_id"))
+    user = ws_session_user(session)
+    return None if user is None else (user, session)

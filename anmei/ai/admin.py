@@ -6,6 +6,7 @@ from django import forms
 from django.contrib import admin
 
 from anmei.ai.models import AgentCall, AgentConfig, CannedResponse, ConversationSummary
+from anmei.ai.templating import template_validator
 from anmei.common.admin import ReadOnlyAdminMixin, TenantScopedAdmin, TenantSettingsForm
 
 
@@ -26,6 +27,11 @@ class AgentConfigForm(TenantSettingsForm):
     price_prompt_per_1k = forms.DecimalField(required=False, min_value=0, max_digits=12, decimal_places=6)
     price_completion_per_1k = forms.DecimalField(required=False, min_value=0, max_digits=12, decimal_places=6)
     OPTIONAL = ("context_token_budget", "monthly_token_quota", "price_prompt_per_1k", "price_completion_per_1k")
+
+    def clean_welcome_template(self):
+        template = self.cleaned_data.get("welcome_template") or ""
+        template_validator(template)
+        return template
 
     def clean(self):
         cleaned = super().clean()

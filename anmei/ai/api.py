@@ -14,9 +14,10 @@ from rest_framework.views import APIView
 from anmei.ai import selectors, services
 from anmei.ai.models import AgentConfig, CannedResponse, ConversationSummary
 from anmei.ai.suggestions import KINDS, suggestions_generate
-from anmei.common.api import IdField, validated_input
+from anmei.ai.templating import template_validator
+from anmei.common.api import IdField, TenantURLField, validated_input
 from anmei.common.errors import ApplicationError, NotFoundError
-from anmei.common.permissions import IsConsultantOrAdmin, IsTenantAdmin, IsTenantAdminOrOperator
+from anmei.common.permissions import IsConsultantOrAdmin, IsTenantAdmin, IsTenantAdminOrOperator, is_operator
 from anmei.conversations.models import Conversation
 from anmei.conversations.selectors import conversation_get
 from anmei.stats.services.rollup import tenant_zone
@@ -74,12 +75,12 @@ class AgentConfigApi(APIView):
 
     class InputSerializer(serializers.Serializer):
         provider = serializers.ChoiceField(choices=AgentConfig.Provider.values, required=False)
-        base_url = serializers.URLField(required=False, allow_blank=True, max_length=200)
+        base_url = TenantURLField(required=False, allow_blank=True, max_length=200)
         app_id = serializers.CharField(required=False, allow_blank=True, max_length=128)
         model = serializers.CharField(required=False, allow_blank=True, max_length=128)
         timeout_seconds = serializers.FloatField(required=False, min_value=0.5, max_value=120)
         enabled = serializers.BooleanField(required=False)
-        welcome_template = serializers.CharField(required=False, max_length=4000)
+        welcome_template = serializers.CharField(required=False, max_length=4000, validators=[template_validator])
         monthly_token_quota = serializers.IntegerField(required=False, min_value=0, max_value=10**15)
         context_token_budget = serializers.IntegerField(required=False, min_value=0, max_value=1_000_000)
         stream = serializers.BooleanField(required=False)
@@ -129,7 +130,7 @@ class LlmUsageApi(APIView):
     )
     def get(self, request):
         filters = validated_input(self.FilterSerializer, request.query_params.dict())
-        if request.user.role == "operator":
+        if is_operator(request.user):
             tenant_id = filters.get("tenant")
             if not tenant_id:
                 raise ApplicationError(
@@ -243,10 +244,9 @@ class _CannedInput(serializers.Serializer):
 
 
 class CannedResponseListApi(APIView):
-    """The tenant's canned responses (标准话术): consultants read them, admins write them."""
+    """The tenant's canned responses (标准话术): its consultants and admins read and manage them."""
 
-    def get_permissions(self):
-        return [IsConsultantOrAdmin()] if self.request.method == "GET" else [IsTenantAdmin()]
+    permission_classes = [IsConsultantOrAdmin]
 
     @extend_schema(responses={200: CannedResponseSerializer(many=True)})
     def get(self, request):
@@ -261,7 +261,7 @@ class CannedResponseListApi(APIView):
 
 
 class CannedResponseDetailApi(APIView):
-    permission_classes = [IsTenantAdmin]
+    permission_classes = [IsConsultantOrAdmin]
 
     class UpdateSerializer(_CannedInput):
         shortcode = serializers.SlugField(max_length=64, allow_unicode=True, required=False)

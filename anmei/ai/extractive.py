@@ -53,7 +53,11 @@ def sentences(text: str) -> list[str]:
 
 def key_sentences(lines: list[str], limit: int = 2) -> list[str]:
     """The `limit` sentences carrying the most keyword weight, in their original order."""
-    candidates = [s for line in lines for s in sentences(line)]
+    return key_lines([s for line in lines for s in sentences(line)], limit)
+
+
+def key_lines(candidates: list[str], limit: int = 2) -> list[str]:
+    """The `limit` lines carrying the most keyword weight, in their original order, each kept whole."""
     if len(candidates) <= limit:
         return candidates
     weights = _weighted("\n".join(candidates))
@@ -67,14 +71,18 @@ def key_sentences(lines: list[str], limit: int = 2) -> list[str]:
 
 
 def summarize_turns(turns: list[tuple[str, str]]) -> dict:
-    """The local summary of a conversation: `turns` are (speaker, text), speaker customer/staff.
+    """The local summary of a conversation: `turns` are (speaker, text).
 
-    main_issues: the customer's key sentences; solution: the staff's key sentences; evaluation:
-    what the exchange shows (counts, whether the customer's last word was answered); follow_up:
-    the topics to come back to.
+    Speakers: `customer`, `consultant`, `bot` (auto-replies) and `welcome` (the greeting, which
+    answers nothing). main_issues: the customer's key sentences; solution: the consultant's advice,
+    or the bot's replies where no consultant wrote (never the welcome); evaluation: what the exchange
+    shows (counts, whether the customer's last word was answered); follow_up: the topics to come
+    back to.
     """
     customer = [text for speaker, text in turns if speaker == "customer" and text.strip()]
     staff = [text for speaker, text in turns if speaker != "customer" and text.strip()]
+    advice = [text for speaker, text in turns if speaker == "consultant" and text.strip()]
+    advice = advice or [text for speaker, text in turns if speaker == "bot" and text.strip()]
     words = keywords("\n".join(customer), top=5)
     answered = bool(turns) and turns[-1][0] != "customer"
     evaluation = f"客户消息{len(customer)}条，客服/机器人回复{len(staff)}条；" + (
@@ -82,7 +90,7 @@ def summarize_turns(turns: list[tuple[str, str]]) -> dict:
     )
     return {
         "main_issues": "".join(key_sentences(customer, 2)) or "（客户未留言）",
-        "solution": "".join(key_sentences(staff, 2)) or "（无回复）",
+        "solution": "".join(key_sentences(advice, 2)) or "（顾问未给出建议）",
         "evaluation": evaluation,
         "follow_up": ("跟进客户关心的：" + "、".join(words)) if words else "无需跟进",
         "keywords": words,

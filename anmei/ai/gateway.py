@@ -23,6 +23,7 @@ from anmei.ai.models import AgentConfig
 from anmei.ai.providers import AgentError, AgentRequest, provider_run
 from anmei.ai.selectors import llm_quota_state
 from anmei.ai.services import agent_call_record, agent_config_get_or_create, agent_config_mcp_key, llm_quota_alert_check
+from anmei.ai.templating import message_cap
 
 logger = logging.getLogger("anmei.ai")
 
@@ -41,6 +42,7 @@ class AgentOutcome:
 WELCOME_QUERY = "新用户 {customer_id} 刚刚注册，请生成个性化欢迎消息"
 REPLY_PROMPT = "你是安美智享的AI咨询助手，用简短、专业、友好的中文回答医美相关问题。需要时可调用工具获取客户资料。"
 TOOL_PURPOSES = ("welcome", "reply")  # summaries and suggestions read only the conversation
+MESSAGE_PURPOSES = ("welcome", "reply")  # what the agent writes here is sent as a message
 
 
 def _request(
@@ -127,13 +129,20 @@ def agent_run(
     started = time.perf_counter()
     built = None
     if purpose != "welcome":
-        built = context_build(
-            tenant_id=tenant_id,
-            conversation_id=conversation_id,
-            system_prompt=system_prompt,
-            budget=budget_for(provider=provider, configured=config.context_token_budget),
-            latest_customer_text=query,
-        )
+        try:
+            built = context_build(
+                tenant_id=tenant_id,
+                conversation_id=conversation_id,
+                system_prompt=system_prompt,
+                budget=budget_for(provider=provider, configured=config.context_token_budget),
+                latest_customer_text=query,
+            )
+        except Exception:  # noqa: BLE001 - no context, no call: the caller's template/local path answers now
+            logger.exception(
+                "agent context failed",
+                extra={"tenant_id": tenant_id, "purpose": purpose, "conversation_id": conversation_id},
+            )
+            return AgentOutcome(text=None, provider=provider, error="context_unavailable")
     record = {
         "tenant_id": tenant_id,
         "provider": provider,
@@ -206,7 +215,9 @@ def agent_run(
             "total_tokens": usage.get("total_tokens"),
         },
     )
-    return AgentOutcome(text=result.text, provider=provider, duration_ms=duration_ms, model=result.model)
+    # A welcome or a reply becomes a message: at most MESSAGE_MAX_CHARS whatever the agent wrote.
+    text = message_cap(result.text) if purpose in MESSAGE_PURPOSES and result.text else result.text
+    return AgentOutcome(text=text, provider=provider, duration_ms=duration_ms, model=result.model)
 
 
 def generate_welcome(*, tenant_id: int, customer_id: int, conversation_id: int | None) -> AgentOutcome:

@@ -103,11 +103,19 @@ def suggestion_run(*, tenant_id: int, conversation_id: int, token: str) -> int:
 
 
 def _parse(text: str | None) -> list[dict]:
-    if not text:
+    """The suggestions in the model's answer: the asked-for JSON, or its prose as one suggestion.
+
+    Some models ignore JSON mode and answer in plain words; that answer is still a usable draft, so
+    it becomes one `personalised` suggestion rather than none. A reply that looks like JSON but does
+    not parse (a truncated stream) yields nothing: showing braces to a consultant helps no one.
+    """
+    if not text or not text.strip():
         return []
     start, end = text.find("{"), text.rfind("}")
+    if start < 0:
+        return [{"kind": "personalised", "text": text.strip()[:1000]}]
     try:
-        data = json.loads(text[start : end + 1]) if start >= 0 else None
+        data = json.loads(text[start : end + 1])
     except ValueError:
         return []
     items = data.get("suggestions") if isinstance(data, dict) else None

@@ -31,7 +31,7 @@ logger = logging.getLogger("anmei.ai")
 FIELDS = ("main_issues", "solution", "evaluation", "follow_up")
 SUMMARY_PROMPT = (
     "你是医美咨询机构的质检助手。请阅读以下客户与客服的完整对话，输出一个 JSON 对象，且只输出 JSON，"
-    '键为 "main_issues"（客户主要问题和需求）、"solution"（问题解决方案）、'
+    '键为 "main_issues"（客户主要问题和需求）、"solution"（顾问给出的解决方案和建议，不要引用机器人的欢迎语）、'
     '"evaluation"（客服处理效果评估）、"follow_up"（后续跟进建议），每个值是一段简短的中文。'
 )
 LOCAL_TURN_LIMIT = 1000  # the local summary reads at most the newest 1000 turns
@@ -104,8 +104,16 @@ def _local_summary(conversation: Conversation) -> dict:
     for message in reversed(messages):
         text = message_text(message)
         if text is not None:
-            turns.append(("customer" if message.sender_type == Message.SenderType.CUSTOMER else "staff", text))
+            turns.append((_speaker(message), text))
     return summarize_turns(turns)
+
+
+def _speaker(message: Message) -> str:
+    """Who said it, as the local summary tells them apart (the welcome is no advice)."""
+    if message.sender_type == Message.SenderType.BOT:
+        payload = message.payload if isinstance(message.payload, dict) else {}
+        return "welcome" if payload.get("kind") == "welcome" else "bot"
+    return "customer" if message.sender_type == Message.SenderType.CUSTOMER else "consultant"
 
 
 def summary_generate(*, conversation_id: int, generation: int) -> ConversationSummary | None:

@@ -2,8 +2,8 @@
 
 A task moves pending → processing → success | failed. An attempt claims the task with a conditional
 UPDATE and commits before any decoding or model work; the result is written in its own short
-transaction, which also puts the transcript on the message (so message search finds it). Events
-and the auto-reply chain follow the commit.
+transaction, which also puts the transcript on the message (so message search finds it) and
+writes the auto-reply's durable job; only the realtime push follows the commit.
 """
 
 from __future__ import annotations
@@ -11,12 +11,11 @@ from __future__ import annotations
 import logging
 import subprocess
 import time
-import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from anmei.asr.audio import BadAudio, decode_to_16k_mono, pcm_to_ogg_opus
@@ -25,10 +24,9 @@ from anmei.asr.models import AsrTask
 from anmei.asr.selectors import asr_task_data
 from anmei.common import realtime
 from anmei.common.errors import ApplicationError, ConflictError
-from anmei.common.presence import online_user_ids
 from anmei.conversations.models import Conversation, Message
 from anmei.conversations.services import message_media_play_set, message_transcript_set
-from anmei.conversations.services.handoffs import auto_reply_schedule
+from anmei.conversations.services.handoffs import auto_reply_schedule, voice_transcribe_id_new
 from anmei.jobs.services import job_reschedule, job_schedule
 from anmei.media.services import media_read, media_store_rendition
 from anmei.notifications.services import admin_alert_raise
@@ -42,7 +40,7 @@ _encoder: ThreadPoolExecutor | None = None  # one per worker process, for those 
 
 
 def asr_task_id_new() -> str:
-    return f"asr_{uuid.uuid4().hex}"
+    return voice_transcribe_id_new()
 
 
 def asr_task_create(*, message: Message, asr_task_id: str, media: dict[str, Any]) -> AsrTask:
@@ -69,13 +67,49 @@ def asr_task_create(*, message: Message, asr_task_id: str, media: dict[str, Any]
         queue=settings.CELERY_ASR_QUEUE,
         max_attempts=settings.ASR_MAX_ATTEMPTS,
         retry_countdowns=list(settings.ASR_RETRY_COUNTDOWNS),
-        lease_seconds=settings.ASR_TIME_LIMIT_SECONDS + 60,
+        lease_seconds=settings.ASR_LEASE_SECONDS,  # renewed by a heartbeat while the attempt runs
     )
     AsrTask.objects.filter(pk=task.pk).update(job_id=job.id)
     task.job_id = job.id
     logger.info(
         "asr task created",
         extra={"tenant_id": task.tenant_id, "asr_task_id": asr_task_id, "message_id": message.id, "job_id": job.id},
+    )
+    return task
+
+
+def asr_task_adopt(*, asr_task_id: str, message_id: int, tenant_id: int, job_id: int) -> AsrTask | None:
+    """The task of a voice message whose transcription was handed over as a job alone (a web upload).
+
+    conversations sits below asr, so it writes the durable job (`voice_transcribe_schedule`) with
+    the message and this records the task from the message's payload when a worker takes it. Returns
+    the stored task (a repeat or a race finds the first); None when the message is gone or is not
+    that voice message.
+    """
+    task = AsrTask.objects.filter(asr_task_id=asr_task_id).first()
+    if task is not None:
+        return task
+    message = Message.objects.filter(pk=message_id, tenant_id=tenant_id).first()
+    media = (message.payload or {}).get("media") if message is not None else None
+    if message is None or message.payload.get("asr_task_id") != asr_task_id or not isinstance(media, dict):
+        return None
+    try:
+        with transaction.atomic():
+            task = AsrTask.objects.create(
+                tenant_id=tenant_id,
+                asr_task_id=asr_task_id,
+                message=message,
+                conversation_id=message.conversation_id,
+                media_key=media["key"],
+                media_mime=media["mime"],
+                backend=settings.ASR_BACKEND,
+                job_id=job_id,
+            )
+    except IntegrityError:
+        return AsrTask.objects.filter(asr_task_id=asr_task_id).first()
+    logger.info(
+        "asr task created",
+        extra={"tenant_id": tenant_id, "asr_task_id": asr_task_id, "message_id": message_id, "job_id": job_id},
     )
     return task
 
@@ -97,31 +131,24 @@ def _push(task: AsrTask, event: dict[str, Any]) -> None:
         logger.warning("asr push failed", extra={"tenant_id": task.tenant_id, "asr_task_id": task.asr_task_id})
 
 
-def _auto_reply_if_unserved(task: AsrTask) -> bool:
-    """Feed the transcribed voice to the bot auto-reply when nobody is serving the customer.
+def _auto_reply_hand_off(task: AsrTask) -> bool:
+    """In the transaction that records the outcome: the durable auto-reply job of the voice message.
 
     `message_route` leaves voice messages with a transcription pending to this step, so the reply
-    answers what was said instead of an empty voice message. The reply is the durable auto-reply
-    job, handed over by task name (asr sits below bots and ai); it checks again, when it runs,
-    that nobody took the conversation over.
+    answers what was said instead of an empty voice message. The job row commits with the
+    transcript (a crash or a Redis outage after the commit cannot lose it); presence is not read
+    here: the job checks, when it runs, that nobody is online and nobody took the conversation.
     """
     message = Message.objects.select_related("conversation").filter(pk=task.message_id).first()
-    if message is None or message.is_blocked:
+    if message is None or message.is_blocked or message.conversation.status == "ended":
         return False
-    conversation = message.conversation
-    if conversation.status in ("active", "transferring") and conversation.consultant_id:
-        return False
-    if conversation.status == "ended" or online_user_ids(tenant_id=task.tenant_id):
-        return False
-    with transaction.atomic():
-        auto_reply_schedule(message=message, conversation=conversation)
-    return True
+    return auto_reply_schedule(message=message, conversation=message.conversation) is not None
 
 
 def _after_outcome(task_pk: int) -> None:
+    """After the outcome's commit: only the realtime push (every piece of work is a job row already)."""
     task = AsrTask.objects.get(pk=task_pk)
     _push(task, _event(task, "asr.result"))
-    _auto_reply_if_unserved(task)
 
 
 def _record_error(task: AsrTask, error: AsrError) -> None:
@@ -185,6 +212,7 @@ def asr_task_process(*, asr_task_id: str, attempt: int = 1) -> AsrTask | None:
                 "duration": transcript.duration,
             },
         )
+        _auto_reply_hand_off(task)
         transaction.on_commit(lambda: _after_outcome(task.pk), robust=True)
     logger.info(
         "asr task succeeded",
@@ -259,7 +287,12 @@ def _transcribe(task: AsrTask) -> tuple[Transcript, float]:
     try:
         samples = decode_to_16k_mono(data, ext=ext)
     except BadAudio as exc:
-        raise AsrError("ASR_BAD_AUDIO", str(exc)[:500], transient=False) from exc
+        # The tenant sees the fixed sentence; decoder output and header values are for our logs.
+        logger.warning(
+            "asr bad audio",
+            extra={"tenant_id": task.tenant_id, "asr_task_id": task.asr_task_id, "detail": exc.detail[:500]},
+        )
+        raise AsrError("ASR_BAD_AUDIO", exc.message, transient=False) from exc
     except subprocess.TimeoutExpired as exc:
         raise AsrError("ASR_TIMEOUT", "decoding the audio took too long", transient=True) from exc
     decode_ms = (time.perf_counter() - started) * 1000
@@ -300,21 +333,18 @@ def asr_task_fail(*, asr_task_id: str, error: str) -> None:
     )
     if Message.objects.filter(pk=task.message_id).exists():
         message_transcript_set(message_id=task.message_id, text=None, asr={"status": S.FAILED, "error_code": code})
-    transaction.on_commit(lambda: _after_failure(task.pk), robust=True)
-    logger.warning("asr task failed", extra={"tenant_id": task.tenant_id, "asr_task_id": asr_task_id, "code": code})
-
-
-def _after_failure(task_pk: int) -> None:
-    task = AsrTask.objects.get(pk=task_pk)
-    _after_outcome(task_pk)
+    task.refresh_from_db()
+    _auto_reply_hand_off(task)
     admin_alert_raise(
         tenant_id=task.tenant_id,
         source="asr",
-        code=task.error_code.lower(),
-        message=f"speech to text failed for voice message {task.message_id}: {task.error_code}",
+        code=code.lower(),
+        message=f"speech to text failed for voice message {task.message_id}: {code}",
         dedupe_key=f"asr:{task.asr_task_id}:{int(task.finished_at.timestamp()) if task.finished_at else 0}",
-        details={"asr_task_id": task.asr_task_id, "message_id": task.message_id, "code": task.error_code},
+        details={"asr_task_id": task.asr_task_id, "message_id": task.message_id, "code": code},
     )
+    transaction.on_commit(lambda: _after_outcome(task.pk), robust=True)
+    logger.warning("asr task failed", extra={"tenant_id": task.tenant_id, "asr_task_id": asr_task_id, "code": code})
 
 
 def asr_task_retry(*, task: AsrTask, force: bool = False) -> AsrTask:

@@ -13,7 +13,7 @@ class AutomationSettingsForm(TenantSettingsForm):
     """The push gateway secret is write-only: leave it empty to keep the stored one; it is never shown."""
 
     secret_fields = ("push_gateway_secret",)
-    public_url_fields = ("push_gateway_url",)
+    endpoint_url_fields = ("push_gateway_url",)
 
     push_gateway_secret = forms.CharField(
         required=False, max_length=256, widget=forms.PasswordInput, help_text="signs webhook bodies (HMAC-SHA256)"
@@ -31,6 +31,7 @@ class AutomationSettingsForm(TenantSettingsForm):
             "notification_backend",
             "push_gateway_url",
             "welcome_template",
+            "welcome_returning",
         ]
 
 

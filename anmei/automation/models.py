@@ -59,6 +59,9 @@ class AutomationSettings(models.Model):
     # Encrypted like every other secret an admin sets (anmei.common.crypto); `push_gateway_secret` reads it.
     push_gateway_secret_encrypted = models.TextField(blank=True, editable=False)
     welcome_template = models.TextField(default=DEFAULT_WELCOME_TEMPLATE, help_text="used when the agent fails")
+    welcome_returning = models.BooleanField(
+        default=True, help_text="also welcome a conversation a returning customer opens after an earlier one ended"
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
@@ -22,9 +23,16 @@ from django.utils import timezone
 from anmei.accounts.models import User
 from anmei.automation.models import JOB_KIND, STEPS, AutomationRun, AutomationSettings, AutomationStep
 from anmei.automation.selectors import automation_run_stuck_ids
+from anmei.common import realtime
+from anmei.common.errors import ApplicationError
 from anmei.common.metrics import REGISTRATION_SECONDS
+from anmei.common.outbound import OutboundError
+from anmei.conversations.models import Conversation, Message
+from anmei.conversations.services import message_create, message_event
+from anmei.conversations.services.handoffs import message_deliver_schedule
 from anmei.jobs.models import Job
 from anmei.jobs.services import JobFailed, JobRetry, job_schedule
+from anmei.notifications.backends import NotificationBackendError
 from anmei.notifications.services import admin_alert_raise
 
 logger = logging.getLogger("anmei.automation")
@@ -148,7 +156,9 @@ def automation_job_failed(job: Job, error: str) -> None:
     """`on_failed` of a step's job: its attempts ran out without the step recording it (workers lost)."""
     run = AutomationRun.objects.filter(pk=job.payload["run_id"], generation=job.payload["generation"]).first()
     if run is not None:
-        automation_run_fail(run=run, step=job.payload["step"], error=error, attempts=job.attempts)
+        # the job's own text may name exception classes: the tenant gets a code, the log has the rest
+        shown = "STEP_WORKER_LOST: the workers running this step were lost" if "worker lost" in error else STEP_ERROR
+        automation_run_fail(run=run, step=job.payload["step"], error=shown, attempts=job.attempts)
 
 
 @dataclass(frozen=True)
@@ -197,7 +207,7 @@ def automation_step_execute(
     except (OperationalError, InterfaceError):
         raise  # the database is gone: the failure cannot be recorded either; the job's lease expires, the sweep retries
     except Exception as exc:  # noqa: BLE001 - any failure of a step is retried, then alerted
-        error = f"{type(exc).__name__}: {exc}"[:500]
+        error, detail = step_error(exc), f"{type(exc).__name__}: {exc}"[:500]
         duration_ms = (time.perf_counter() - started) * 1000
         retries_done = attempt - 1
         countdown = config.countdown_for(attempt) if retries_done < config.max_retries else None
@@ -210,6 +220,7 @@ def automation_step_execute(
                 "step": step,
                 "attempt": attempt,
                 "error": error,
+                "detail": detail,
                 "retry_in": countdown,
             },
         )
@@ -218,6 +229,25 @@ def automation_step_execute(
         automation_run_fail(run=run, step=step, error=error, attempts=attempt)
         return StepOutcome("failed", error=error)
     return StepOutcome("ok")
+
+
+STEP_ERROR = "STEP_ERROR: the step failed (the details are in the server logs)"
+
+
+def step_error(exc: Exception) -> str:
+    """What a failed step shows the tenant (dashboard, admin, alerts): a stable code and a fixed text.
+
+    Only our own errors say more: a domain error's code and message, an outbound call's category,
+    a notification backend's reason (its category or HTTP status). Exception classes, messages of
+    other exceptions and anything upstream stay in the log (`detail`).
+    """
+    if isinstance(exc, ApplicationError):
+        return f"{exc.code}: {exc.message}"[:500]
+    if isinstance(exc, OutboundError):
+        return f"STEP_UNREACHABLE: {exc.category}"
+    if isinstance(exc, NotificationBackendError):
+        return f"STEP_NOTIFY_FAILED: {exc}"[:500]
+    return STEP_ERROR
 
 
 def _step_record(
@@ -337,3 +367,44 @@ def automation_run_retry(*, run: AutomationRun) -> AutomationRun:
         extra={"tenant_id": locked.tenant_id, "run_id": locked.id, "generation": generation, "was_stuck": stuck},
     )
     return locked
+
+
+def automation_conversation_welcome(*, conversation_id: int) -> dict[str, Any]:
+    """Welcome a customer's later conversation (one they opened after an earlier one ended).
+
+    The tenant's automation settings decide: automation on and `welcome_returning` set. The agent
+    writes it (the template when the agent fails), as for a registration. Idempotent: the message's
+    external id is per conversation, and a conversation that is no longer waiting for its first
+    answer (claimed, ended) is left alone.
+    """
+    from anmei.ai.gateway import generate_welcome as agent_welcome  # as in steps.generate_welcome
+
+    conversation = Conversation.objects.filter(pk=conversation_id).first()
+    if conversation is None:
+        return {"skipped": "conversation gone"}
+    config = automation_settings_get_or_create(tenant_id=conversation.tenant_id)
+    if not (config.enabled and config.welcome_returning):
+        return {"skipped": "welcome for returning customers off"}
+    if conversation.status == Conversation.Status.ENDED:
+        return {"skipped": "conversation ended"}
+    external_id = f"welcome:conversation:{conversation.id}"
+    if Message.objects.filter(tenant_id=conversation.tenant_id, external_id=external_id).exists():
+        return {"skipped": "already welcomed"}
+    outcome = agent_welcome(
+        tenant_id=conversation.tenant_id, customer_id=conversation.customer_id, conversation_id=conversation.id
+    )
+    text, source = (outcome.text, "agent") if outcome.text else (config.welcome_template, "template")
+    with transaction.atomic():
+        message, created = message_create(
+            conversation=conversation,
+            sender_type=Message.SenderType.BOT,
+            type=Message.Type.TEXT,
+            content=text,
+            payload={"kind": "welcome", "source": source},
+            external_id=external_id,
+        )
+        if created and conversation.bot_instance_id:
+            message_deliver_schedule(tenant_id=conversation.tenant_id, message_id=message.id)
+    if created:
+        realtime.broadcast_to_user(conversation.tenant_id, conversation.customer_id, message_event(message))
+    return {"message_id": message.id, "created": created, "source": source}

@@ -17,6 +17,7 @@ from typing import Any
 from django.utils import timezone
 
 from anmei.accounts.models import User
+from anmei.ai.templating import message_cap
 from anmei.automation.models import AutomationRun, AutomationSettings
 from anmei.common import realtime
 from anmei.conversations.models import Conversation
@@ -56,7 +57,7 @@ def generate_welcome(*, run: AutomationRun, config: AutomationSettings) -> dict[
     if outcome.text:
         text, source = outcome.text, "agent"
     else:
-        text, source = config.welcome_template, "template"
+        text, source = message_cap(config.welcome_template), "template"
     AutomationRun.objects.filter(pk=run.pk).update(
         welcome_text=text, welcome_source=source, welcome_provider=outcome.provider, agent_error=outcome.error
     )
@@ -160,7 +161,12 @@ def notify_consultants(*, run: AutomationRun, config: AutomationSettings) -> dic
         try:
             notification_send(notification=notification, backend=backend)
         except Exception as exc:  # noqa: BLE001 - any backend's failure: finish the others, then retry
-            failures.append(f"{user_id}: {exc}")
+            # the backend's own reasons (a category, a status) are shown; anything else only logged
+            failures.append(f"{user_id}: {exc if isinstance(exc, NotificationBackendError) else 'send failed'}")
+            logger.warning(
+                "consultant notification failed",
+                extra={"tenant_id": run.tenant_id, "user_id": user_id, "detail": f"{type(exc).__name__}: {exc}"[:300]},
+            )
     if failures:
         raise NotificationBackendError("; ".join(failures)[:400])
     return {"mode": "offline", "notifications": len(consultants), "created": created_count, "backend": backend.name}

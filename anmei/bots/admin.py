@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from anmei.bots.models import BotDelivery, BotInstance, GatewaySettings
 from anmei.bots.services import bot_create, bot_credentials_rotate
-from anmei.common.admin import ReadOnlyAdminMixin, TenantScopedAdmin
+from anmei.common.admin import ReadOnlyAdminMixin, TenantScopedAdmin, TenantSettingsForm
 
 
 class StaleFilter(admin.SimpleListFilter):
@@ -30,8 +30,19 @@ class StaleFilter(admin.SimpleListFilter):
         return queryset
 
 
+class BotInstanceForm(TenantSettingsForm):
+    """The callback URL is checked like the API's (`outbound.config_error`)."""
+
+    public_url_fields = ("callback_url",)
+
+    class Meta:
+        model = BotInstance
+        fields = "__all__"
+
+
 @admin.register(BotInstance)
 class BotInstanceAdmin(TenantScopedAdmin):
+    form = BotInstanceForm
     list_display = (
         "id",
         "tenant",

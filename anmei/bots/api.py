@@ -12,10 +12,10 @@ from anmei.blacklist.selectors import blacklist_snapshot
 from anmei.bots import selectors, services
 from anmei.bots.authentication import BotTokenAuthentication, IsBot
 from anmei.bots.models import BotInstance
-from anmei.common import outbound
-from anmei.common.api import validated_input
-from anmei.common.permissions import IsTenantAdmin
+from anmei.common.api import TenantURLField, validated_input
+from anmei.common.permissions import IsConsultantOrAdmin, IsTenantAdmin
 from anmei.common.platforms import Platform
+from anmei.conversations.api import DeliverySerializer
 from anmei.conversations.models import Message
 
 
@@ -51,13 +51,7 @@ class BotListCreateApi(APIView):
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=64)
         platform = serializers.ChoiceField(choices=Platform.choices)
-        callback_url = serializers.URLField(max_length=300)
-
-        def validate_callback_url(self, value):
-            error = outbound.config_error(value)  # SSRF: the call itself is guarded too
-            if error:
-                raise serializers.ValidationError(error)
-            return value
+        callback_url = TenantURLField(max_length=300)  # SSRF: the call itself is guarded too
 
     @extend_schema(responses={200: BotOutputSerializer(many=True)})
     def get(self, request):
@@ -173,7 +167,7 @@ class BotHeartbeatApi(_BotApi):
     @extend_schema(request=None, responses={200: dict})
     def post(self, request):
         status_body = request.data if isinstance(request.data, dict) and request.data else None
-        bot = services.bot_heartbeat(bot=request.auth, status=dict(status_body) if status_body else None)
+        bot = services.bot_heartbeat_record(bot=request.auth, status=dict(status_body) if status_body else None)
         return Response({"status": "ok", "last_heartbeat_at": bot.last_heartbeat_at})
 
 
@@ -186,4 +180,52 @@ class BotConfigApi(_BotApi):
 class BotBlacklistApi(_BotApi):
     @extend_schema(responses={200: dict})
     def get(self, request):
+        services.blacklist_bot_seen(bot=request.auth)  # a lagging bot is back: push what it lacks
         return Response(blacklist_snapshot(tenant_id=request.auth.tenant_id))
+
+
+class GatewaySettingsApi(APIView):
+    """`GET|PUT /api/v1/admin/bot-gateway`: the tenant's bot retry schedule (read at each attempt)."""
+
+    permission_classes = [IsTenantAdmin]
+
+    class InputSerializer(serializers.Serializer):
+        retry_countdowns = serializers.ListField(
+            child=serializers.FloatField(min_value=0, max_value=3600),
+            max_length=10,
+            help_text="seconds before each retry of a delivery or push; a delivery is failed after the last",
+        )
+
+    class OutputSerializer(serializers.Serializer):
+        retry_countdowns = serializers.ListField(child=serializers.FloatField())
+
+    @extend_schema(responses={200: OutputSerializer})
+    def get(self, request):
+        gateway = selectors.gateway_settings_get(tenant_id=request.user.tenant_id)
+        return Response({"retry_countdowns": gateway.countdowns})
+
+    @extend_schema(request=InputSerializer, responses={200: OutputSerializer})
+    def put(self, request):
+        data = validated_input(self.InputSerializer, request.data)
+        gateway = services.gateway_settings_update(
+            tenant_id=request.user.tenant_id, retry_countdowns=data["retry_countdowns"]
+        )
+        return Response({"retry_countdowns": gateway.countdowns})
+
+
+class MessageRetryDeliveryApi(APIView):
+    """`POST /api/v1/messages/<id>/retry-delivery`: send a failed delivery to an IM customer again."""
+
+    permission_classes = [IsConsultantOrAdmin]
+
+    class OutputSerializer(serializers.Serializer):
+        message_id = serializers.IntegerField()
+        delivery = DeliverySerializer()
+
+    @extend_schema(request=None, responses={202: OutputSerializer})
+    def post(self, request, message_id: int):
+        delivery = services.bot_delivery_retry(user=request.user, message_id=message_id)
+        return Response(
+            {"message_id": delivery.message_id, "delivery": {"status": delivery.status, "attempts": delivery.attempts}},
+            status=status.HTTP_202_ACCEPTED,
+        )

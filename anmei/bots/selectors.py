@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
 from anmei.blacklist.selectors import blacklist_version
 from anmei.bots.models import BotInstance, GatewaySettings
@@ -41,3 +43,18 @@ def bot_config_get(*, bot: BotInstance) -> dict[str, Any]:
         "away_message": bot.away_message or gateway.away_message,
         "heartbeat_interval_seconds": max(settings.BOT_STALE_AFTER_SECONDS // 3, 10),
     }
+
+
+def bot_instances_liveness_counts() -> dict[str, dict[str, int]]:
+    """Active bot instances per platform, and how many are stale (no heartbeat within the window)."""
+    cutoff = timezone.now() - timedelta(seconds=settings.BOT_STALE_AFTER_SECONDS)
+    rows = (
+        BotInstance.objects.filter(status=BotInstance.Status.ACTIVE)
+        .values("platform")
+        .annotate(
+            active=Count("id"),
+            stale=Count("id", filter=Q(last_heartbeat_at__isnull=True) | Q(last_heartbeat_at__lt=cutoff)),
+        )
+        .order_by("platform")
+    )
+    return {row["platform"]: {"active": row["active"], "stale": row["stale"]} for row in rows}

@@ -6,6 +6,10 @@ from anmei.bots import api
 urlpatterns = [
     path("bots", api.BotListCreateApi.as_view(), name="bot-list"),
     path("bots/<id:bot_id>/rotate", api.BotRotateApi.as_view(), name="bot-rotate"),
+    path("admin/bot-gateway", api.GatewaySettingsApi.as_view(), name="bot-gateway"),
+    path(
+        "messages/<id:message_id>/retry-delivery", api.MessageRetryDeliveryApi.as_view(), name="message-retry-delivery"
+    ),
     path("bot/messages", api.BotMessageApi.as_view(), name="bot-messages"),
     path("bot/events", api.BotEventApi.as_view(), name="bot-events"),
     path("bot/heartbeat", api.BotHeartbeatApi.as_view(), name="bot-heartbeat"),

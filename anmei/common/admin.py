@@ -91,18 +91,22 @@ class TenantSettingsForm(forms.ModelForm):
 
     Each name in `secret_fields` is a form field the model does not render: left empty it keeps the
     stored value (never shown), and a `clear_<name>` box empties it. Each name in
-    `public_url_fields` must point at a public address (SSRF; the call itself is guarded too).
+    `public_url_fields` (a base we append paths to) or `endpoint_url_fields` (called as it is, so
+    it may carry a query) goes through `outbound.config_error`, as the API's `TenantURLField` does
+    (SSRF; the call itself is guarded too).
     """
 
     secret_fields: tuple[str, ...] = ()
     public_url_fields: tuple[str, ...] = ()
+    endpoint_url_fields: tuple[str, ...] = ()
 
     def clean(self):
         cleaned = super().clean()
-        for name in self.public_url_fields:
-            error = outbound.config_error(cleaned.get(name) or "")
-            if error:
-                self.add_error(name, error)
+        for names, base in ((self.public_url_fields, True), (self.endpoint_url_fields, False)):
+            for name in names:
+                error = outbound.config_error(cleaned.get(name) or "", base=base)
+                if error:
+                    self.add_error(name, error)
         return cleaned
 
     def save(self, commit=True):

@@ -5,6 +5,8 @@ from typing import Any
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
+from anmei.common import outbound
+
 
 def validated_input(serializer_class: type[serializers.Serializer], data: Any, **kwargs: Any) -> dict:
     """Validate a request body or query dict; anything but an object is a 400, never a 500."""
@@ -33,3 +35,21 @@ class IdConverter:
 
     def to_url(self, value: int) -> str:
         return str(value)
+
+
+class TenantURLField(serializers.URLField):
+    """A URL a tenant configures for us to call: `outbound.config_error` decides (SSRF, shape).
+
+    `base=True` (an API or callback root we append paths to) also refuses `?` and `#`.
+    """
+
+    def __init__(self, *, base: bool = True, **kwargs: Any) -> None:
+        self.base = base
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        error = outbound.config_error(value, base=self.base)
+        if error:
+            raise ValidationError(error)
+        return value

@@ -87,8 +87,25 @@ class LiveFigures:
         except Exception:  # noqa: BLE001 - a broker outage must not break the scrape
             logger.warning("metrics: queue lengths unavailable", exc_info=True)
         yield queues
+        yield _dependencies_up()
         for collect in LIVE_COLLECTORS:  # apps above common add theirs (anmei.jobs: due and stuck jobs)
             yield from collect()
+
+
+def _dependencies_up() -> GaugeMetricFamily:
+    """1 when this process reaches PostgreSQL / Redis now, 0 when not (the health checks' probes)."""
+    from anmei.common.health import check_database, check_redis
+
+    up = GaugeMetricFamily(
+        "anmei_dependency_up", "1 when PostgreSQL/Redis answer the scrape's probe", labels=["dependency"]
+    )
+    for name, check in (("database", check_database), ("redis", check_redis)):
+        try:
+            check()
+            up.add_metric([name], 1.0)
+        except Exception:  # noqa: BLE001 - down is the answer, not an error of the scrape
+            up.add_metric([name], 0.0)
+    return up
 
 
 def registry() -> CollectorRegistry:

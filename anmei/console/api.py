@@ -54,7 +54,8 @@ class ConversationTimelineApi(APIView):
     @extend_schema(responses={200: inline_serializer("ConversationTimeline", {"results": EventSerializer(many=True)})})
     def get(self, request, conversation_id: int):
         events = selectors.conversation_event_list(user=request.user, conversation_id=conversation_id)
-        return Response({"results": [conversation_event_data(e) for e in events]})
+        staff = request.user.role != "customer"
+        return Response({"results": [conversation_event_data(e, staff=staff) for e in events]})
 
 
 class CustomerPanelApi(APIView):
@@ -81,7 +82,14 @@ class CustomerPanelApi(APIView):
         source = serializers.CharField()
         platform_user_id = serializers.CharField()
         created_at = serializers.DateTimeField()
+
+        class BotSerializer(serializers.Serializer):
+            name = serializers.CharField()
+            is_stale = serializers.BooleanField()
+            last_heartbeat_at = serializers.DateTimeField(allow_null=True)
+
         blacklisted = BlacklistSerializer(allow_null=True)
+        bot = BotSerializer(allow_null=True)
         conversations = ConversationSerializer(many=True)
 
     @extend_schema(responses={200: OutputSerializer})

@@ -1,17 +1,25 @@
 """WebSocket transport: ticket authentication, tenant-scoped groups, event forwarding.
 
-Close codes: 4400 no ticket, 4401 invalid/expired/used ticket, 4403 wrong role for this endpoint.
+Close codes: 4400 no ticket, 4401 invalid/expired/used ticket or access revoked since the connect,
+4403 wrong role for this endpoint.
+
+A socket is bound to what its ticket granted (user, role, tenant, the login token that asked for
+it): that is re-checked before every command, and services that take access away (logout,
+password change, deactivation, role change, tenant suspension) close the socket through the
+user's and the tenant's session groups (anmei.common.realtime.sockets_close_user / _tenant).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
 
-from anmei.accounts.services import ws_ticket_consume
+from anmei.accounts.services import ws_session_user, ws_ticket_consume
 from anmei.common import presence, realtime
 from anmei.common.metrics import WEBSOCKET_CONNECTIONS
 
@@ -22,8 +30,8 @@ CLOSE_BAD_TICKET = 4401
 CLOSE_FORBIDDEN = 4403
 
 
-def conversation_event_data(event) -> dict:
-    """A stored status change as the timeline shows it."""
+def conversation_event_data(event, *, staff: bool) -> dict:
+    """A stored status change as the timeline shows it (a customer never sees staff-only details)."""
     return {
         "id": event.id,
         "conversation_id": event.conversation_id,
@@ -31,7 +39,7 @@ def conversation_event_data(event) -> dict:
         "from_status": event.from_status,
         "status": event.to_status,
         "actor_id": event.actor_id,
-        "details": event.details,
+        "details": event.details_for(staff=staff),
         "created_at": event.created_at.isoformat(),
     }
 
@@ -41,6 +49,9 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
 
     async def connect(self):
         self.user = None
+        self.session = None
+        self.revoked = False
+        self.left = False
         self.groups_joined: list[str] = []
         query = parse_qs(self.scope.get("query_string", b"").decode(errors="replace"))
         ticket = (query.get("ticket") or [""])[0]
@@ -48,16 +59,18 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
         if not ticket:
             await self.close(code=CLOSE_NO_TICKET)
             return
-        user = await database_sync_to_async(ws_ticket_consume)(ticket)
-        if user is None:
+        granted = await database_sync_to_async(ws_ticket_consume)(ticket)
+        if granted is None:
             await self.close(code=CLOSE_BAD_TICKET)
             return
+        user, session = granted
         if user.role not in self.allowed_roles:
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        self.user = user
+        self.user, self.session = user, session
+        self.checked_at = time.monotonic()
         WEBSOCKET_CONNECTIONS.labels(endpoint=self.endpoint_name).inc()
-        for group in self.groups_for(user):
+        for group in [*self.groups_for(user), realtime.sessions_group(user.tenant_id)]:
             await self.channel_layer.group_add(group, self.channel_name)
             self.groups_joined.append(group)
         logger.info(
@@ -67,15 +80,22 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
         await self.on_authenticated()
 
     async def disconnect(self, code):
-        for group in self.groups_joined:
-            await self.channel_layer.group_discard(group, self.channel_name)
+        await self._leave()
         if self.user is not None:
             WEBSOCKET_CONNECTIONS.labels(endpoint=self.endpoint_name).dec()
-            await self.on_disconnected()
             logger.info(
                 "ws disconnected",
                 extra={"tenant_id": self.user.tenant_id, "user_id": self.user.id, "code": code},
             )
+
+    async def _leave(self) -> None:
+        """Leave every group and the presence set (once: on revocation, then on the disconnect)."""
+        groups, self.groups_joined = self.groups_joined, []
+        for group in groups:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        if self.user is not None and not self.left:
+            self.left = True
+            await self.on_disconnected()
 
     def groups_for(self, user) -> list[str]:
         return [realtime.user_group(user.tenant_id, user.id)]
@@ -87,7 +107,10 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
         return None
 
     async def receive_json(self, content, **kwargs):
-        if self.user is None:
+        if self.user is None or self.revoked:
+            return
+        # Re-authorise every command: the user, role, tenant and token as they are now, not at connect.
+        if not await self._reauthorise():
             return
         kind = content.get("type") if isinstance(content, dict) else None
         handler = self.commands().get(kind)
@@ -95,6 +118,33 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "error", "code": "unknown_command", "command": kind})
             return
         await handler(content)
+
+    async def _reauthorise(self) -> bool:
+        """Re-check the socket's grant now; close it (4401) and answer False when it is gone."""
+        user = await database_sync_to_async(ws_session_user)(self.session)
+        self.checked_at = time.monotonic()
+        if user is None:
+            await self._revoke("access revoked")
+            return False
+        self.user = user
+        return True
+
+    async def session_revoke(self, message) -> None:
+        """A service took this user's (or tenant's) access away: close, unless another token's logout."""
+        token_id = message.get("token_id")
+        if token_id is None or (self.session is not None and token_id == self.session.token_id):
+            await self._revoke("closed by the server")
+
+    async def _revoke(self, reason: str) -> None:
+        if self.revoked:
+            return
+        self.revoked = True
+        logger.info(
+            "ws access revoked",
+            extra={"tenant_id": self.user.tenant_id, "user_id": self.user.id, "reason": reason},
+        )
+        await self._leave()
+        await self.close(code=CLOSE_BAD_TICKET)
 
     async def decode_json(self, text_data):
         try:
@@ -150,12 +200,18 @@ class TicketConsumer(AsyncJsonWebsocketConsumer):
         return {
             "type": "sync.result",
             "messages": MessageOutputSerializer(messages, many=True).data,
-            "events": [conversation_event_data(e) for e in events],
+            "events": [conversation_event_data(e, staff=self.user.role != "customer") for e in events],
             "cursor": cursor,
             "more": more,
         }
 
     async def event_forward(self, message):
+        # A socket that only listens is re-checked too, at most every WS_REAUTH_SECONDS: a lost
+        # close message (or a token that simply expired) stops the events within that time.
+        if self.revoked:
+            return
+        if time.monotonic() - self.checked_at >= settings.WS_REAUTH_SECONDS and not await self._reauthorise():
+            return
         await self.send_json(message["event"])
 
     @property

@@ -11,6 +11,7 @@ from typing import Any
 from django.db.models import Q
 
 from anmei.accounts.models import User
+from anmei.bots.models import BotInstance
 from anmei.common.errors import NotFoundError
 from anmei.conversations.models import Conversation, ConversationEvent, Message
 from anmei.conversations.selectors import conversation_visible_to
@@ -43,7 +44,7 @@ def messages_since(*, user: User, after_id: int, limit: int = SYNC_LIMIT) -> tup
     """Messages a reconnecting client may have missed, oldest first, and whether more remain."""
     qs = Message.objects.filter(
         tenant_id=user.tenant_id, conversation__in=_reachable_conversations(user), is_blocked=False
-    )
+    ).select_related("conversation", "bot_delivery")
     rows = list(_since(qs, model=Message, after_id=after_id).order_by("id")[: limit + 1])
     return rows[:limit], len(rows) > limit
 
@@ -108,6 +109,8 @@ def customer_profile_get(*, user: User, customer_id: int) -> dict[str, Any]:
         )
         if entry is not None:
             blacklisted = {"id": entry.id, "reason": entry.reason, "expires_at": entry.expires_at}
+    bot_id = conversations.exclude(bot_instance_id=None).values_list("bot_instance_id", flat=True).first()
+    bot = BotInstance.objects.filter(pk=bot_id, tenant_id=user.tenant_id).first() if bot_id else None
     return {
         "id": customer.id,
         "username": customer.username,
@@ -116,6 +119,12 @@ def customer_profile_get(*, user: User, customer_id: int) -> dict[str, Any]:
         "platform_user_id": customer.platform_user_id,
         "created_at": customer.created_at,
         "blacklisted": blacklisted,
+        # the bot their IM messages come through, and whether it is alive (heartbeats)
+        "bot": (
+            {"name": bot.name, "is_stale": bot.is_stale, "last_heartbeat_at": bot.last_heartbeat_at}
+            if bot is not None
+            else None
+        ),
         "conversations": [
             {
                 "id": c.id,
@@ -167,4 +176,9 @@ def last_messages(*, user: User, conversation_ids: list[int]) -> dict[int, Messa
         .values_list("last_id", flat=True)
     )
     ids = [i for i in latest if i is not None]
-    return {m.conversation_id: m for m in Message.objects.filter(tenant_id=user.tenant_id, pk__in=ids)}
+    return {
+        m.conversation_id: m
+        for m in Message.objects.filter(tenant_id=user.tenant_id, pk__in=ids).select_related(
+            "conversation", "bot_delivery"
+        )
+    }

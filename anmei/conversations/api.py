@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -38,20 +39,50 @@ class ConversationOutputSerializer(serializers.ModelSerializer):
 
 
 class MessageInputSerializer(serializers.Serializer):
-    """A new message (REST body; the console WebSocket's `message.send` maps onto the same fields)."""
+    """A new message: JSON `{type: text, content}`, or multipart `{type: image|file|voice, file, content?}`.
+
+    The console WebSocket's `message.send` maps onto the same fields (text only).
+    """
 
     type = serializers.ChoiceField(choices=[t for t in Message.Type.values if t != Message.Type.SYSTEM])
-    content = serializers.CharField(max_length=10000)
+    content = serializers.CharField(max_length=10000, required=False, default="")  # blank is an error, absent is not
+    file = serializers.FileField(
+        required=False, allow_empty_file=False, help_text="image, file or voice (multipart); content is its caption"
+    )
+
+    def validate(self, attrs):
+        if attrs["type"] == Message.Type.TEXT:
+            if not attrs["content"]:
+                raise serializers.ValidationError({"content": ["This field is required."]})
+            if attrs.get("file"):
+                raise serializers.ValidationError({"file": ["a text message carries no file"]})
+        elif not attrs.get("file"):
+            raise serializers.ValidationError({"file": [f"a {attrs['type']} message needs a file"]})
+        return attrs
 
 
 class TransferInputSerializer(serializers.Serializer):
     to_consultant = IdField()
+    note = serializers.CharField(
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        help_text="optional hand-off note for the colleague (staff only: never shown to the customer)",
+    )
+
+
+class DeliverySerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["pending", "sent", "failed"])
+    attempts = serializers.IntegerField()
 
 
 class MessageOutputSerializer(serializers.ModelSerializer):
     conversation_id = serializers.IntegerField()
     sender_id = serializers.IntegerField(allow_null=True)
     media_url = serializers.SerializerMethodField(help_text="signed playback link, fresh on every read")
+    delivery = DeliverySerializer(
+        read_only=True, allow_null=True, help_text="messages to IM customers: their delivery through the bot"
+    )
 
     class Meta:
         model = Message
@@ -64,6 +95,7 @@ class MessageOutputSerializer(serializers.ModelSerializer):
             "content",
             "payload",
             "media_url",
+            "delivery",
             "created_at",
         ]
 
@@ -93,6 +125,23 @@ class ConversationListApi(APIView):
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(ConversationOutputSerializer(page, many=True).data)
 
+    class StartInputSerializer(serializers.Serializer):
+        """Empty: the customer is the caller."""
+
+    @extend_schema(
+        request=StartInputSerializer,
+        responses={201: ConversationOutputSerializer, 200: ConversationOutputSerializer},
+        description="A customer starts a new consultation: 201 a new waiting conversation, or 200 with their "
+        "open one. A returning customer whose last conversation ended starts here.",
+    )
+    def post(self, request):
+        validated_input(self.StartInputSerializer, request.data)
+        conversation, created = services.conversation_start_by_customer(customer=request.user)
+        return Response(
+            ConversationOutputSerializer(conversation).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
 
 class ConversationMessageListApi(APIView):
     pagination_class = StandardPagination  # documents the paginated shape (the view paginates itself)
@@ -111,13 +160,25 @@ class ConversationMessageListApi(APIView):
         return paginator.get_paginated_response(MessageOutputSerializer(page, many=True).data)
 
     InputSerializer = MessageInputSerializer
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
 
-    @extend_schema(request=InputSerializer, responses={201: MessageOutputSerializer})
+    @extend_schema(
+        request={"application/json": InputSerializer, "multipart/form-data": InputSerializer},
+        responses={201: MessageOutputSerializer},
+    )
     def post(self, request, conversation_id: int):
-        """A consultant's reply (IM customers get it through their bot) or a customer's message."""
+        """A consultant's reply (IM customers get it through their bot) or a customer's message.
+
+        Photos, files and voice come as multipart with a `file` (same limits and type sniffing as bot
+        uploads: 413 `media_too_large`, 415 `media_type_not_allowed`); the answer carries `media_url`.
+        """
         data = validated_input(self.InputSerializer, request.data)
         message = services.conversation_message_send(
-            user=request.user, conversation_id=conversation_id, type=data["type"], content=data["content"]
+            user=request.user,
+            conversation_id=conversation_id,
+            type=data["type"],
+            content=data["content"],
+            upload=data.get("file"),
         )
         return Response(MessageOutputSerializer(message).data, status=status.HTTP_201_CREATED)
 
@@ -167,7 +228,10 @@ class ConversationTransferApi(APIView):
     def post(self, request, conversation_id: int):
         data = validated_input(self.InputSerializer, request.data)
         conversation = services.conversation_transfer(
-            user=request.user, conversation_id=conversation_id, to_consultant_id=data["to_consultant"]
+            user=request.user,
+            conversation_id=conversation_id,
+            to_consultant_id=data["to_consultant"],
+            note=data.get("note", ""),
         )
         return Response(ConversationOutputSerializer(conversation).data)
 

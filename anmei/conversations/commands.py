@@ -38,7 +38,10 @@ def run_console_command(user: User, kind: str, service_name: str, content: dict[
         if service_name == "conversation_transfer":
             data = validated_input(TransferInputSerializer, content)
             conversation = services.conversation_transfer(
-                user=user, conversation_id=conversation_id, to_consultant_id=data["to_consultant"]
+                user=user,
+                conversation_id=conversation_id,
+                to_consultant_id=data["to_consultant"],
+                note=data.get("note", ""),
             )
         elif service_name == "conversation_message_send":
             data = validated_input(

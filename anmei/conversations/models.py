@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
 
 
@@ -106,6 +107,26 @@ class Message(models.Model):
     def __str__(self) -> str:
         return f"{self.sender_type}:{self.type} in #{self.conversation_id}"
 
+    @property
+    def delivery(self) -> dict | None:
+        """`{status: pending|sent|failed, attempts}` of a message to an IM customer, else None.
+
+        Everything the platform says in a bot's conversation (consultant replies, welcomes,
+        auto-replies) goes out through the bot (anmei.bots, one BotDelivery row per message, made
+        by the first attempt: until then it is pending). A suppressed delivery (the customer is
+        blacklisted, the bot is gone) did not reach them: failed. Readers that list many messages
+        select_related("conversation", "bot_delivery").
+        """
+        if self.sender_type == self.SenderType.CUSTOMER or self.type == self.Type.SYSTEM or self.is_blocked:
+            return None
+        if not self.conversation.bot_instance_id:
+            return None
+        try:
+            row = self.bot_delivery
+        except ObjectDoesNotExist:
+            return {"status": "pending", "attempts": 0}
+        return {"status": row.status if row.status in ("pending", "sent") else "failed", "attempts": row.attempts}
+
 
 class ConversationEvent(models.Model):
     """Every status change of a conversation: who, from, to, when."""
@@ -119,9 +140,19 @@ class ConversationEvent(models.Model):
     details = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    # what staff write for each other (a transfer's hand-off note): never shown to the customer
+    STAFF_ONLY_DETAILS = ("note",)
+
     class Meta:
         ordering = ["created_at", "id"]
         indexes = [models.Index(fields=["conversation", "created_at"])]
 
     def __str__(self) -> str:
         return f"#{self.conversation_id} {self.from_status or '∅'}→{self.to_status} ({self.action})"
+
+    def details_for(self, *, staff: bool) -> dict:
+        """The details a viewer may see: staff everything, the customer no staff-only entries."""
+        details = self.details if isinstance(self.details, dict) else {}
+        if staff:
+            return details
+        return {key: value for key, value in details.items() if key not in self.STAFF_ONLY_DETAILS}

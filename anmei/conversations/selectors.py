@@ -47,7 +47,7 @@ def conversation_get(*, user: User, conversation_id: int) -> Conversation:
 def message_list(*, conversation: Conversation) -> QuerySet[Message]:
     return (
         Message.objects.filter(tenant_id=conversation.tenant_id, conversation=conversation)
-        .select_related("sender")
+        .select_related("sender", "conversation", "bot_delivery")
         .order_by("created_at", "id")
     )
 
@@ -58,7 +58,9 @@ def message_search(*, user: User, filters: dict) -> QuerySet[Message]:
     `q` is a case-insensitive substring match (PostgreSQL: a pg_trgm GIN index on UPPER(content)
     serves it, Chinese included); the caller pages with `message_search_page`.
     """
-    qs = Message.objects.filter(tenant_id=user.tenant_id).select_related("conversation", "conversation__customer")
+    qs = Message.objects.filter(tenant_id=user.tenant_id).select_related(
+        "conversation", "conversation__customer", "bot_delivery"
+    )
     if user.role not in (User.Role.CONSULTANT, User.Role.ADMIN):
         return qs.none()
     if filters.get("q"):

@@ -8,7 +8,9 @@ class JobsConfig(AppConfig):
 
     def ready(self) -> None:
         from anmei.common.metrics import LIVE_COLLECTORS
-        from anmei.jobs.metrics import jobs_figures
+        from anmei.jobs.metrics import jobs_figures, queue_work_figures
 
         if jobs_figures not in LIVE_COLLECTORS:
             LIVE_COLLECTORS.append(jobs_figures)
+        if queue_work_figures not in LIVE_COLLECTORS:
+            LIVE_COLLECTORS.append(queue_work_figures)

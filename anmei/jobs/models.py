@@ -29,7 +29,10 @@ class Job(models.Model):
     lease_seconds = models.PositiveIntegerField(default=120)
     next_attempt_at = models.DateTimeField()
     lease_until = models.DateTimeField(null=True, blank=True)
-    resent = models.PositiveIntegerField(default=0, help_text="times the sweep re-sent a lost message")
+    resent = models.PositiveIntegerField(default=0, help_text="times the sweep re-sent the job's message")
+    lost = models.PositiveIntegerField(
+        default=0, help_text="of those, times its message was provably lost (in no queue, held by no worker)"
+    )
     last_error = models.TextField(blank=True)
     payload = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

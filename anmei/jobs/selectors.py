@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from anmei.jobs.models import Job
@@ -49,6 +49,17 @@ def jobs_stuck_groups(*, threshold_seconds: float | None = None) -> list[dict]:
         .annotate(n=Count("id"), oldest=Min("id"))
         .order_by("tenant_id", "kind")
     )
+
+
+def jobs_resend_totals() -> dict[str, tuple[int, int]]:
+    """Per pipeline: (messages the sweep re-sent, of them provably lost), over the stored jobs."""
+    rows = (
+        Job.objects.filter(resent__gt=0)
+        .values("kind")
+        .annotate(resent_total=Sum("resent"), lost_total=Sum("lost"))
+        .values_list("kind", "resent_total", "lost_total")
+    )
+    return {kind: (int(resent or 0), int(lost or 0)) for kind, resent, lost in rows}
 
 
 def jobs_failed_counts(*, tenant_id: int | None = None) -> dict[str, int]:

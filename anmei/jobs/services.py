@@ -12,8 +12,11 @@ of workers that died.
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -32,6 +35,8 @@ logger = logging.getLogger("anmei.jobs")
 
 # A message published with a countdown may be taken a moment before the row's due time.
 EARLY_SLACK = timedelta(seconds=2)
+# Every job message's Celery task id starts with this and the job id: `job-<id>-<random>`.
+MESSAGE_PREFIX = "job-"
 
 
 class JobRetry(Exception):  # noqa: N818 - a control-flow signal, named for what it asks
@@ -98,7 +103,13 @@ def job_schedule(
 def job_publish(*, job: Job, countdown: float = 0) -> bool:
     """Send the job's id to Celery; a broker error is logged, the sweep re-sends the row later."""
     try:
-        app.send_task(job.task, args=[job.id], queue=job.queue or None, countdown=countdown or None)
+        app.send_task(
+            job.task,
+            args=[job.id],
+            queue=job.queue or None,
+            countdown=countdown or None,
+            task_id=f"{MESSAGE_PREFIX}{job.id}-{uuid.uuid4().hex[:12]}",  # the sweep finds it in the broker
+        )
     except Exception as exc:  # noqa: BLE001 - the row is the record; losing the message costs one sweep
         logger.warning(
             "job publish failed",
@@ -224,6 +235,54 @@ def _job_retry(job: Job, error: str, countdown: float | None, on_failed: Callabl
         job_publish(job=job, countdown=delay)
 
 
+def job_lease_renew(*, job: Job) -> bool:
+    """Extend a running attempt's lease by its length from now; False once the attempt lost it.
+
+    A conditional UPDATE on (state, attempts): an attempt whose lease the sweep gave away never
+    takes it back.
+    """
+    now = timezone.now()
+    renewed = Job.objects.filter(pk=job.pk, state=Job.State.RUNNING, attempts=job.attempts).update(
+        lease_until=now + timedelta(seconds=job.lease_seconds), updated_at=now
+    )
+    if renewed:
+        job.lease_until = now + timedelta(seconds=job.lease_seconds)
+    return bool(renewed)
+
+
+@contextmanager
+def job_lease_heartbeat(job: Job, *, every_seconds: float | None = None) -> Iterator[None]:
+    """Renew the job's lease from a thread while the block runs (a long model run, say).
+
+    The lease can then be short — a kill -9 frees the job within one lease — however long the work
+    is. The thread renews every third of the lease (or `every_seconds`) with its own database
+    connection, closed when it stops; a failed renewal (database away) is tried again next beat.
+    """
+    from django.db import connection
+
+    stop = threading.Event()
+    interval = every_seconds or max(job.lease_seconds / 3, 0.2)
+
+    def beat() -> None:
+        try:
+            while not stop.wait(interval):
+                try:
+                    if not job_lease_renew(job=job):
+                        return
+                except Exception:  # noqa: BLE001 - the next beat tries again; the lease covers two misses
+                    logger.warning("job lease renewal failed", extra={"job_id": job.id, "kind": job.kind})
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=beat, name=f"lease-{job.id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
 @contextmanager
 def job_lease(job_id: int, *, on_failed: Callable[[Job, str], None] | None = None) -> Iterator[Job | None]:
     """Run one attempt of a job: yields the leased Job, or None when there is nothing to do.
@@ -256,18 +315,63 @@ def job_lease(job_id: int, *, on_failed: Callable[[Job, str], None] | None = Non
         _job_succeed(job, (time.perf_counter() - started) * 1000)
 
 
+def _job_id_of(raw: bytes | str) -> int | None:
+    """The job id in a broker message's task id (`job-<id>-…`), or None for other messages."""
+    try:
+        task_id = json.loads(raw)["headers"]["id"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(task_id, str) or not task_id.startswith(MESSAGE_PREFIX):
+        return None
+    head = task_id[len(MESSAGE_PREFIX) :].split("-", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def broker_job_messages() -> tuple[set[int], set[int]]:
+    """(job ids with a message in a queue, job ids with a message a worker holds) on the broker.
+
+    Reads the Redis transport's own structures: each queue's list and kombu's `unacked` hash
+    (reserved messages, countdowns waiting in a worker, and tasks running with late ack). Raises
+    when the broker cannot be read: then nothing is provably lost.
+    """
+    import redis
+
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=2, socket_timeout=5)
+    queues = {queue.name for queue in app.conf.task_queues or ()} | {settings.CELERY_DEFAULT_QUEUE}
+    queued: set[int] = set()
+    for name in queues:
+        for raw in client.lrange(name, 0, -1):
+            if (job_id := _job_id_of(raw)) is not None:
+                queued.add(job_id)
+    held: set[int] = set()
+    for _tag, value in client.hscan_iter("unacked", count=500):
+        try:
+            raw = json.loads(value)[0]
+        except (ValueError, IndexError, TypeError):
+            continue
+        if (job_id := _job_id_of(json.dumps(raw) if isinstance(raw, dict) else raw)) is not None:
+            held.add(job_id)
+    return queued, held
+
+
 def jobs_sweep(*, batch: int | None = None) -> int:
     """Re-send due jobs whose message was lost and free expired leases; return how many were sent.
 
-    A pending job is re-sent once it has been due for JOBS_RESEND_GRACE_SECONDS without a worker
-    taking it (its due time then moves to now, so a backlog is re-sent once per grace period, not
-    every sweep). A running job whose lease expired (worker killed, database down while recording)
-    goes back to pending. Rows are claimed with SKIP LOCKED, so two sweeps never send the same row.
+    A pending job due for JOBS_RESEND_GRACE_SECONDS without a worker taking it is re-sent only if
+    its message is provably lost: in no queue of the broker and held by no worker (a broker restart
+    without persistence, a failed publish). One still queued is only late (a burst) and is left
+    alone; one a worker holds is re-sent after JOBS_RESEND_HELD_GRACE_SECONDS (that worker is stuck
+    or died holding a countdown). A running job whose lease expired (worker killed, database down
+    while recording) goes back to pending and is re-sent. A re-sent job's due time moves to now, so
+    a backlog is looked at once per grace period, not every sweep. Rows are claimed with SKIP
+    LOCKED, so two sweeps never send the same row. `Job.resent` counts every re-send, `Job.lost`
+    those whose message was gone (both on /metrics).
     """
     now = timezone.now()
     grace = timedelta(seconds=settings.JOBS_RESEND_GRACE_SECONDS)
+    held_grace = timedelta(seconds=settings.JOBS_RESEND_HELD_GRACE_SECONDS)
     with transaction.atomic():
-        due = list(
+        candidates = list(
             Job.objects.select_for_update(skip_locked=True)
             .filter(
                 Q(state=Job.State.PENDING, next_attempt_at__lte=now - grace)
@@ -275,6 +379,22 @@ def jobs_sweep(*, batch: int | None = None) -> int:
             )
             .order_by("next_attempt_at")[: batch or settings.JOBS_SWEEP_BATCH]
         )
+        pending = [job for job in candidates if job.state == Job.State.PENDING]
+        if pending:
+            try:
+                queued, held = broker_job_messages()
+            except Exception as exc:  # noqa: BLE001 - the broker is away: nothing can be proved lost now
+                logger.warning("jobs sweep: broker unreadable", extra={"error": type(exc).__name__})
+                queued, held, pending = set(), set(), []
+                candidates = [job for job in candidates if job.state == Job.State.RUNNING]
+        else:
+            queued, held = set(), set()
+        lost = [job for job in pending if job.pk not in queued and job.pk not in held]
+        stale_held = [job for job in pending if job.pk in held and job.next_attempt_at <= now - held_grace]
+        expired = [job for job in candidates if job.state == Job.State.RUNNING]
+        due = [*lost, *stale_held, *expired]
+        if lost:
+            Job.objects.filter(pk__in=[job.pk for job in lost]).update(lost=F("lost") + 1)
         if due:
             Job.objects.filter(pk__in=[job.pk for job in due]).update(
                 state=Job.State.PENDING, lease_until=None, next_attempt_at=now, resent=F("resent") + 1, updated_at=now
@@ -282,6 +402,15 @@ def jobs_sweep(*, batch: int | None = None) -> int:
     sent = sum(job_publish(job=job) for job in due)
     if due:
         logger.warning(
-            "jobs re-sent", extra={"count": len(due), "published": sent, "job_ids": [j.pk for j in due][:20]}
+            "jobs re-sent",
+            extra={
+                "count": len(due),
+                "published": sent,
+                "lost": len(lost),
+                "held": len(stale_held),
+                "lease_expired": len(expired),
+                "late_in_queue": len(pending) - len(lost) - len(stale_held),
+                "job_ids": [j.pk for j in due][:20],
+            },
         )
     return sent

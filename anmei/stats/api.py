@@ -126,6 +126,20 @@ class ConversationRatingApi(APIView):
         score = serializers.IntegerField(min_value=1, max_value=5)
         comment = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
 
+    class OutputSerializer(serializers.Serializer):
+        conversation_id = serializers.IntegerField()
+        rated = serializers.BooleanField()
+        score = serializers.IntegerField(allow_null=True)
+        comment = serializers.CharField(allow_null=True)
+        created_at = serializers.DateTimeField(allow_null=True)
+
+    @extend_schema(
+        responses={200: OutputSerializer},
+        description="Whether the conversation was rated (its customer's page hides the form once it was).",
+    )
+    def get(self, request, conversation_id: int):
+        return Response(selectors.rating_get(user=request.user, conversation_id=conversation_id))
+
     @extend_schema(request=InputSerializer, responses={201: OpenApiTypes.OBJECT})
     def post(self, request, conversation_id: int):
         data = validated_input(self.InputSerializer, request.data)

@@ -13,7 +13,10 @@ from typing import Any
 from django.db.models import Count, Min, Q, Sum
 
 from anmei.accounts.models import User
+from anmei.common.permissions import is_operator
+from anmei.conversations.selectors import conversation_get
 from anmei.stats.models import (
+    Rating,
     StatsCustomerDay,
     StatsDaily,
     StatsHourly,
@@ -340,7 +343,7 @@ def stats_scope(*, user: User, tenant: str | None, consultant_id: int | None) ->
     """
     from anmei.common.errors import ApplicationError, NotFoundError
 
-    if user.role == User.Role.OPERATOR:
+    if is_operator(user):
         if not tenant:
             return None, consultant_id
         by_id = Q(id=int(tenant)) if tenant.isdigit() and len(tenant) <= 18 else Q(pk__in=[])
@@ -407,4 +410,20 @@ def stats_filter_choices(*, tenant_ids: list[int] | None) -> dict[str, list]:
         "tenants": [{"id": t.id, "slug": t.slug, "name": t.name} for t in Tenant.objects.order_by("id")]
         if tenant_ids is None
         else [],
+    }
+
+
+def rating_get(*, user: User, conversation_id: int) -> dict[str, Any]:
+    """Whether a conversation was rated, and how: the customer's pages ask it so a rated one stays rated.
+
+    The conversation's customer, or staff of its tenant; anyone else gets a 404 (like the POST).
+    """
+    conversation = conversation_get(user=user, conversation_id=conversation_id)
+    rating = Rating.objects.filter(conversation=conversation).first()
+    return {
+        "conversation_id": conversation.id,
+        "rated": rating is not None,
+        "score": rating.score if rating else None,
+        "comment": rating.comment if rating else None,
+        "created_at": rating.created_at.isoformat() if rating else None,
     }

@@ -15,6 +15,7 @@ from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from anmei.common.errors import ApplicationError, error_response
+from anmei.common.permissions import is_operator
 from anmei.stats import selectors
 from anmei.stats.api import StatsFilterSerializer
 from anmei.stats.services.rollup import tenant_zone
@@ -60,7 +61,7 @@ def stats_page(request):
     return render(
         request,
         "stats/page.html",
-        {"params": params, "choices": choices, "is_operator": request.user.role == "operator"},
+        {"params": params, "choices": choices, "is_operator": is_operator(request.user)},
     )
 
 

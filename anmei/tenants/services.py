@@ -5,6 +5,7 @@ import logging
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from anmei.common import realtime
 from anmei.common.errors import ApplicationError
 from anmei.tenants.models import Tenant
 
@@ -24,7 +25,10 @@ def tenant_signup(*, name: str, slug: str, contact_email: str) -> Tenant:
 
 
 def tenant_set_status(*, tenant: Tenant, status: str) -> Tenant:
-    """Move a tenant to `status`; approving twice is a no-op that keeps the first approval time."""
+    """Move a tenant to `status`; approving twice is a no-op that keeps the first approval time.
+
+    Leaving the active status closes every open socket of the tenant's users after the commit.
+    """
     with transaction.atomic():
         tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
         if tenant.status == status:
@@ -33,6 +37,9 @@ def tenant_set_status(*, tenant: Tenant, status: str) -> Tenant:
         if status == Tenant.Status.APPROVED and tenant.approved_at is None:
             tenant.approved_at = timezone.now()
         tenant.save(update_fields=["status", "approved_at"])
+        if not tenant.is_active:
+            tenant_id = tenant.pk
+            transaction.on_commit(lambda: realtime.sockets_close_tenant(tenant_id))
     logger.info("tenant status changed", extra={"tenant_id": tenant.id, "status": status})
     return tenant
 

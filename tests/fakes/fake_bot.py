@@ -38,6 +38,7 @@ class FakeBotServer:
         self.scripts: dict[int, deque[int]] = defaultdict(deque)
         self.received: list[Received] = []
         self.stall_when = None  # predicate(body): such requests wait for `release()` before answering
+        self.down = False  # while True every request is answered 503 (the callback is down)
         self.released = threading.Event()
         self.lock = threading.RLock()
         self.condition = threading.Condition(self.lock)
@@ -105,6 +106,8 @@ class FakeBotServer:
         with self.condition:
             script = self.scripts.get(bot_id)
             status = script.popleft() if script else 200
+            if self.down:
+                status = 503
             if not ok:
                 status = 401
             self.received.append(Received(path, bot_id, headers, raw, body, ok, status))

@@ -2,15 +2,37 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from anmei.ai.mcp_client import MCPEndpoint
+from anmei.common import outbound
+
+logger = logging.getLogger("anmei.ai")
 
 
 class AgentError(Exception):
-    """The agent could not produce a text (down, 5xx, timeout, bad answer, tool failure)."""
+    """The agent could not produce a text (down, 5xx, timeout, bad answer, tool failure).
+
+    Its message is stored (AgentCall.error) and shown to the tenant (dashboard, admin): a category
+    and an HTTP status only, never bytes of the upstream answer (an oracle into whatever the
+    tenant's base URL points at). Build status errors with `upstream_status_error`.
+    """
+
+
+def upstream_status_error(who: str, response, *, tenant_id: int | None) -> AgentError:
+    """An AgentError for a non-200 answer: its status for the tenant, the scrubbed body for our logs."""
+    try:
+        body = response.text
+    except Exception:  # noqa: BLE001 - an unread or undecodable stream: the status still counts
+        body = ""
+    logger.warning(
+        f"{who} error answer",
+        extra={"tenant_id": tenant_id, "status": response.status_code, "body": outbound.scrub(body)},
+    )
+    return AgentError(f"{who} answered {response.status_code}")
 
 
 @dataclass(frozen=True)
@@ -44,7 +66,7 @@ class AgentResult:
 
 def api_url(base_url: str, path: str) -> str:
     """Join an API root and a `/v1/...` path, accepting roots given with or without `/v1`."""
-    base = base_url.rstrip("/")
+    base = outbound.join(base_url, "")
     if base.endswith("/v1") and path.startswith("/v1/"):
         path = path[3:]
     return base + path

@@ -9,7 +9,7 @@ Answer: `{"text": "...", "model": "...", "usage": {prompt_tokens, completion_tok
 
 from __future__ import annotations
 
-from anmei.ai.providers import AgentError, AgentRequest, AgentResult
+from anmei.ai.providers import AgentError, AgentRequest, AgentResult, upstream_status_error
 from anmei.bots.models import BotInstance
 from anmei.bots.services.instances import signed_call
 from anmei.common.outbound import OutboundError
@@ -41,7 +41,7 @@ def run(request: AgentRequest) -> AgentResult:
     except OutboundError as exc:  # refused (SSRF rules), unreachable or timed out
         raise AgentError("timeout" if exc.category == "timeout" else f"bot unreachable: {exc.category}") from None
     if response.status_code != 200:
-        raise AgentError(f"bot answered {response.status_code}: {response.text[:200]}")
+        raise upstream_status_error("bot", response, tenant_id=request.tenant_id)
     try:
         data = response.json()
     except ValueError:

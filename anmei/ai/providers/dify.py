@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from anmei.ai.providers import AgentError, AgentRequest, AgentResult, api_url, transcript
+from anmei.ai.providers import AgentError, AgentRequest, AgentResult, api_url, transcript, upstream_status_error
 from anmei.common import outbound
 from anmei.common.redis import get_redis, tenant_key
 
@@ -55,15 +55,7 @@ def run(request: AgentRequest) -> AgentResult:
     except outbound.OutboundError as exc:
         raise AgentError(exc.category if exc.category == "timeout" else f"dify unreachable: {exc.category}") from None
     if response.status_code != 200:
-        logger.warning(
-            "dify error answer",
-            extra={
-                "tenant_id": request.tenant_id,
-                "status": response.status_code,
-                "body": outbound.scrub(response.text),
-            },
-        )
-        raise AgentError(f"dify answered {response.status_code}")  # never the body: tenants see this
+        raise upstream_status_error("dify", response, tenant_id=request.tenant_id)
     try:
         data = response.json()
     except ValueError:

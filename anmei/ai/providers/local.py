@@ -1,17 +1,16 @@
 """The built-in agent: the customer's profile from our MCP server, rendered into a template.
 
-It is the default so that a fresh install greets customers by name with no outside service.
+It is the default so that a fresh install greets customers by name with no outside service. When
+the profile tool fails (the MCP sidecar down), the welcome is still personal: it is written from
+what the platform itself knows of the customer (nickname, channel), and says so in its model name.
 """
 
 from __future__ import annotations
 
+from anmei.accounts.models import User
 from anmei.ai.mcp_client import MCPCallError, mcp_tool_call
 from anmei.ai.providers import AgentError, AgentRequest, AgentResult
-
-
-class _Defaults(dict):
-    def __missing__(self, key: str) -> str:
-        return ""
+from anmei.ai.templating import template_render
 
 
 def run(request: AgentRequest) -> AgentResult:
@@ -19,20 +18,30 @@ def run(request: AgentRequest) -> AgentResult:
         raise AgentError("the local agent writes welcomes only; replies need an LLM provider")
     if request.mcp is None:
         raise AgentError("no MCP key for the local agent")
+    model, tool_calls = "local-template", 1
     try:
         profile = mcp_tool_call(
             request.mcp, "get_user_profile", {"user_id": request.customer_id}, timeout=request.timeout
         )
-    except MCPCallError as exc:
-        raise AgentError(f"get_user_profile failed: {exc}") from None
-    if not isinstance(profile, dict) or profile.get("error"):
-        raise AgentError(f"get_user_profile returned no profile: {str(profile)[:200]}")
-    values = _Defaults({k: v for k, v in profile.items() if isinstance(v, (str, int, float))})
+    except MCPCallError:
+        profile = None
+    if not isinstance(profile, dict) or profile.get("error"):  # the tool failed: what the platform knows
+        profile, model, tool_calls = _platform_profile(request), "local-template-platform-profile", 0
+    if not isinstance(profile, dict):
+        raise AgentError("get_user_profile returned no profile")
+    values = {k: v for k, v in profile.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool)}
     values["nickname"] = profile.get("nickname") or profile.get("username") or ""
-    try:
-        text = request.welcome_template.format_map(values).strip()
-    except (ValueError, IndexError, AttributeError) as exc:
-        raise AgentError(f"bad welcome template: {exc}") from None
+    text = template_render(request.welcome_template, values).strip()
     if not text:
         raise AgentError("empty welcome")
-    return AgentResult(text=text, model="local-template", tool_calls=1)
+    return AgentResult(text=text, model=model, tool_calls=tool_calls)
+
+
+def _platform_profile(request: AgentRequest) -> dict | None:
+    """The customer as the platform's own database knows them (tenant-scoped), for a welcome
+    written while the profile tool is unreachable."""
+    return (
+        User.objects.filter(pk=request.customer_id, tenant_id=request.tenant_id)
+        .values("username", "nickname", "source")
+        .first()
+    )

@@ -18,7 +18,7 @@ from typing import Any
 import httpx2
 
 from anmei.ai.mcp_client import MCPCallError, _ssl_context, mcp_session, run_async, session_call, session_tools
-from anmei.ai.providers import AgentError, AgentRequest, AgentResult, api_url
+from anmei.ai.providers import AgentError, AgentRequest, AgentResult, api_url, upstream_status_error
 from anmei.common import outbound
 
 logger = logging.getLogger("anmei.ai.openai")
@@ -93,15 +93,7 @@ async def _run(request: AgentRequest) -> AgentResult:
                 except httpx2.HTTPError as exc:
                     raise AgentError(f"model unreachable: {outbound.async_category(exc)}") from None
                 if response.status_code != 200:
-                    logger.warning(
-                        "model error answer",
-                        extra={
-                            "tenant_id": request.tenant_id,
-                            "status": response.status_code,
-                            "body": outbound.scrub(response.text),
-                        },
-                    )
-                    raise AgentError(f"model answered {response.status_code}")  # never the body
+                    raise upstream_status_error("model", response, tenant_id=request.tenant_id)
                 try:
                     data = response.json()
                     message = data["choices"][0]["message"]
@@ -174,7 +166,7 @@ def _complete(request: AgentRequest, messages: list[dict[str, Any]]) -> AgentRes
 
 def _answer(response, request: AgentRequest) -> AgentResult:
     if response.status_code != 200:
-        raise AgentError(f"model answered {response.status_code}: {response.text[:200]}")
+        raise upstream_status_error("model", response, tenant_id=request.tenant_id)
     try:
         data = response.json()
         text = (data["choices"][0]["message"].get("content") or "").strip()
@@ -189,7 +181,7 @@ def _streamed(response, request: AgentRequest) -> AgentResult:
     """Read server-sent `chat.completion.chunk`s, handing each text fragment to `on_delta`."""
     if response.status_code != 200:
         response.read()
-        raise AgentError(f"model answered {response.status_code}: {response.text[:200]}")
+        raise upstream_status_error("model", response, tenant_id=request.tenant_id)
     parts: list[str] = []
     model, usage = request.model, {}
     for line in response.iter_lines():

@@ -21,7 +21,7 @@ from anmei.blacklist.models import BlacklistBotCursor, BlacklistChange, Blacklis
 from anmei.blacklist.services import blacklist_cursor_create
 from anmei.bots.models import BotInstance
 from anmei.bots.selectors import gateway_settings_get
-from anmei.bots.services.instances import signed_post
+from anmei.bots.services.instances import bot_heartbeat, signed_post
 from anmei.jobs.models import Job
 from anmei.jobs.services import job_reschedule, job_schedule
 from anmei.notifications.services import admin_alert_raise
@@ -94,7 +94,8 @@ def blacklist_push_pending(*, bot_id: int, claim_seconds: float | None = None) -
     sent outside any transaction and its acknowledgement is committed on its own before the next
     one is sent, so a worker killed after a bot's 2xx does not send that change again. A failed
     version waits for its countdown (5/15/60 s from GatewaySettings); after the last one an
-    AdminAlert is raised and the version is skipped — the bot sees the gap and re-pulls the full list.
+    AdminAlert is raised and the bot stays lagging (never marked as having what it did not get):
+    the resync and the bot's return take it from there.
     Another task holding the bot: returns a short countdown to look again.
     """
     bot = BotInstance.objects.filter(pk=bot_id, status=BotInstance.Status.ACTIVE).first()
@@ -127,7 +128,10 @@ def _push_claimed(bot) -> float | None:
         if change is None:
             return None
         now = timezone.now()
+        countdowns = gateway_settings_get(tenant_id=bot.tenant_id).countdowns
         if cursor.next_attempt_at and cursor.next_attempt_at > now + DUE_TOLERANCE:
+            if cursor.attempts > len(countdowns):  # past the schedule: the resync (or the bot's return) owns it
+                return None
             return max((cursor.next_attempt_at - now).total_seconds(), 0.05)
         body = {"config_type": "blacklist", "action": change.action, "data": change.data, "version": change.version}
         error = signed_post(bot=bot, path=PUSH_PATH, payload=body)
@@ -136,7 +140,6 @@ def _push_claimed(bot) -> float | None:
             continue
         cursor.attempts += 1
         cursor.last_error = error
-        countdowns = gateway_settings_get(tenant_id=bot.tenant_id).countdowns
         if cursor.attempts <= len(countdowns):
             countdown = float(countdowns[cursor.attempts - 1])
             cursor.next_attempt_at = now + timedelta(seconds=countdown)
@@ -152,16 +155,61 @@ def _push_claimed(bot) -> float | None:
                 },
             )
             return countdown
-        attempts = cursor.attempts
-        _advance(cursor, change.version, error=error)  # skip first: the version gap tells the bot to re-pull
-        admin_alert_raise(
-            tenant_id=bot.tenant_id,
-            source="blacklist_push",
-            code="bot_unreachable",
-            message=f"blacklist v{change.version} could not be pushed to bot '{bot.name}' after {attempts} attempts",
-            dedupe_key=f"blacklist_push:{bot.id}:{change.version}",
-            details={"bot_id": bot.id, "version": change.version, "last_error": error},
-        )
+        _lagging_backoff(bot, cursor, change.version, past=cursor.attempts - len(countdowns), now=now)
+        return None
+
+
+def _lagging_backoff(bot, cursor: BlacklistBotCursor, version: int, *, past: int, now) -> None:
+    """The schedule is spent: the bot stays lagging at its acknowledged version, and the periodic
+    resync (`blacklist_push_lagging`) tries again after a doubling backoff; the bot's return
+    (`blacklist_bot_seen`) tries at once. The admins are told once per version."""
+    backoff = min(
+        settings.BLACKLIST_RESYNC_BACKOFF_SECONDS * 2 ** (past - 1), settings.BLACKLIST_RESYNC_MAX_BACKOFF_SECONDS
+    )
+    cursor.next_attempt_at = now + timedelta(seconds=backoff)
+    cursor.save(update_fields=["attempts", "last_error", "next_attempt_at"])
+    logger.warning(
+        "blacklist push schedule spent, bot lagging",
+        extra={"tenant_id": bot.tenant_id, "bot_id": bot.id, "version": version, "retry_in_s": backoff},
+    )
+    admin_alert_raise(
+        tenant_id=bot.tenant_id,
+        source="blacklist_push",
+        code="bot_unreachable",
+        message=f"blacklist v{version} could not be pushed to bot '{bot.name}'; retrying while it lags",
+        dedupe_key=f"blacklist_push:{bot.id}:{version}",
+        details={"bot_id": bot.id, "version": version, "last_error": cursor.last_error},
+    )
+
+
+def blacklist_bot_seen(*, bot: BotInstance) -> bool:
+    """A lagging bot showed it is back (heartbeat, status, a pull): push to it now, once.
+
+    Only a bot whose schedule is spent (waiting on the resync's backoff) is affected. The
+    conditional UPDATE that ends its backoff decides which of several concurrent signs of life
+    schedules the push, so a burst of heartbeats brings the bot up to date once.
+    """
+    countdowns = gateway_settings_get(tenant_id=bot.tenant_id).countdowns
+    now = timezone.now()
+    with transaction.atomic():
+        woken = BlacklistBotCursor.objects.filter(
+            bot_id=bot.id, next_attempt_at__gt=now, attempts__gt=len(countdowns)
+        ).update(next_attempt_at=None, attempts=0)
+        if not woken:
+            return False
+        version = BlacklistState.objects.filter(tenant_id=bot.tenant_id).values_list("version", flat=True).first()
+        job = blacklist_push_schedule(tenant_id=bot.tenant_id, bot_id=bot.id, version=version or 0)
+    if job.state in (Job.State.DONE, Job.State.FAILED):
+        job_reschedule(job_id=job.id)
+    logger.info("lagging bot is back, pushing", extra={"tenant_id": bot.tenant_id, "bot_id": bot.id})
+    return True
+
+
+def bot_heartbeat_record(*, bot: BotInstance, status: dict | None = None) -> BotInstance:
+    """A heartbeat or status report: record liveness, and bring a lagging bot up to date."""
+    bot = bot_heartbeat(bot=bot, status=status)
+    blacklist_bot_seen(bot=bot)
+    return bot
 
 
 def _advance(cursor: BlacklistBotCursor, version: int, *, error: str) -> None:

@@ -17,7 +17,7 @@ from anmei.asr.services import asr_task_create, asr_task_id_new
 from anmei.blacklist.selectors import blacklist_is_blocked
 from anmei.blacklist.services import interception_record
 from anmei.bots.models import BotInstance
-from anmei.bots.services.instances import bot_heartbeat
+from anmei.bots.services.blacklist_push import bot_heartbeat_record
 from anmei.common.errors import ApplicationError
 from anmei.conversations.models import Conversation, Message
 from anmei.conversations.services import conversation_create, message_create, message_route, message_route_loaded
@@ -132,9 +132,9 @@ WITH customer AS (
 ), reply_job AS (
     INSERT INTO {job}
            (tenant_id, kind, key, task, queue, state, attempts, max_attempts, retry_countdowns, lease_seconds,
-            next_attempt_at, resent, last_error, payload, created_at, updated_at)
+            next_attempt_at, resent, lost, last_error, payload, created_at, updated_at)
     SELECT %(tenant)s, %(job_kind)s, 'message:' || stored.id, %(job_task)s, %(job_queue)s, 'pending', 0,
-           %(job_max_attempts)s, %(job_countdowns)s::jsonb, %(job_lease)s, %(now)s, 0, '',
+           %(job_max_attempts)s, %(job_countdowns)s::jsonb, %(job_lease)s, %(now)s, 0, 0, '',
            jsonb_build_object('message_id', stored.id), %(now)s, %(now)s
       FROM stored JOIN open_conversation c ON c.id = stored.conversation_id
      WHERE NOT (c.status IN ('active', 'transferring') AND c.consultant_id IS NOT NULL)
@@ -311,5 +311,5 @@ def bot_event_record(*, bot: BotInstance, data: dict[str, Any]) -> dict[str, Any
             reported_at=data.get("timestamp"),
         )
         return {"event": event, "recorded": True}
-    bot_heartbeat(bot=bot, status=data.get("status") if isinstance(data.get("status"), dict) else None)
+    bot_heartbeat_record(bot=bot, status=data.get("status") if isinstance(data.get("status"), dict) else None)
     return {"event": event, "recorded": True}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from datetime import timedelta
 from typing import Any
 
 import requests
@@ -17,6 +18,7 @@ from anmei.bots.models import BotInstance, GatewaySettings
 from anmei.common import outbound
 from anmei.common.crypto import decrypt, encrypt, hash_token, hmac_sha256_hex, new_token
 from anmei.common.errors import ApplicationError
+from anmei.notifications.services import admin_alert_raise
 
 logger = logging.getLogger("anmei.bots")
 
@@ -106,6 +108,30 @@ def bot_heartbeat(*, bot: BotInstance, status: dict[str, Any] | None = None) -> 
     return bot
 
 
+def bot_stale_sweep() -> int:
+    """Raise one admin alert per silence episode of a bot (no heartbeat for BOT_STALE_AFTER_SECONDS).
+
+    An episode is named by the bot's last heartbeat: however often the beat task runs during one
+    silence, the alert's dedupe key is the same; a heartbeat followed by a new silence is a new
+    episode. A bot that never sent a heartbeat has nothing to be stale from. Returns alerts raised.
+    """
+    cutoff = timezone.now() - timedelta(seconds=settings.BOT_STALE_AFTER_SECONDS)
+    stale = BotInstance.objects.filter(status=BotInstance.Status.ACTIVE, last_heartbeat_at__lt=cutoff)
+    raised = 0
+    for bot in stale.only("id", "tenant_id", "name", "last_heartbeat_at"):
+        _, created = admin_alert_raise(
+            tenant_id=bot.tenant_id,
+            source="bot_health",
+            code="bot_stale",
+            level="warning",
+            message=f"bot '{bot.name}' has sent no heartbeat since {bot.last_heartbeat_at.isoformat()}",
+            dedupe_key=f"bot_stale:{bot.id}:{bot.last_heartbeat_at.isoformat()}",
+            details={"bot_id": bot.id, "last_heartbeat_at": bot.last_heartbeat_at.isoformat()},
+        )
+        raised += created
+    return raised
+
+
 def gateway_settings_get_or_create(*, tenant_id: int) -> GatewaySettings:
     """Read the tenant's run-time knobs (fresh from the database on every call: admin edits apply at once)."""
     found = GatewaySettings.objects.filter(tenant_id=tenant_id).first()
@@ -116,6 +142,18 @@ def gateway_settings_get_or_create(*, tenant_id: int) -> GatewaySettings:
             return GatewaySettings.objects.create(tenant_id=tenant_id)
     except IntegrityError:
         return GatewaySettings.objects.get(tenant_id=tenant_id)
+
+
+def gateway_settings_update(*, tenant_id: int, retry_countdowns: list[float]) -> GatewaySettings:
+    """Change the tenant's retry schedule; the next attempt of every delivery and push reads it."""
+    gateway = gateway_settings_get_or_create(tenant_id=tenant_id)
+    gateway.retry_countdowns = [int(v) if float(v).is_integer() else float(v) for v in retry_countdowns]
+    gateway.clean()  # the API's serializer checked the same bounds; the admin form calls it too
+    gateway.save(update_fields=["retry_countdowns", "updated_at"])
+    logger.info(
+        "gateway settings updated", extra={"tenant_id": tenant_id, "retry_countdowns": gateway.retry_countdowns}
+    )
+    return gateway
 
 
 def bot_secret(bot: BotInstance) -> str:
@@ -149,7 +187,7 @@ def signed_call(
         "X-Anmei-Bot-Id": str(bot.id),
         **(extra_headers or {}),
     }
-    url = bot.callback_url.rstrip("/") + path
+    url = outbound.join(bot.callback_url, path)
     return outbound.post(url, data=body, headers=headers, timeout=timeout or settings.BOT_HTTP_TIMEOUT_SECONDS)
 
 

@@ -8,14 +8,21 @@ runs `bot_delivery_attempt` here.
 from __future__ import annotations
 
 import logging
+import uuid
 
+from django.db import transaction
 from django.utils import timezone
 
+from anmei.accounts.models import User
 from anmei.blacklist.selectors import blacklist_is_blocked
 from anmei.bots.models import BotDelivery, BotInstance
 from anmei.bots.selectors import gateway_settings_get
 from anmei.bots.services.instances import signed_post
+from anmei.common import realtime
+from anmei.common.errors import ConflictError, NotFoundError
 from anmei.conversations.models import Message
+from anmei.conversations.services.handoffs import message_deliver_schedule
+from anmei.media.links import media_url_for_payload
 from anmei.notifications.services import admin_alert_raise
 
 logger = logging.getLogger("anmei.bots")
@@ -52,6 +59,7 @@ def bot_delivery_attempt(*, message_id: int) -> tuple[str, float | None]:
         reason = "customer is blacklisted"
     if reason:
         pending.update(status=BotDelivery.Status.SUPPRESSED, last_error=reason)
+        delivery_changed_push(message_id=message.id)
         logger.info(
             "bot delivery suppressed",
             extra={"tenant_id": message.tenant_id, "message_id": message.id, "reason": reason},
@@ -66,6 +74,8 @@ def bot_delivery_attempt(*, message_id: int) -> tuple[str, float | None]:
         "type": message.type,
         "content": message.content,
         "payload": message.payload,
+        # a photo or file a consultant attached: a signed link under the bot's `anmei_base_url`
+        "media_url": media_url_for_payload(message.tenant_id, message.payload),
         "timestamp": message.created_at.isoformat(),
     }
     error = signed_post(
@@ -76,16 +86,19 @@ def bot_delivery_attempt(*, message_id: int) -> tuple[str, float | None]:
         pending.update(
             status=BotDelivery.Status.SENT, sent_at=timezone.now(), last_error="", attempts=attempts, bot=bot
         )
+        delivery_changed_push(message_id=message.id)
         return "sent", None
     countdowns = gateway_settings_get(tenant_id=message.tenant_id).countdowns
     if attempts <= len(countdowns):
         pending.update(attempts=attempts, last_error=error, bot=bot)
+        delivery_changed_push(message_id=message.id)
         logger.warning(
             "bot delivery failed, will retry",
             extra={"tenant_id": message.tenant_id, "message_id": message.id, "attempt": attempts, "error": error},
         )
         return "retry", float(countdowns[attempts - 1])
     pending.update(status=BotDelivery.Status.FAILED, attempts=attempts, last_error=error, bot=bot)
+    delivery_changed_push(message_id=message.id)
     _delivery_alert(message=message, bot_name=bot.name, bot_id=bot.id, attempts=attempts, error=error)
     return "failed", None
 
@@ -111,6 +124,7 @@ def bot_delivery_job_failed(job, error: str) -> None:
         status=BotDelivery.Status.FAILED, last_error=error[:500]
     )
     if failed:
+        delivery_changed_push(message_id=message.id)
         bot = delivery.bot if delivery else None
         _delivery_alert(
             message=message,
@@ -119,3 +133,58 @@ def bot_delivery_job_failed(job, error: str) -> None:
             attempts=delivery.attempts if delivery else 0,
             error=error,
         )
+
+
+def delivery_changed_push(*, message_id: int) -> None:
+    """Tell the tenant's consoles a delivery's state: `message.updated` {conversation_id, message: {id, delivery}}.
+
+    Call after the change is committed (each outcome above is its own statement). A lost push is
+    logged by realtime; the console reads the same state on its next load or resync.
+    """
+    message = Message.objects.select_related("conversation", "bot_delivery").filter(pk=message_id).first()
+    if message is None:
+        return
+    event = {
+        "type": "message.updated",
+        "conversation_id": message.conversation_id,
+        "message": {"id": message.id, "delivery": message.delivery},
+    }
+    try:
+        realtime.broadcast_to_console(message.tenant_id, event)
+    except Exception:  # noqa: BLE001 - the delivery row is the record
+        logger.warning("message.updated push failed", extra={"tenant_id": message.tenant_id, "message_id": message_id})
+
+
+def bot_delivery_retry(*, user: User, message_id: int) -> BotDelivery:
+    """Send a failed delivery again (a consultant's or admin's retry): pending, a new durable job.
+
+    A conditional UPDATE (failed → pending) decides among concurrent retries; the loser and a
+    delivery that is not failed get a 409 with its status. The new job has its own key (the first
+    one is finished) and the tenant's whole retry schedule again; it commits with the change.
+    """
+    message = (
+        Message.objects.select_related("conversation", "bot_delivery")
+        .filter(pk=message_id, tenant_id=user.tenant_id)
+        .first()
+    )
+    if message is None or message.delivery is None:
+        raise NotFoundError("message")
+    current = message.delivery
+    with transaction.atomic():
+        reset = BotDelivery.objects.filter(
+            message=message, status__in=[BotDelivery.Status.FAILED, BotDelivery.Status.SUPPRESSED]
+        ).update(status=BotDelivery.Status.PENDING, attempts=0, last_error="")
+        if reset != 1:
+            raise ConflictError(
+                "delivery_not_failed",
+                "only a failed delivery can be retried",
+                details={"status": current["status"], "message_id": message.id},
+            )
+        message_deliver_schedule(tenant_id=message.tenant_id, message_id=message.id, retry=uuid.uuid4().hex)
+        transaction.on_commit(lambda: delivery_changed_push(message_id=message.id))
+        delivery = BotDelivery.objects.get(message=message)  # as this retry left it (the job runs after commit)
+    logger.info(
+        "bot delivery retry",
+        extra={"tenant_id": message.tenant_id, "message_id": message.id, "user_id": user.id},
+    )
+    return delivery

@@ -10,6 +10,7 @@ from anmei.conversations.services.lifecycle import (  # noqa: F401
     conversation_decline,
     conversation_end,
     conversation_end_idle,
+    conversation_start_by_customer,
     conversation_tenants_with_open,
     conversation_transfer,
 )

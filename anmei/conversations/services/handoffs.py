@@ -16,13 +16,14 @@ to their task, which coalesces bursts.
 from __future__ import annotations
 
 import logging
+import uuid
 
 from django.conf import settings
 
 from anmei.conversations.models import Conversation, Message
 from anmei.jobs.models import Job
 from anmei.jobs.services import job_schedule
-from workers.ai import suggest
+from celery_config import app
 
 logger = logging.getLogger("anmei.conversations")
 
@@ -32,18 +33,22 @@ HELD = (Conversation.Status.ACTIVE, Conversation.Status.TRANSFERRING)
 DELIVERY_JOB = {"kind": "bots.delivery", "task": "workers.bots.deliver_message"}
 AUTO_REPLY_JOB = {"kind": "bots.auto_reply", "task": "workers.bots.auto_reply"}
 SUMMARY_JOB = {"kind": "ai_summary", "task": "workers.ai.summarize"}
+SUGGEST_TASK = "workers.ai.suggest"  # no job row: see the module docstring
+WELCOME_JOB = {"kind": "automation.conversation_welcome", "task": "workers.registration.conversation_welcome"}
+TRANSCRIBE_JOB = {"kind": "asr", "task": "workers.asr.transcribe"}
 
 
-def message_deliver_schedule(*, tenant_id: int, message_id: int) -> Job:
+def message_deliver_schedule(*, tenant_id: int, message_id: int, retry: str = "") -> Job:
     """Send a stored message to its IM customer through the conversation's bot (bots runs it).
 
     Call inside the transaction that stores the message: the job commits with it and reaches the
     broker after the commit (a lost publish is re-sent by the jobs sweep). Idempotent: one job per
-    message, and the gateway's delivery row makes the send happen once.
+    message, and the gateway's delivery row makes the send happen once. A person's retry of a
+    failed delivery names itself (`retry`) and so gets a job of its own.
     """
     return job_schedule(
         **DELIVERY_JOB,
-        key=f"message:{message_id}",
+        key=f"message:{message_id}" + (f":retry:{retry}" if retry else ""),
         tenant_id=tenant_id,
         payload={"message_id": message_id},
         # the delivery retries by the tenant's gateway countdowns (up to 10) at each attempt; the
@@ -71,6 +76,45 @@ def auto_reply_schedule(*, message: Message, conversation: Conversation) -> Job 
         queue=settings.CELERY_REPLIES_QUEUE,
         max_attempts=settings.BOT_AUTO_REPLY_MAX_ATTEMPTS,
         lease_seconds=settings.BOT_AUTO_REPLY_LEASE_SECONDS,
+    )
+
+
+def conversation_welcome_schedule(*, tenant_id: int, conversation_id: int) -> Job:
+    """The durable job that welcomes a customer's later conversation, if the tenant wants it (automation runs it).
+
+    Call in the transaction that opens the conversation; one job per conversation.
+    """
+    return job_schedule(
+        **WELCOME_JOB,
+        key=f"conversation:{conversation_id}",
+        tenant_id=tenant_id,
+        payload={"conversation_id": conversation_id},
+        lease_seconds=settings.AUTOMATION_STEP_LEASE_SECONDS,
+    )
+
+
+def voice_transcribe_id_new() -> str:
+    """The public id of a voice message's transcription, stored as the message payload's `asr_task_id`."""
+    return f"asr_{uuid.uuid4().hex}"
+
+
+def voice_transcribe_schedule(*, message: Message) -> Job:
+    """In the transaction that stores a web voice message: the durable job of its transcription (asr runs it).
+
+    The message payload carries its `asr_task_id` and `media`; the asr worker records the task from
+    them when it takes the job (same task, queue, attempts and lease as a bot's voice message), so
+    the transcript, its push and the auto-reply it may feed follow the one speech-to-text path.
+    """
+    asr_task_id = message.payload["asr_task_id"]
+    return job_schedule(
+        **TRANSCRIBE_JOB,
+        key=f"asr:{asr_task_id}",
+        tenant_id=message.tenant_id,
+        payload={"asr_task_id": asr_task_id, "message_id": message.id},
+        queue=settings.CELERY_ASR_QUEUE,
+        max_attempts=settings.ASR_MAX_ATTEMPTS,
+        retry_countdowns=list(settings.ASR_RETRY_COUNTDOWNS),
+        lease_seconds=settings.ASR_TIME_LIMIT_SECONDS + 60,
     )
 
 
@@ -102,7 +146,7 @@ def suggestion_request(*, message: Message, conversation: Conversation) -> bool:
     ):
         return False
     try:
-        suggest.delay(message.tenant_id, conversation.id, message.id)
+        app.send_task(SUGGEST_TASK, args=[message.tenant_id, conversation.id, message.id])
     except Exception:  # noqa: BLE001 - suggestions are a help; the message itself is routed already
         logger.warning(
             "suggestion request failed",

@@ -3,7 +3,8 @@
 Every transition locks the row (SELECT … FOR UPDATE on PostgreSQL) *and* writes with a conditional
 UPDATE on the expected status, so among concurrent claims exactly one wins even on SQLite, where
 row locks do not exist. Each change stores a ConversationEvent and, after commit, pushes
-`conversation.updated` to the people concerned.
+`conversation.updated` to the tenant's console (every screen that lists or shows the conversation
+follows its status, whoever changed it) and to its customer.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from anmei.accounts.models import User
 from anmei.common import realtime
 from anmei.common.errors import ApplicationError, ConflictError, NotFoundError
 from anmei.conversations.models import Conversation, ConversationEvent
-from anmei.conversations.services.handoffs import summary_schedule
+from anmei.conversations.services.handoffs import conversation_welcome_schedule, summary_schedule
 
 logger = logging.getLogger("anmei.conversations")
 
@@ -68,6 +69,54 @@ def conversation_create(
         with transaction.atomic():
             conversation = Conversation.objects.create(**fields, is_default=False)
             _created_event(conversation, event_action, event_details)
+    return conversation, True
+
+
+def conversation_start_by_customer(*, customer: User) -> tuple[Conversation, bool]:
+    """Return the customer's open conversation, or open a new waiting one (`created=True`).
+
+    A returning customer whose conversations all ended asks again here. The customer's row lock
+    serialises two tabs asking at once, so they get the same conversation. The new conversation
+    reaches the console's waiting list like any other (`conversation.updated`, action `created`);
+    whether it gets a welcome is the automation settings' decision (the welcome job hands it over).
+    A customer's very first conversation stays the registration run's: the run's own welcome covers it.
+    """
+    if customer.role != User.Role.CUSTOMER:
+        raise ApplicationError("permission_denied", "customers only", status_code=403)
+    with transaction.atomic():
+        User.objects.select_for_update().filter(pk=customer.pk).first()
+        open_one = (
+            Conversation.objects.filter(tenant_id=customer.tenant_id, customer=customer)
+            .exclude(status=S.ENDED)
+            .order_by("-id")
+            .first()
+        )
+        if open_one is not None:
+            return open_one, False
+        conversation, _ = conversation_create(
+            customer=customer, channel=customer.source or "web", event_action="created_by_customer"
+        )
+        if Conversation.objects.filter(customer=customer).exclude(pk=conversation.pk).exists():
+            conversation_welcome_schedule(tenant_id=conversation.tenant_id, conversation_id=conversation.id)
+        event = {
+            "type": "conversation.updated",
+            "event_id": conversation.events.order_by("-id").values_list("id", flat=True).first(),
+            "conversation_id": conversation.id,
+            "customer_id": customer.id,
+            "action": "created",
+            "from_status": "",
+            "status": S.WAITING,
+            "consultant_id": None,
+            "transfer_to_id": None,
+            "actor_id": customer.id,
+            "timestamp": conversation.created_at.isoformat(),
+        }
+        tenant_id = conversation.tenant_id
+        transaction.on_commit(lambda: _push(tenant_id, event, set(), True))
+    logger.info(
+        "conversation started by customer",
+        extra={"tenant_id": conversation.tenant_id, "conversation_id": conversation.id, "customer_id": customer.id},
+    )
     return conversation, True
 
 
@@ -120,7 +169,6 @@ def _apply(
     to_status: str,
     updates: dict[str, Any],
     details: dict[str, Any] | None = None,
-    notify_console: bool = False,
 ) -> Conversation:
     """Write the transition if the status is still the one we read; otherwise it is a 409."""
     from_status = conversation.status
@@ -132,7 +180,6 @@ def _apply(
     if rows != 1:  # lost a race (SQLite has no row locks): report what is there now
         conversation.refresh_from_db()
         raise _illegal(action, conversation)
-    before = {"consultant_id": conversation.consultant_id, "transfer_to_id": conversation.transfer_to_id}
     for field, value in updates.items():
         setattr(conversation, field, value)
     stored = ConversationEvent.objects.create(
@@ -157,16 +204,10 @@ def _apply(
         "actor_id": actor.id if actor else None,
         "timestamp": now.isoformat(),
     }
-    concerned = {
-        conversation.consultant_id,
-        conversation.transfer_to_id,
-        before["consultant_id"],
-        before["transfer_to_id"],
-        actor.id if actor else None,
-        conversation.customer_id,
-    } - {None}
+    if stored.details.get("note"):
+        event["note"] = stored.details["note"]  # staff only: left out of the customer's copy
     tenant_id = conversation.tenant_id
-    transaction.on_commit(lambda: _push(tenant_id, event, concerned, notify_console))
+    transaction.on_commit(lambda: _push(tenant_id, event))
     logger.info(
         "conversation transition",
         extra={
@@ -181,16 +222,23 @@ def _apply(
     return conversation
 
 
-def _push(tenant_id: int, event: dict, user_ids: set[int], notify_console: bool) -> None:
-    """Tell the console (claims of waiting conversations) or each person concerned; never fail the request."""
+def _push(tenant_id: int, event: dict) -> None:
+    """Tell every console of the tenant and the customer; never fail the request.
+
+    Consultants see every conversation of their tenant (the list's 全部 tab, the customer panel's
+    history), so every change goes to the console group, not only to the people who held it: a
+    colleague's transfer and end reach the consultant who still has it open.
+    """
     try:
-        if notify_console:  # every consultant sees it leave (or reach) the waiting list; the customer too
-            realtime.broadcast_to_console(tenant_id, event)
-            user_ids = {event["customer_id"]}
-        for user_id in user_ids:
-            realtime.broadcast_to_user(tenant_id, user_id, event)
+        realtime.broadcast_to_console(tenant_id, event)
+        realtime.broadcast_to_user(tenant_id, event["customer_id"], customer_view(event))
     except Exception:  # noqa: BLE001 - the event row is the record; a lost push is logged by realtime
         logger.warning("conversation.updated push failed", extra={"tenant_id": tenant_id})
+
+
+def customer_view(event: dict) -> dict:
+    """The customer's copy of a status change: staff-only fields (a hand-off note) left out."""
+    return {key: value for key, value in event.items() if key not in ConversationEvent.STAFF_ONLY_DETAILS}
 
 
 @transaction.atomic
@@ -200,13 +248,12 @@ def conversation_claim(*, user: User, conversation_id: int) -> Conversation:
     conversation = _locked(tenant_id=user.tenant_id, conversation_id=conversation_id)
     if conversation.status != S.WAITING:
         raise _illegal("claim", conversation)
-    return _apply(
-        conversation, actor=user, action="claim", to_status=S.ACTIVE, updates={"consultant": user}, notify_console=True
-    )
+    return _apply(conversation, actor=user, action="claim", to_status=S.ACTIVE, updates={"consultant": user})
 
 
 @transaction.atomic
-def conversation_transfer(*, user: User, conversation_id: int, to_consultant_id: int) -> Conversation:
+def conversation_transfer(*, user: User, conversation_id: int, to_consultant_id: int, note: str = "") -> Conversation:
+    """Offer an active conversation to a colleague, with an optional hand-off note only staff see."""
     _require_staff(user)
     conversation = _locked(tenant_id=user.tenant_id, conversation_id=conversation_id)
     if conversation.status != S.ACTIVE:
@@ -234,7 +281,11 @@ def conversation_transfer(*, user: User, conversation_id: int, to_consultant_id:
         action="transfer",
         to_status=S.TRANSFERRING,
         updates={"transfer_to": target},
-        details={"from_consultant": conversation.consultant_id, "to_consultant": target.id},
+        details={
+            "from_consultant": conversation.consultant_id,
+            "to_consultant": target.id,
+            **({"note": note.strip()} if note.strip() else {}),
+        },
     )
 
 
@@ -301,7 +352,6 @@ def conversation_end(
         to_status=S.ENDED,
         updates={"transfer_to": None},
         details={"reason": reason},
-        notify_console=conversation.status == S.WAITING,
     )
     summary_schedule(tenant_id=ended.tenant_id, conversation_id=ended.id)  # durable job, runs after commit
     return ended

@@ -13,8 +13,15 @@ from anmei.common.errors import ApplicationError, ConflictError
 from anmei.common.presence import online_user_ids
 from anmei.conversations.models import Conversation, Message
 from anmei.conversations.selectors import conversation_get
-from anmei.conversations.services.handoffs import auto_reply_schedule, message_deliver_schedule, suggestion_request
+from anmei.conversations.services.handoffs import (
+    auto_reply_schedule,
+    message_deliver_schedule,
+    suggestion_request,
+    voice_transcribe_id_new,
+    voice_transcribe_schedule,
+)
 from anmei.media.links import media_url_for_payload
+from anmei.media.services import media_delete, media_store
 
 logger = logging.getLogger("anmei.conversations")
 
@@ -110,6 +117,7 @@ def message_event(message: Message) -> dict[str, Any]:
             "content": message.content,
             "payload": message.payload,
             "media_url": media_url_for_payload(message.tenant_id, message.payload),
+            "delivery": message.delivery,
             "created_at": message.created_at.isoformat(),
         },
     }
@@ -148,11 +156,21 @@ def message_route_loaded(*, message: Message, conversation: Conversation) -> str
     return "auto_reply"  # its job was written with the message; it answers unless someone took over
 
 
-def conversation_message_send(*, user: User, conversation_id: int, type: str, content: str) -> Message:  # noqa: A002
+def conversation_message_send(
+    *,
+    user: User,
+    conversation_id: int,
+    type: str,  # noqa: A002
+    content: str = "",
+    upload: Any = None,
+) -> Message:
     """A consultant replies or a customer writes in an open conversation.
 
     Consultants must hold the conversation (claim first); admins may always reply. A consultant's
-    reply to an IM customer goes back through the bot callback after commit.
+    reply to an IM customer goes back through the bot callback after commit. An `upload` (image,
+    file, voice; `content` is its caption) goes through the one media store (anmei.media.services:
+    limits and type sniffing as for bot uploads) after the checks and before the transaction (the
+    store may be a remote bucket); a message that then fails to store leaves no object behind.
     """
     conversation = conversation_get(user=user, conversation_id=conversation_id)
     if conversation.status == S.ENDED:
@@ -178,20 +196,17 @@ def conversation_message_send(*, user: User, conversation_id: int, type: str, co
                 status_code=403,
                 details={"status": conversation.status, "conversation_id": conversation.id},
             )
-    with transaction.atomic():
-        message, _ = message_create(
-            conversation=conversation, sender_type=sender_type, sender=user, type=type, content=content
-        )
-        if sender_type == Message.SenderType.CUSTOMER:
-            auto_reply_schedule(message=message, conversation=conversation)  # durable: commits with it
-            transaction.on_commit(lambda: message_route(message_id=message.id), robust=True)
-        elif conversation.bot_instance_id:
-            message_deliver_schedule(tenant_id=message.tenant_id, message_id=message.id)
-        # The customer's pages see every message of their conversation, their own included (sent
-        # from another tab or device); a page drops an id it already shows.
-        event = message_event(message)
-        tenant_id, customer_id = conversation.tenant_id, conversation.customer_id
-        transaction.on_commit(lambda: _push_quietly(tenant_id, customer_id, event))
+    payload: dict[str, Any] = {}
+    if upload is not None:
+        payload["media"] = media_store(tenant_id=conversation.tenant_id, kind=type, upload=upload).as_payload()
+        if type == Message.Type.VOICE:  # transcribed like a bot's voice message (anmei.asr)
+            payload["asr_task_id"] = voice_transcribe_id_new()
+    try:
+        message = _message_send_store(conversation, sender_type, user, type, content, payload)
+    except BaseException:
+        if payload:
+            media_delete(tenant_id=conversation.tenant_id, key=payload["media"]["key"])
+        raise
     logger.info(
         "message sent",
         extra={
@@ -201,6 +216,34 @@ def conversation_message_send(*, user: User, conversation_id: int, type: str, co
             "sender_type": sender_type,
         },
     )
+    return message
+
+
+def _message_send_store(
+    conversation: Conversation,
+    sender_type: str,
+    user: User,
+    type: str,  # noqa: A002
+    content: str,
+    payload: dict[str, Any],
+) -> Message:
+    with transaction.atomic():
+        message, _ = message_create(
+            conversation=conversation, sender_type=sender_type, sender=user, type=type, content=content, payload=payload
+        )
+        if payload.get("asr_task_id"):  # durable: commits with it; the transcript feeds any auto-reply
+            voice_transcribe_schedule(message=message)
+        if sender_type == Message.SenderType.CUSTOMER:
+            if not payload.get("asr_task_id"):
+                auto_reply_schedule(message=message, conversation=conversation)  # durable: commits with it
+            transaction.on_commit(lambda: message_route(message_id=message.id), robust=True)
+        elif conversation.bot_instance_id:
+            message_deliver_schedule(tenant_id=message.tenant_id, message_id=message.id)
+        # The customer's pages see every message of their conversation, their own included (sent
+        # from another tab or device); a page drops an id it already shows.
+        event = message_event(message)
+        tenant_id, customer_id = conversation.tenant_id, conversation.customer_id
+        transaction.on_commit(lambda: _push_quietly(tenant_id, customer_id, event))
     return message
 
 

@@ -8,7 +8,6 @@ Results are plain JSON-able dicts (the tools' structured content).
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,48 +19,11 @@ from django.utils import timezone
 from anmei.accounts.models import User
 from anmei.conversations.models import Conversation, Message
 from anmei.mcp_admin.selectors.access import CallRefused
+from anmei.stats.services.terms import words_of
 
 NEW_USER_WINDOW = timedelta(days=1)
 _KEYWORD_SAMPLE = 500
 _CONTENT_MAX_CHARS = 2000
-_LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9'-]{2,}")
-_CJK_RUN = re.compile(r"[\u4e00-\u9fff]{2,}")
-_STOPWORDS = {
-    "the",
-    "and",
-    "for",
-    "you",
-    "are",
-    "with",
-    "this",
-    "that",
-    "have",
-    "what",
-    "can",
-    "how",
-    "not",
-    "but",
-    "your",
-    "was",
-    "will",
-    "please",
-    "thanks",
-    "thank",
-    "hello",
-    "你好",
-    "谢谢",
-    "请问",
-    "可以",
-    "一下",
-    "我们",
-    "你们",
-    "什么",
-    "怎么",
-    "这个",
-    "那个",
-    "没有",
-    "就是",
-}
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -130,14 +92,16 @@ def customer_profile(*, tenant_id: int, user_id: int, subject_customer_id: int |
 
 
 def _keywords(texts: list[str], top: int = 10) -> list[dict[str, Any]]:
-    """Count words in a customer's messages: latin words, and 2-character windows of Chinese runs
-    (no segmenter dependency; bigrams are what a consultant scans for: 双眼皮, 价格 …)."""
+    """The words a customer talks about, counted by the messages that use them.
+
+    Words are cut by the same jieba tokenizer, clinic dictionary and stop words as the statistics'
+    hot words (anmei.stats.services.terms), so 玻尿酸 and 热玛吉 come out whole, never as bigrams.
+    """
     counter: Counter[str] = Counter()
     for text in texts:
-        counter.update(w.lower() for w in _LATIN_WORD.findall(text) if w.lower() not in _STOPWORDS)
-        for run in _CJK_RUN.findall(text):
-            counter.update(b for b in (run[i : i + 2] for i in range(len(run) - 1)) if b not in _STOPWORDS)
-    return [{"keyword": word, "count": count} for word, count in counter.most_common(top)]
+        counter.update(words_of(text))
+    ranked = sorted(counter.items(), key=lambda item: (-item[1], item[0]))
+    return [{"keyword": word, "count": count} for word, count in ranked[:top]]
 
 
 def customer_analysis(*, tenant_id: int, user_id: int, subject_customer_id: int | None = None) -> dict[str, Any]:

@@ -1,19 +1,15 @@
 """Storing reporting events. Those of conversations are derived by every rollup from the
 conversation tables (`rebuild.reporting_events_derive`); stats' own facts (ratings) are written
-after the commit that stores them. Idempotent by the unique (tenant, key): a repeat is a no-op.
+in the transaction that stores them (a crash after that commit cannot lose them). Idempotent by
+the unique (tenant, key): a repeat is a no-op.
 """
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
-
 from anmei.stats.models import ReportingEvent
-
-logger = logging.getLogger("anmei.stats")
 
 K = ReportingEvent.Kind
 
@@ -45,13 +41,3 @@ def reporting_event_record(
         },
     )
     return created
-
-
-def reporting_event_on_commit(**event: Any) -> None:
-    def write() -> None:
-        try:
-            reporting_event_record(**event)
-        except Exception:  # noqa: BLE001 - statistics never fail the cause; the next rollup derives it
-            logger.exception("reporting event not stored", extra={"tenant_id": event["tenant_id"], "key": event["key"]})
-
-    transaction.on_commit(write)

@@ -10,7 +10,7 @@ from anmei.accounts.models import User
 from anmei.common.errors import ApplicationError, ConflictError, NotFoundError
 from anmei.conversations.models import Conversation
 from anmei.stats.models import Rating, ReportingEvent
-from anmei.stats.services.events import reporting_event_on_commit
+from anmei.stats.services.events import reporting_event_record
 
 logger = logging.getLogger("anmei.stats")
 
@@ -33,7 +33,7 @@ def rating_create(*, user: User, conversation_id: int, score: int, comment: str 
             rating = Rating.objects.create(
                 tenant_id=conversation.tenant_id, conversation=conversation, customer=user, score=score, comment=comment
             )
-            reporting_event_on_commit(
+            reporting_event_record(  # with the rating: both commit or neither
                 tenant_id=conversation.tenant_id,
                 kind=ReportingEvent.Kind.RATING,
                 key=f"rating:{conversation.id}",

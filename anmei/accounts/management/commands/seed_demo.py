@@ -21,6 +21,9 @@ class Command(BaseCommand):
         tenant, _ = tenant_bootstrap(
             slug="demo", name="Demo Clinic", admins=[DEMO["admin"]], consultants=[DEMO["consultant"]]
         )
+        # display names, so the console (transfer picker, timeline) shows people rather than logins
+        for role, nickname in (("admin", "机构管理员"), ("consultant", "王顾问")):
+            User.objects.filter(tenant=tenant, username=DEMO[role][0], nickname="").update(nickname=nickname)
         username, password = DEMO["customer"]
         if not User.objects.filter(tenant=tenant, username=username).exists():
             user_create(tenant=tenant, username=username, password=password, nickname="Demo Customer")

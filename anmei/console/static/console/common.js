@@ -86,8 +86,39 @@ addStrings({
   "asr.failed": ["转写失败", "Transcription failed"],
   "asr.retry": ["重试", "Retry"],
   "error.generic": ["操作失败：{message}", "Failed: {message}"],
+  "delivery.pending": ["发送中", "Sending"],
+  "delivery.sent": ["已送达", "Delivered"],
+  "delivery.failed": ["发送失败", "Not delivered"],
+  "delivery.attempts": ["已尝试 {n} 次", "{n} attempts"],
+  "delivery.retry": ["重新发送", "Resend"],
+  "upload.image": ["图片", "Image"],
+  "upload.file": ["文件", "File"],
+  "upload.imageTitle": ["发送图片", "Send an image"],
+  "upload.fileTitle": ["发送文件", "Send a file"],
+  "upload.sending": ["正在发送…", "Sending…"],
+  "upload.tooLarge": ["文件过大，最大 {mb} MB", "Too large: at most {mb} MB"],
+  "upload.badType": ["不支持这种文件格式", "This file format is not accepted"],
   "error.network": ["网络错误，请稍后再试", "Network error, try again"],
 });
+
+/** The words for a refused upload (413/415 from the media store), else the generic failure. */
+export function uploadErrorText(error) {
+  if (error.status === 413) {
+    const limit = Number(error.details?.limit_bytes) || 0;
+    return t("upload.tooLarge", { mb: Math.max(1, Math.round(limit / 1048576)) });
+  }
+  if (error.status === 415) return t("upload.badType");
+  return t("error.generic", { message: error.message });
+}
+
+/** POST a photo or file as a message of a conversation (multipart; `content` is an optional caption). */
+export function sendUpload(conversationId, kind, file, caption = "") {
+  const form = new FormData();
+  form.append("type", kind);
+  form.append("file", file);
+  if (caption) form.append("content", caption);
+  return api(`conversations/${conversationId}/messages`, { method: "POST", form });
+}
 
 // ---- REST ----------------------------------------------------------------------------------
 export class ApiError extends Error {
@@ -118,7 +149,7 @@ export const session = {
 };
 
 export async function api(path, { method = "GET", body, form } = {}) {
-  const headers = {};
+  const headers = { "Accept-Language": lang === "zh" ? "zh-CN" : "en" }; // server-made messages in the page's language
   const current = session.get();
   if (current?.token) headers.Authorization = `Bearer ${current.token}`;
   let payload;
@@ -269,7 +300,7 @@ export function safeUrl(value) {
 }
 
 // A message bubble (shared by both pages). `mine` decides the side; media from the signed media_url.
-export function messageBubble(message, { mine, senderLabel, onAsrRetry } = {}) {
+export function messageBubble(message, { mine, senderLabel, onAsrRetry, onDeliveryRetry } = {}) {
   const body = h("div", { class: "body" });
   const mediaUrl = safeUrl(message.media_url || message.payload?.media_url);
   if (message.type === "image" && mediaUrl) {
@@ -280,7 +311,7 @@ export function messageBubble(message, { mine, senderLabel, onAsrRetry } = {}) {
     else body.append(h("div", {}, t("msg.voice")));
     body.append(transcriptNode(message, onAsrRetry));
   } else if (message.type === "file" && mediaUrl) {
-    body.append(h("a", { href: mediaUrl, target: "_blank", rel: "noopener noreferrer" }, message.content || t("msg.file")));
+    body.append(h("a", { href: mediaUrl, target: "_blank", rel: "noopener noreferrer", class: "file-link" }, t("msg.file"), " ", message.content || ""));
   } else {
     body.append(message.content);
   }
@@ -292,7 +323,19 @@ export function messageBubble(message, { mine, senderLabel, onAsrRetry } = {}) {
     },
     h("div", { class: "meta" }, senderLabel || t(`sender.${message.sender_type}`), " · ", formatTime(message.created_at)),
     body,
+    message.delivery ? deliveryNode(message.id, message.delivery, onDeliveryRetry) : null,
   );
+}
+
+// A message to an IM customer goes out through their bot: pending, sent, or failed (with a retry).
+export function deliveryNode(messageId, delivery, onRetry) {
+  const status = ["pending", "sent", "failed"].includes(delivery?.status) ? delivery.status : "pending";
+  const node = h("div", { class: `delivery ${status}`, dataset: { status } }, t(`delivery.${status}`));
+  if (status === "failed") {
+    if (delivery.attempts) node.append(" · ", t("delivery.attempts", { n: delivery.attempts }));
+    if (onRetry) node.append(" ", h("button", { type: "button", class: "linkish delivery-retry", onclick: () => onRetry(messageId) }, t("delivery.retry")));
+  }
+  return node;
 }
 
 // The ASR worker writes the transcript into `content` and its state into payload.asr.status.

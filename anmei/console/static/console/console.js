@@ -1,7 +1,7 @@
 // The consultant console. State lives in plain maps; every render builds DOM nodes from text.
 import {
   $, $$, ApiError, LiveSocket, addStrings, api, applyI18n, asrState, formatTime, h, logout, messageBubble, previewText, session, show, t,
-  toggleLang,
+  deliveryNode, sendUpload, toggleLang, uploadErrorText,
 } from "./common.js";
 
 addStrings({
@@ -20,6 +20,9 @@ addStrings({
   "list.empty": ["暂无会话", "No conversations"],
   "chat.pick": ["选择左侧的会话开始接待", "Pick a conversation on the left"],
   "chat.placeholder": ["输入回复，Enter 发送，Shift+Enter 换行，/ 快捷回复", "Reply: Enter sends, Shift+Enter new line, / canned responses"],
+  "nav.list": ["‹ 会话列表", "‹ Conversations"],
+  "nav.panel": ["客户信息 ›", "Customer ›"],
+  "nav.chat": ["‹ 返回会话", "‹ Back to the conversation"],
   "act.claim": ["接入", "Claim"],
   "act.accept": ["接受转接", "Accept"],
   "act.decline": ["拒绝转接", "Decline"],
@@ -27,7 +30,12 @@ addStrings({
   "act.end": ["结束", "End"],
   "act.blacklist": ["拉黑", "Blacklist"],
   "act.open": ["查看", "Open"],
-  "toast.newCustomer": ["新客户：{message}", "New customer: {message}"],
+  "toast.newCustomer": ["新客户 {name} · 来自{channel}，等待接入", "New customer {name} via {channel} is waiting"],
+  "toast.close": ["关闭 (Esc)", "Close (Esc)"],
+  "toast.more": ["还有 {count} 条通知", "{count} more notifications"],
+  "toast.expand": ["展开", "Show"],
+  "toast.closeAll": ["全部关闭", "Close all"],
+  "list.new": ["新", "New"],
   "toast.missedCustomer": ["断线期间有新客户注册，等待接入", "A customer registered while you were offline"],
   "toast.transferIn": ["{who} 将会话 #{id} 转接给您", "{who} transfers #{id} to you"],
   "toast.claimed": ["已接入会话 #{id}", "Claimed #{id}"],
@@ -63,13 +71,44 @@ addStrings({
   "customer.blacklist": ["黑名单", "Blacklist"],
   "customer.blacklisted": ["已拉黑（{reason}）", "Blacklisted ({reason})"],
   "customer.notBlacklisted": ["否", "No"],
+  "customer.bot": ["机器人", "Bot"],
+  "customer.botAlive": ["{name} · 在线", "{name} · online"],
+  "customer.botStale": ["{name} · 失联", "{name} · not responding"],
   "transfer.title": ["转接给在线顾问", "Transfer to an online consultant"],
   "transfer.none": ["暂无其他在线顾问", "No other consultant is online"],
+  "transfer.to": ["转接给", "Transfer to"],
+  "transfer.note": ["交接备注（可选，仅同事可见）", "Hand-off note (optional, staff only)"],
+  "transfer.noteHint": ["如：客户关心热玛吉价格，已发报价单", "e.g. asked about Thermage prices, price list sent"],
+  "transfer.noteShown": ["备注：{note}", "Note: {note}"],
+  "role.admin": ["管理员", "admin"],
   "blacklist.title": ["拉黑该客户", "Blacklist this customer"],
   "blacklist.reason": ["原因", "Reason"],
   "blacklist.expires": ["到期时间（可选）", "Expires (optional)"],
   "blacklist.done": ["已拉黑", "Blacklisted"],
-  "canned.none": ["没有匹配的快捷回复", "No matching canned response"],
+  "canned.none": ["没有匹配的快捷回复（Enter 不会发送）", "No matching canned response (Enter sends nothing)"],
+  "canned.manage": ["快捷回复", "Canned responses"],
+  "canned.help": [
+    "在回复框输入 / 加快捷码使用；客户消息含关键词时，它会出现在 AI 建议里",
+    "Type / and the shortcode in the reply box; when a customer message has a keyword, it is suggested",
+  ],
+  "canned.new": ["新增快捷回复", "New canned response"],
+  "canned.edit": ["编辑 /{shortcode}", "Edit /{shortcode}"],
+  "canned.shortcode": ["快捷码", "Shortcode"],
+  "canned.shortcodeHint": ["如 price（字母、数字、汉字、- 或 _）", "e.g. price (letters, digits, - or _)"],
+  "canned.text": ["回复内容", "Reply text"],
+  "canned.keywords": ["关键词", "Keywords"],
+  "canned.keywordHint": ["输入关键词后按回车", "Type a keyword, press Enter"],
+  "canned.removeKeyword": ["移除 {word}", "Remove {word}"],
+  "canned.empty": ["还没有快捷回复", "No canned responses yet"],
+  "canned.saved": ["已保存 /{shortcode}", "Saved /{shortcode}"],
+  "canned.deleted": ["已删除 /{shortcode}", "Deleted /{shortcode}"],
+  "canned.delete": ["删除", "Delete"],
+  "canned.confirmDelete": ["确认删除", "Really delete"],
+  "canned.taken": ["快捷码 /{shortcode} 已存在", "/{shortcode} exists already"],
+  "canned.badShortcode": ["快捷码只能包含字母、数字、汉字、- 和 _", "Shortcodes take letters, digits, - and _ only"],
+  "common.close": ["关闭", "Close"],
+  "common.save": ["保存", "Save"],
+  "common.edit": ["编辑", "Edit"],
   "help.shortcuts": [
     "快捷键：Alt+C 接入 · Alt+T 转接 · Alt+A 接受 · Alt+D 拒绝 · Alt+E 结束 · Alt+↑/↓ 切换会话 · Ctrl+K 搜索 · Esc 关闭",
     "Shortcuts: Alt+C claim · Alt+T transfer · Alt+A accept · Alt+D decline · Alt+E end · Alt+↑/↓ switch · Ctrl+K search · Esc close",
@@ -90,6 +129,8 @@ const state = {
   cursor: { message: null, event: null },
   canned: null,
   cannedIndex: 0,
+  announced: new Set(), // conversation ids a new-customer toast was shown for
+  fresh: new Set(), // waiting conversations announced and not opened yet: the list's "新" badge
   socket: null,
   refreshTimer: null,
 };
@@ -104,15 +145,83 @@ function staffName(id) {
   return state.staff.get(id)?.name || `#${id}`;
 }
 
-function toast(text, { actions = [], kind = "info", timeout = 8000, conversationId = null } = {}) {
-  const box = h("div", { class: `toast ${kind}`, role: "status", dataset: conversationId ? { conversationId } : {} }, h("span", { class: "toast-text" }, text));
+// Notifications: one per event, newest first, in the side column (never over the chat header's
+// actions); each times out (hovering pauses it), Esc closes the newest, and past TOAST_LIMIT the
+// older ones fold into one "more" row. What needs doing stays on the list as a badge.
+const TOAST_LIMIT = 3;
+const TOAST_TIMEOUT_MS = { info: 6000, error: 10000, "new-customer": 20000, transfer: 30000 };
+let toastsExpanded = false;
+
+function toast(text, { actions = [], kind = "info", timeout = undefined, conversationId = null, key = null } = {}) {
+  const stack = $("#toasts");
+  const existing = key && $$(".toast", stack).find((el) => el.dataset.key === key);
+  if (existing) return existing;
+  const box = h("div", { class: `toast ${kind}`, role: "status", dataset: { ...(conversationId ? { conversationId } : {}), ...(key ? { key } : {}) } });
+  const content = Array.isArray(text) ? text : [text];
+  box.append(h("div", { class: "toast-text" }, ...content));
+  let timer = null;
+  const close = () => {
+    clearTimeout(timer);
+    box.remove();
+    layoutToasts();
+  };
+  box.close = close;
   for (const [label, fn, cls] of actions) {
-    box.append(h("button", { type: "button", class: cls || "", onclick: () => { box.remove(); fn(); } }, label));
+    box.append(h("button", { type: "button", class: cls || "", onclick: () => { close(); fn(); } }, label));
   }
-  box.append(h("button", { type: "button", class: "linkish close", "aria-label": "close", onclick: () => box.remove() }, "×"));
-  $("#toasts").append(box);
-  if (timeout) setTimeout(() => box.remove(), timeout);
+  box.append(h("button", { type: "button", class: "linkish close", "aria-label": t("toast.close"), title: t("toast.close"), onclick: close }, "×"));
+  const ms = timeout === undefined ? TOAST_TIMEOUT_MS[kind] ?? TOAST_TIMEOUT_MS.info : timeout;
+  const arm = () => {
+    clearTimeout(timer);
+    if (ms) timer = setTimeout(close, ms);
+  };
+  box.addEventListener("mouseenter", () => clearTimeout(timer));
+  box.addEventListener("mouseleave", arm);
+  arm();
+  stack.prepend(box);
+  layoutToasts();
   return box;
+}
+
+function layoutToasts() {
+  const stack = $("#toasts");
+  const boxes = $$(".toast", stack);
+  if (boxes.length <= TOAST_LIMIT) toastsExpanded = false;
+  boxes.forEach((box, index) => show(box, toastsExpanded || index < TOAST_LIMIT));
+  let more = $(".toast-more", stack);
+  const folded = toastsExpanded ? 0 : boxes.length - TOAST_LIMIT;
+  if (folded <= 0) {
+    more?.remove();
+    return;
+  }
+  if (!more) {
+    more = h("div", { class: "toast-more" });
+    stack.append(more);
+  }
+  more.replaceChildren(
+    h("span", { class: "toast-text" }, t("toast.more", { count: folded })),
+    h("button", { type: "button", class: "linkish", onclick: () => { toastsExpanded = true; layoutToasts(); } }, t("toast.expand")),
+    h("button", { type: "button", class: "linkish", onclick: closeAllToasts }, t("toast.closeAll")),
+  );
+}
+
+function closeNewestToast() {
+  const newest = $$("#toasts .toast").find((box) => !box.classList.contains("hidden"));
+  newest?.close();
+  return Boolean(newest);
+}
+
+function closeAllToasts() {
+  for (const box of $$("#toasts .toast")) box.close();
+}
+
+const CHANNELS = { web: ["网页", "Web"], wechat: ["微信", "WeChat"], wecom: ["企业微信", "WeCom"], qq: ["QQ", "QQ"], dingtalk: ["钉钉", "DingTalk"], feishu: ["飞书", "Feishu"], lark: ["飞书", "Lark"], telegram: ["Telegram", "Telegram"] };
+
+addStrings(Object.fromEntries(Object.entries(CHANNELS).map(([key, names]) => [`channel.${key}`, names])));
+
+function channelName(channel) {
+  const names = CHANNELS[channel];
+  return names ? t(`channel.${channel}`) : channel || "—";
 }
 
 function beep() {
@@ -165,6 +274,7 @@ function start() {
   show($("#app"));
   show($("#logout"));
   show($("#presence"));
+  show($("#canned-manage"));
   $("#me").textContent = `${current.tenant} / ${current.user.username}`;
   if ("Notification" in window && Notification.permission === "default") Notification.requestPermission().catch(() => {});
   state.socket = new LiveSocket("/ws/console/", { onEvent: onEvent, onOpen: onSocketOpen, onState: setConnState });
@@ -261,13 +371,14 @@ function renderList() {
         { class: "row" },
         h("span", { class: "name" }, c.customer_nickname),
         unread ? h("b", { class: "unread", "aria-label": "unread" }, String(unread)) : null,
+        state.fresh.has(c.id) ? h("b", { class: "fresh", "aria-label": "new" }, t("list.new")) : null,
         h("span", { class: `badge s-${c.status}` }, t(`status.${c.status}`)),
       ),
       h(
         "div",
         { class: "row sub" },
         h("span", { class: "preview" }, preview ? previewText(preview) : ""),
-        h("span", { class: "muted" }, `${c.channel} · ${formatTime(preview?.created_at || c.updated_at)}`),
+        h("span", { class: "muted" }, `${channelName(c.channel)} · ${formatTime(preview?.created_at || c.updated_at)}`),
       ),
     );
   });
@@ -275,10 +386,17 @@ function renderList() {
 }
 
 // ---- the open conversation -----------------------------------------------------------------
+// On a narrow screen one pane shows at a time: list → conversation → customer panel.
+function setView(view) {
+  document.body.dataset.view = view;
+}
+
 async function openConversation(id) {
   state.openId = id;
+  setView("chat");
   state.customerProfile = null;
   state.unread.delete(id);
+  state.fresh.delete(id);
   state.messageIds = new Set();
   state.eventIds = new Set();
   state.oldestId = null;
@@ -338,7 +456,7 @@ function addMessage(message, { scroll = true } = {}) {
   state.messageIds.add(message.id);
   const mine = isStaffMsg(message);
   const label = message.sender_type === "consultant" ? staffName(message.sender_id) : t(`sender.${message.sender_type}`);
-  timelineInsert(messageBubble(message, { mine, senderLabel: label, onAsrRetry: retryAsr }), message.created_at);
+  timelineInsert(messageBubble(message, { mine, senderLabel: label, onAsrRetry: retryAsr, onDeliveryRetry: retryDelivery }), message.created_at);
   if (scroll) $("#timeline").scrollTop = $("#timeline").scrollHeight;
   const asr = asrState(message);
   if (message.type === "voice" && asr.taskId !== null && asr.text === undefined) loadAsr(message, asr.taskId);
@@ -359,9 +477,11 @@ function eventText(event) {
   const who = event.actor_id ? staffName(event.actor_id) : t("who.system");
   const key = `event.${event.action}`;
   const to = staffName(event.details?.to_consultant || event.transfer_to_id);
-  return ["claim", "transfer", "accept", "decline", "end", "timeout", "created_by_automation"].includes(event.action)
+  const note = event.details?.note ?? event.note;
+  const text = ["claim", "transfer", "accept", "decline", "end", "timeout", "created_by_automation"].includes(event.action)
     ? t(key, { who, to })
     : t("event.other", { who, action: event.action });
+  return note ? `${text}（${t("transfer.noteShown", { note })}）` : text;
 }
 
 function addEvent(event) {
@@ -378,7 +498,7 @@ function renderChatHead() {
   const badge = $("#chat-status");
   badge.textContent = t(`status.${c.status}`);
   badge.className = `badge s-${c.status}`;
-  $("#chat-channel").textContent = c.channel;
+  $("#chat-channel").textContent = channelName(c.channel);
   const me = state.me.id;
   const admin = state.me.role === "admin";
   const holder = c.consultant === me || admin;
@@ -393,6 +513,8 @@ function renderChatHead() {
   const canWrite = (c.status === "active" || c.status === "transferring") && holder;
   $("#composer-input").disabled = !canWrite;
   $("#send").disabled = !canWrite;
+  $("#attach-image").disabled = !canWrite;
+  $("#attach-file").disabled = !canWrite;
   show($("#composer"), c.status !== "ended");
 }
 
@@ -453,13 +575,16 @@ function openTransfer() {
   if (!c || c.status !== "active") return;
   state.socket.send({ type: "presence.list" });
   renderTransferTargets();
+  $("#transfer-note").value = "";
   $("#transfer-dialog").showModal();
 }
 
 function renderTransferTargets() {
   const c = state.conversations.get(state.openId);
   const targets = [...state.staff.values()].filter((s) => s.status === "online" && s.id !== state.me.id && s.id !== c?.consultant);
-  $("#transfer-target").replaceChildren(...targets.map((s) => h("option", { value: s.id }, `${s.name} (${s.username})`)));
+  // display name first; the login name only where it tells two people apart
+  const label = (s) => `${s.name}${s.name !== s.username ? ` (${s.username})` : ""}${s.role === "admin" ? ` · ${t("role.admin")}` : ""}`;
+  $("#transfer-target").replaceChildren(...targets.map((s) => h("option", { value: s.id }, label(s))));
   show($("#transfer-target"), targets.length > 0);
   show($("#transfer-none"), targets.length === 0);
   $("#transfer-ok").disabled = targets.length === 0;
@@ -468,8 +593,9 @@ function renderTransferTargets() {
 async function submitTransfer(event) {
   event.preventDefault();
   const target = Number($("#transfer-target").value);
+  const note = $("#transfer-note").value.trim();
   $("#transfer-dialog").close();
-  if (target) await transition("transfer", { to_consultant: target });
+  if (target) await transition("transfer", { to_consultant: target, ...(note ? { note } : {}) });
 }
 
 async function submitBlacklist(event) {
@@ -491,6 +617,29 @@ async function submitBlacklist(event) {
     });
     toast(t("blacklist.done"), { timeout: 3000 });
     loadCustomer(c.customer);
+  } catch (error) {
+    showError(error);
+  }
+}
+
+// A message to an IM customer changed delivery state (`message.updated`): redraw its line.
+function onMessageUpdated(event) {
+  const update = event.message;
+  if (!update?.id || !update.delivery) return;
+  const bubble = $(`#timeline .msg[data-message-id="${Number(update.id)}"]`);
+  if (!bubble) return;
+  const node = deliveryNode(update.id, update.delivery, retryDelivery);
+  const old = bubble.querySelector(".delivery");
+  if (old) old.replaceWith(node);
+  else bubble.append(node);
+}
+
+async function retryDelivery(messageId) {
+  try {
+    const result = await api(`messages/${messageId}/retry-delivery`, { method: "POST" });
+    // the pushed outcome may already be here: only a line still showing the failure turns pending
+    const shown = $(`#timeline .msg[data-message-id="${Number(messageId)}"] .delivery`);
+    if (!shown || shown.dataset.status === "failed") onMessageUpdated({ message: { id: messageId, delivery: result.delivery } });
   } catch (error) {
     showError(error);
   }
@@ -524,6 +673,24 @@ async function send(event) {
   } catch (error) {
     if (error.status === 409 || error.status === 403) await explainConflict(id, "send", error);
     else showError(error);
+  }
+}
+
+// A photo or document for the customer (IM customers get it through their bot); the text in the
+// composer goes with it as the caption.
+async function sendAttachment(kind, event) {
+  const file = event.target.files[0];
+  event.target.value = "";
+  if (!file || !state.openId) return;
+  const id = state.openId;
+  const input = $("#composer-input");
+  try {
+    const message = await sendUpload(id, kind, file, input.value.trim());
+    input.value = "";
+    onMessage(message);
+  } catch (error) {
+    if (error.status === 409 || error.status === 403) await explainConflict(id, "send", error);
+    else banner(uploadErrorText(error));
   }
 }
 
@@ -598,10 +765,141 @@ function composerKeys(event) {
       return;
     }
   }
-  if (event.key === "Escape") hideCanned();
+  if (event.key === "Escape" && !$("#canned").classList.contains("hidden")) {
+    event.preventDefault();
+    hideCanned();
+  }
   if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
     event.preventDefault();
+    // "/…" is a canned-response lookup, never a message: with no match, Enter does nothing
+    if (/^\/\S*$/.test($("#composer-input").value.trim())) return;
     send();
+  }
+}
+
+// ---- managing canned responses (consultants and admins) ------------------------------------
+const cannedEdit = { id: null, keywords: [] };
+
+async function openCannedManager() {
+  state.canned = null;
+  resetCannedForm();
+  await renderCannedAdmin();
+  $("#canned-dialog").showModal();
+  $("#canned-shortcode").focus();
+}
+
+async function renderCannedAdmin() {
+  const items = await cannedList();
+  $("#canned-admin-list").replaceChildren(
+    ...(items.length
+      ? items.map((item) => {
+          const remove = h("button", { type: "button", class: "linkish danger canned-delete" }, t("canned.delete"));
+          remove.addEventListener("click", () => {
+            if (remove.dataset.armed) deleteCanned(item);
+            else {
+              remove.dataset.armed = "1";
+              remove.textContent = t("canned.confirmDelete");
+            }
+          });
+          return h(
+            "li",
+            { class: "canned-item", dataset: { shortcode: item.shortcode } },
+            h("div", { class: "row" }, h("b", {}, `/${item.shortcode}`), h("span", { class: "canned-item-text" }, item.text)),
+            h("div", { class: "row" }, h("span", { class: "tag-list" }, ...(item.keywords || []).map((k) => h("span", { class: "tag" }, k))), h("button", { type: "button", class: "linkish canned-edit", onclick: () => editCanned(item) }, t("common.edit")), remove),
+          );
+        })
+      : [h("li", { class: "muted" }, t("canned.empty"))]),
+  );
+}
+
+function resetCannedForm() {
+  cannedEdit.id = null;
+  cannedEdit.keywords = [];
+  $("#canned-form").reset();
+  $("#canned-form-title").textContent = t("canned.new");
+  $("#canned-error").textContent = "";
+  renderKeywordTags();
+}
+
+function editCanned(item) {
+  cannedEdit.id = item.id;
+  cannedEdit.keywords = [...(item.keywords || [])];
+  $("#canned-shortcode").value = item.shortcode;
+  $("#canned-text").value = item.text;
+  $("#canned-form-title").textContent = t("canned.edit", { shortcode: item.shortcode });
+  $("#canned-error").textContent = "";
+  renderKeywordTags();
+  $("#canned-text").focus();
+}
+
+function renderKeywordTags() {
+  const input = $("#canned-keyword-input");
+  const tags = cannedEdit.keywords.map((word) =>
+    h(
+      "span",
+      { class: "tag", dataset: { keyword: word } },
+      word,
+      h("button", { type: "button", class: "linkish tag-remove", "aria-label": t("canned.removeKeyword", { word }), onclick: () => { cannedEdit.keywords = cannedEdit.keywords.filter((k) => k !== word); renderKeywordTags(); } }, "×"),
+    ),
+  );
+  $("#canned-tags").replaceChildren(...tags, input);
+}
+
+function addKeywords(raw) {
+  for (const word of raw.split(/[,，、;；\s]+/)) {
+    const clean = word.trim().slice(0, 64);
+    if (clean && !cannedEdit.keywords.includes(clean)) cannedEdit.keywords.push(clean);
+  }
+  renderKeywordTags();
+}
+
+function keywordKeys(event) {
+  const input = event.target;
+  if ((event.key === "Enter" || event.key === "," || event.key === "，") && !event.isComposing) {
+    event.preventDefault();
+    addKeywords(input.value);
+    input.value = "";
+    input.focus();
+  } else if (event.key === "Backspace" && !input.value && cannedEdit.keywords.length) {
+    cannedEdit.keywords.pop();
+    renderKeywordTags();
+    input.focus();
+  }
+}
+
+async function saveCanned(event) {
+  event.preventDefault();
+  const pending = $("#canned-keyword-input");
+  if (pending.value.trim()) {
+    addKeywords(pending.value);
+    pending.value = "";
+  }
+  const body = { shortcode: $("#canned-shortcode").value.trim(), text: $("#canned-text").value.trim(), keywords: cannedEdit.keywords };
+  try {
+    const saved = cannedEdit.id
+      ? await api(`canned-responses/${cannedEdit.id}`, { method: "PUT", body })
+      : await api("canned-responses", { method: "POST", body });
+    state.canned = null;
+    resetCannedForm();
+    await renderCannedAdmin();
+    toast(t("canned.saved", { shortcode: saved.shortcode }), { timeout: 3000 });
+  } catch (error) {
+    const field = error.details?.field || Object.keys(error.details?.fields || {})[0];
+    if (error.code === "shortcode_taken") $("#canned-error").textContent = t("canned.taken", { shortcode: body.shortcode });
+    else if (field === "shortcode") $("#canned-error").textContent = t("canned.badShortcode");
+    else $("#canned-error").textContent = error.message;
+  }
+}
+
+async function deleteCanned(item) {
+  try {
+    await api(`canned-responses/${item.id}`, { method: "DELETE" });
+    state.canned = null;
+    if (cannedEdit.id === item.id) resetCannedForm();
+    await renderCannedAdmin();
+    toast(t("canned.deleted", { shortcode: item.shortcode }), { timeout: 3000 });
+  } catch (error) {
+    $("#canned-error").textContent = error.message;
   }
 }
 
@@ -677,6 +975,7 @@ async function loadCustomer(customerId) {
         "customer.blacklist",
         profile.blacklisted ? t("customer.blacklisted", { reason: profile.blacklisted.reason || "—" }) : t("customer.notBlacklisted"),
       ),
+      ...(profile.bot ? row("customer.bot", t(profile.bot.is_stale ? "customer.botStale" : "customer.botAlive", { name: profile.bot.name })) : []),
     );
     $("#customer-convs").replaceChildren(
       ...profile.conversations.map((c) =>
@@ -731,9 +1030,16 @@ function onConversationUpdated(event) {
     c.consultant = event.consultant_id ?? c.consultant;
     c.transfer_to = event.transfer_to_id ?? null;
     if (event.status === "ended") c.ended_at = event.timestamp || event.created_at;
-  } else refreshSoon();
+  } else if (event.status === "waiting" || [event.consultant_id, event.transfer_to_id, event.actor_id].includes(state.me.id)) {
+    refreshSoon(); // one this tab had not loaded and that concerns it
+  }
   if (event.status !== "waiting") {
-    for (const stale of $$(`.toast.new-customer[data-conversation-id="${Number(event.conversation_id)}"]`)) stale.remove();
+    state.fresh.delete(event.conversation_id);
+    for (const stale of $$(`.toast.new-customer[data-conversation-id="${Number(event.conversation_id)}"]`)) stale.close();
+  }
+  const open = state.conversations.get(state.openId);
+  if (event.conversation_id !== state.openId && open && (event.customer_id ?? c?.customer) === open.customer) {
+    loadCustomer(open.customer); // the side panel's history shows this customer's other conversations
   }
   if (event.conversation_id === state.openId) {
     addEvent(event);
@@ -746,8 +1052,10 @@ function onConversationUpdated(event) {
   if (event.action === "transfer" && event.transfer_to_id === state.me.id && event.type === "conversation.updated") {
     beep();
     notifyBrowser(t("act.transfer"), t("toast.transferIn", { who: staffName(event.actor_id), id: event.conversation_id }));
-    toast(t("toast.transferIn", { who: staffName(event.actor_id), id: event.conversation_id }), {
-      timeout: 0,
+    const invite = t("toast.transferIn", { who: staffName(event.actor_id), id: event.conversation_id });
+    toast(event.note ? [invite, h("span", { class: "toast-note" }, t("transfer.noteShown", { note: event.note }))] : invite, {
+      kind: "transfer",
+      key: `transfer:${event.event_id ?? event.conversation_id}`,
       actions: [
         [t("act.accept"), async () => { await openIfKnown(event.conversation_id); transition("accept"); }, "primary"],
         [t("act.decline"), async () => { await openIfKnown(event.conversation_id); transition("decline"); }],
@@ -757,17 +1065,39 @@ function onConversationUpdated(event) {
   renderList();
 }
 
-function newCustomerToast(event) {
-  if ($(`.toast.new-customer[data-conversation-id="${Number(event.conversation_id)}"]`)) return;
+// One toast per new customer, saying who and from where; the waiting list keeps a "新" badge
+// until the conversation is opened or leaves the waiting list.
+async function newCustomerToast(event) {
+  const id = Number(event.conversation_id);
+  if (state.announced.has(id)) return;
+  state.announced.add(id);
+  state.fresh.add(id);
   beep();
-  notifyBrowser(event.title, event.message);
+  let c = state.conversations.get(id);
+  if (!c && event.customer_id) {
+    try {
+      const page = await api(`conversations?customer=${Number(event.customer_id)}&page_size=20`);
+      for (const conversation of page.results) state.conversations.set(conversation.id, conversation);
+      c = state.conversations.get(id);
+    } catch {
+      /* the toast still says a customer is waiting */
+    }
+  }
   refreshSoon();
-  toast(t("toast.newCustomer", { message: event.message }), {
-    timeout: 0,
+  if (c && c.status !== "waiting") {
+    state.fresh.delete(id);
+    return;
+  }
+  const name = c?.customer_nickname || t("sender.customer");
+  const text = t("toast.newCustomer", { name, channel: channelName(c?.channel) });
+  notifyBrowser(event.title || t("tab.waiting"), text);
+  toast(text, {
     kind: "new-customer",
-    conversationId: event.conversation_id,
-    actions: [[t("act.claim"), () => claim(event.conversation_id), "primary"]],
+    conversationId: id,
+    key: `new-customer:${id}`,
+    actions: [[t("act.claim"), () => claim(id), "primary"]],
   });
+  renderList();
 }
 
 function onEvent(event) {
@@ -803,6 +1133,9 @@ function onEvent(event) {
     case "asr.result":
       onAsr(event);
       break;
+    case "message.updated":
+      onMessageUpdated(event);
+      break;
     case "suggestion.new":
       showSuggestions(event.conversation_id, event.suggestions || []);
       break;
@@ -810,7 +1143,7 @@ function onEvent(event) {
       renderSummary(event.conversation_id, { status: "ready", summary: event.summary });
       break;
     case "admin.alert":
-      toast(t("toast.alert", { message: event.message || event.title || event.code || "" }), { kind: "error", timeout: 0 });
+      toast(t("toast.alert", { message: event.message || event.title || event.code || "" }), { kind: "error" });
       break;
     default:
       break;
@@ -877,7 +1210,8 @@ function shortcuts(event) {
     return;
   }
   if (event.key === "Escape") {
-    hideCanned();
+    // the composer's Esc closed its canned list; an open dialog takes its own Esc
+    if (!event.defaultPrevented && !$("dialog[open]")) closeNewestToast();
     return;
   }
   if (!event.altKey) return;
@@ -932,11 +1266,21 @@ function wire() {
   $("#transfer-cancel").addEventListener("click", () => $("#transfer-dialog").close());
   $("#blacklist-form").addEventListener("submit", submitBlacklist);
   $("#blacklist-cancel").addEventListener("click", () => $("#blacklist-dialog").close());
+  $("#canned-manage").addEventListener("click", openCannedManager);
+  $("#back-to-list").addEventListener("click", () => setView("list"));
+  $("#show-panel").addEventListener("click", () => setView("panel"));
+  $("#back-to-chat").addEventListener("click", () => setView("chat"));
+  $("#canned-form").addEventListener("submit", saveCanned);
+  $("#canned-reset").addEventListener("click", resetCannedForm);
+  $("#canned-close").addEventListener("click", () => $("#canned-dialog").close());
+  $("#canned-keyword-input").addEventListener("keydown", keywordKeys);
   $("#load-older").addEventListener("click", loadOlder);
   $("#timeline").addEventListener("scroll", (e) => {
     if (e.target.scrollTop === 0 && !$("#load-older").classList.contains("hidden")) loadOlder();
   });
   $("#composer").addEventListener("submit", send);
+  $("#attach-image").addEventListener("change", (e) => sendAttachment("image", e));
+  $("#attach-file").addEventListener("change", (e) => sendAttachment("file", e));
   $("#composer-input").addEventListener("keydown", composerKeys);
   $("#composer-input").addEventListener("input", updateCanned);
   $("#search-form").addEventListener("submit", search);
