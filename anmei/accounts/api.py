@@ -21,6 +21,7 @@ _slug = serializers.SlugField(max_length=50)
 class RegisterApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    checks_credentials = True  # its own 401/403 (schema: anmei/common/schema.py)
     throttle_classes = [AuthRateThrottle, AccountRateThrottle]
     throttle_scope = "auth"
 
@@ -60,6 +61,7 @@ class RegisterApi(APIView):
 class LoginApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    checks_credentials = True  # its own 401/403 (schema: anmei/common/schema.py)
     throttle_classes = [AuthRateThrottle, AccountRateThrottle]
     throttle_scope = "auth"
 
@@ -140,6 +142,7 @@ class GuestApi(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    checks_credentials = True  # its own 401/403 (schema: anmei/common/schema.py)
     throttle_classes = [AuthRateThrottle]
     throttle_scope = "auth"
 
@@ -186,6 +189,7 @@ class ClinicSignupApi(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    checks_credentials = True  # its own 401/403 (schema: anmei/common/schema.py)
     throttle_classes = [AuthRateThrottle]
     throttle_scope = "signup"
 
