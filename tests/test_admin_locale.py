@@ -133,3 +133,52 @@ def test_registration_automation_dashboard_is_chinese_and_shows_errors_as_text(
     assert "成功率" in body and "最近错误" in body and "Success rate" not in body
     assert page.inner_text("#errors td.failed") == "<b id=x>boom</b>"
     assert page.locator("#x").count() == 0
+
+
+def test_admin_names_every_model_in_chinese(alice, olga):
+    page = _client(olga).get("/admin/").content.decode()
+
+    for name in ("会话", "消息", "快捷回复", "黑名单条目", "机器人实例", "后台任务", "满意度评价", "用户"):
+        assert f">{name}<" in page, name
+    for english in (">Conversations<", ">Messages<", ">Canned responses<", ">Blacklist entries<", ">Jobs<"):
+        assert english not in page, english
+
+
+@pytest.mark.django_db(transaction=True)
+def test_admin_change_lists_fit_1400_px_and_chinese_messages_stay_readable(
+    web_server, browser_context, alice, carol, cathy, tenant_a
+):
+    from pathlib import Path
+
+    from anmei.conversations.models import Conversation, Message
+    from tests.conftest import PASSWORD
+
+    # given a conversation with a long Chinese message
+    conversation = Conversation.objects.create(tenant=tenant_a, customer=cathy, consultant=carol, channel="web")
+    text = "您好，我想咨询一下玻尿酸填充苹果肌的效果能维持多久，术后需要注意哪些事项，价格大概是多少？" * 2
+    Message.objects.create(tenant=tenant_a, conversation=conversation, sender_type="customer", content=text)
+    shots = Path("/tmp/shots-dayc")
+    shots.mkdir(parents=True, exist_ok=True)
+    page = browser_context(viewport={"width": 1400, "height": 900}).new_page()
+    page.goto(f"{web_server.url}/admin/login/?next=/admin/")
+    page.fill("#id_username", "alpha/alice")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#site-name")
+
+    overflow = """() => [document.documentElement.scrollWidth - document.documentElement.clientWidth,
+        ...[...document.querySelectorAll('#changelist .results')].map(e => e.scrollWidth - e.clientWidth)]"""
+    for path in ("conversations/message", "conversations/conversation", "conversations/conversationevent",
+                 "ai/cannedresponse", "jobs/job", "notifications/adminalert"):  # fmt: skip
+        # when she opens the change list at 1400 px
+        page.goto(f"{web_server.url}/admin/{path}/")
+        page.wait_for_selector("#changelist")
+        page.screenshot(path=str(shots / f"admin-{path.replace('/', '-')}.png"), full_page=True)
+        # then nothing scrolls sideways, neither the page nor the table
+        assert max(page.evaluate(overflow)) <= 0, path
+
+    # and the message is a readable paragraph, not one character per line
+    page.goto(f"{web_server.url}/admin/conversations/message/")
+    cell = page.locator("#result_list td.field-short_content").first
+    box = cell.bounding_box()
+    assert box["width"] > 300 and box["height"] < 120, box
