@@ -112,9 +112,11 @@ def test_registration_automation_dashboard_is_chinese_and_shows_errors_as_text(
     from tests.conftest import PASSWORD
     from tests.test_automation_dashboard import _run
 
-    # given a failed run whose error text looks like markup
+    # given a failed run whose error text looks like markup, at 12:51 UTC (20:51 in Shanghai)
     _run(tenant_a, "u-failed", "failed", failed_step="generate_welcome")
-    AutomationStep.objects.filter(tenant=tenant_a).update(error="<b id=x>boom</b>")
+    AutomationStep.objects.filter(tenant=tenant_a).update(
+        error="<b id=x>boom</b>", finished_at=datetime(2026, 12, 6, 12, 51, 5, tzinfo=UTC)
+    )
     page = browser_context(viewport={"width": 1400, "height": 900}).new_page()
     page.goto(f"{web_server.url}/admin/login/?next=/admin/")
     page.fill("#id_username", "alpha/alice")
@@ -132,6 +134,8 @@ def test_registration_automation_dashboard_is_chinese_and_shows_errors_as_text(
     body = page.inner_text("body")
     assert "成功率" in body and "最近错误" in body and "Success rate" not in body
     assert page.inner_text("#errors td.failed") == "<b id=x>boom</b>"
+    # and its time is on the tenant's clock, like every other time the clinic sees
+    assert page.inner_text("#errors tr:nth-child(2) td") == "2026-12-06 20:51:05"
     assert page.locator("#x").count() == 0
 
 

@@ -58,7 +58,7 @@
       ["平均延迟", fmtMs(a.average_latency_ms)], ["令牌", a.tokens.total], ["最近错误", a.last_error ? a.last_error.error : ""]]);
     const head = tr(cell("th", "时间"), cell("th", "内容"), cell("th", "错误"));
     const errors = d.recent_errors.length ? d.recent_errors.map(e => tr(
-      cell("td", e.timestamp.slice(0, 19).replace("T", " ")),
+      cell("td", e.local_time || e.timestamp.slice(0, 19).replace("T", " ")),  // the tenant's clock
       cell("td", e.kind === "step" ? e.step + " #" + e.attempt + "（运行 " + e.run_id + "）" : e.provider + " " + e.purpose),
       cell("td", e.error, "failed"))) : [tr(cell("td", "暂无", "muted", 3))];
     fill("errors", [head, ...errors]);
