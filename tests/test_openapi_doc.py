@@ -76,3 +76,20 @@ def test_each_operation_lists_only_the_errors_it_can_answer(document):
     assert "404" in errors(conversation, "get") and not {"409", "413", "415"} & errors(conversation, "get")
     assert {"400", "404", "409", "413", "415"} <= errors("/api/v1/bots/{bot_id}/rotate", "post")
     assert not [(p, m) for p, m, op in _operations(document) if "405" in op["responses"]]
+
+
+def test_every_from_to_filter_is_a_local_day_of_the_tenant(document):
+    # API.md: date filters (`from`/`to`) on every API are dates in the tenant's time zone
+    filters = [
+        (path, method, parameter)
+        for path, method, op in _operations(document)
+        for parameter in op.get("parameters", [])
+        if parameter["in"] == "query" and parameter["name"] in ("from", "to")
+    ]
+    assert {path for path, _, _ in filters} >= {
+        "/api/v1/admin/llm-usage", "/api/v1/blacklist/interceptions", "/api/v1/stats/overview",
+        "/api/v1/stats/timeseries",
+    }  # fmt: skip
+    for path, _method, parameter in filters:
+        assert parameter["schema"].get("format") == "date", (path, parameter["name"])
+        assert "tenant time zone" in parameter.get("description", ""), (path, parameter["name"])

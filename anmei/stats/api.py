@@ -44,7 +44,7 @@ class StatsFilterSerializer(serializers.Serializer):
 
 FILTER_PARAMETERS = [
     OpenApiParameter("from", OpenApiTypes.DATE, required=True, description="first local day (tenant time zone)"),
-    OpenApiParameter("to", OpenApiTypes.DATE, required=True, description="last local day, included"),
+    OpenApiParameter("to", OpenApiTypes.DATE, required=True, description="last local day, included (tenant time zone)"),
     OpenApiParameter("consultant", OpenApiTypes.INT, description="a consultant's id (consultants: only their own)"),
     OpenApiParameter("channel", OpenApiTypes.STR, description="web, or an IM platform"),
     OpenApiParameter("tenant", OpenApiTypes.STR, description="operators: a tenant id or slug (none: all tenants)"),
@@ -355,7 +355,7 @@ class BlacklistInterceptionListApi(APIView):
         "`from`/`to` are local days in the tenant's time zone.",
         parameters=[
             OpenApiParameter("from", OpenApiTypes.DATE, description="first local day (tenant time zone)"),
-            OpenApiParameter("to", OpenApiTypes.DATE, description="last local day, included"),
+            OpenApiParameter("to", OpenApiTypes.DATE, description="last local day, included (tenant time zone)"),
             OpenApiParameter("page", OpenApiTypes.INT),
             OpenApiParameter("page_size", OpenApiTypes.INT),
         ],
