@@ -82,3 +82,107 @@ def test_clinic_admin_sees_chinese_admin_in_the_browser(web_server, browser_cont
     # then it is Chinese, with the tenant's time
     assert "站点管理" in index and "MCP 工具" in index and "API 密钥" in index
     assert "20:51" in groups
+
+
+def test_tenant_admin_adds_a_canned_response_with_word_keywords_and_no_tenant_picker(alice, tenant_a):
+    from anmei.ai.models import CannedResponse
+
+    client = _client(alice)
+    form = client.get("/admin/ai/cannedresponse/add/").content.decode()
+    body = {"shortcode": "price", "text": "价格以面诊为准", "keywords": "玻尿酸, 价格、疼不疼 价格"}
+
+    created = client.post("/admin/ai/cannedresponse/add/", body)
+    duplicate = client.post("/admin/ai/cannedresponse/add/", body)
+
+    assert 'name="tenant"' not in form and 'name="keywords"' in form
+    assert created.status_code == 302
+    row = CannedResponse.objects.get()
+    assert (row.tenant_id, row.shortcode, row.keywords) == (tenant_a.id, "price", ["玻尿酸", "价格", "疼不疼"])
+    assert duplicate.status_code == 200 and "这个快捷码已被使用" in duplicate.content.decode()
+    assert CannedResponse.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_registration_automation_dashboard_is_chinese_and_shows_errors_as_text(
+    web_server, browser_context, alice, tenant_a
+):
+    from pathlib import Path
+
+    from anmei.automation.models import AutomationStep
+    from tests.conftest import PASSWORD
+    from tests.test_automation_dashboard import _run
+
+    # given a failed run whose error text looks like markup, at 12:51 UTC (20:51 in Shanghai)
+    _run(tenant_a, "u-failed", "failed", failed_step="generate_welcome")
+    AutomationStep.objects.filter(tenant=tenant_a).update(
+        error="<b id=x>boom</b>", finished_at=datetime(2026, 12, 6, 12, 51, 5, tzinfo=UTC)
+    )
+    page = browser_context(viewport={"width": 1400, "height": 900}).new_page()
+    page.goto(f"{web_server.url}/admin/login/?next=/admin/")
+    page.fill("#id_username", "alpha/alice")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#site-name")
+
+    # when alice opens the dashboard
+    page.goto(f"{web_server.url}/admin/registration-automation/")
+    page.wait_for_selector("#errors td.failed")
+    Path("/tmp/shots-dayc").mkdir(parents=True, exist_ok=True)
+    page.screenshot(path="/tmp/shots-dayc/automation-dashboard.png", full_page=True)
+
+    # then it speaks Chinese and the error is text, not markup
+    body = page.inner_text("body")
+    assert "成功率" in body and "最近错误" in body and "Success rate" not in body
+    assert page.inner_text("#errors td.failed") == "<b id=x>boom</b>"
+    # and its time is on the tenant's clock, like every other time the clinic sees
+    assert page.inner_text("#errors tr:nth-child(2) td") == "2026-12-06 20:51:05"
+    assert page.locator("#x").count() == 0
+
+
+def test_admin_names_every_model_in_chinese(alice, olga):
+    page = _client(olga).get("/admin/").content.decode()
+
+    for name in ("会话", "消息", "快捷回复", "黑名单条目", "机器人实例", "后台任务", "满意度评价", "用户"):
+        assert f">{name}<" in page, name
+    for english in (">Conversations<", ">Messages<", ">Canned responses<", ">Blacklist entries<", ">Jobs<"):
+        assert english not in page, english
+
+
+@pytest.mark.django_db(transaction=True)
+def test_admin_change_lists_fit_1400_px_and_chinese_messages_stay_readable(
+    web_server, browser_context, alice, carol, cathy, tenant_a
+):
+    from pathlib import Path
+
+    from anmei.conversations.models import Conversation, Message
+    from tests.conftest import PASSWORD
+
+    # given a conversation with a long Chinese message
+    conversation = Conversation.objects.create(tenant=tenant_a, customer=cathy, consultant=carol, channel="web")
+    text = "您好，我想咨询一下玻尿酸填充苹果肌的效果能维持多久，术后需要注意哪些事项，价格大概是多少？" * 2
+    Message.objects.create(tenant=tenant_a, conversation=conversation, sender_type="customer", content=text)
+    shots = Path("/tmp/shots-dayc")
+    shots.mkdir(parents=True, exist_ok=True)
+    page = browser_context(viewport={"width": 1400, "height": 900}).new_page()
+    page.goto(f"{web_server.url}/admin/login/?next=/admin/")
+    page.fill("#id_username", "alpha/alice")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#site-name")
+
+    overflow = """() => [document.documentElement.scrollWidth - document.documentElement.clientWidth,
+        ...[...document.querySelectorAll('#changelist .results')].map(e => e.scrollWidth - e.clientWidth)]"""
+    for path in ("conversations/message", "conversations/conversation", "conversations/conversationevent",
+                 "ai/cannedresponse", "jobs/job", "notifications/adminalert"):  # fmt: skip
+        # when she opens the change list at 1400 px
+        page.goto(f"{web_server.url}/admin/{path}/")
+        page.wait_for_selector("#changelist")
+        page.screenshot(path=str(shots / f"admin-{path.replace('/', '-')}.png"), full_page=True)
+        # then nothing scrolls sideways, neither the page nor the table
+        assert max(page.evaluate(overflow)) <= 0, path
+
+    # and the message is a readable paragraph, not one character per line
+    page.goto(f"{web_server.url}/admin/conversations/message/")
+    cell = page.locator("#result_list td.field-short_content").first
+    box = cell.bounding_box()
+    assert box["width"] > 300 and box["height"] < 120, box

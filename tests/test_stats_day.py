@@ -42,22 +42,23 @@ def test_overview_of_the_day_for_the_tenant_admin_is_exact(stats_day, as_user):
         "conversations": {"total": 7, "valid": 6, "bot_only": 1, "transferred_to_human": 1, "avg_duration_s": 1457.1},
         "one_time_resolution_rate": 0.8571,
         "first_response": {"avg_s": 248.0, "p50_s": 60.0, "p90_s": 900.0},
-        "handle_time": {"avg_s": 1174.0, "p50_s": 1200.0},
+        # one figure per stint held (docs/metrics.md "Handling time"): C3 gives Carol 210 s, Dave 1500 s
+        "handle_time": {"avg_s": 978.3, "p50_s": 900.0},
         "consultants": [
             {
                 "id": carol,
                 "name": "Carol",
-                "conversations": 3,
-                "first_response_avg_s": 53.3,
-                "handle_time_avg_s": 886.7,
+                "conversations": 4,  # C3 too: she claimed it and answered first (docs/metrics.md)
+                "first_response_avg_s": 85.0,
+                "handle_time_avg_s": 717.5,  # C2, C4, C5 and C3 until Dave accepted it
                 "csat_avg": 5.0,
             },
             {
                 "id": dave,
                 "name": "Dave",
-                "conversations": 2,
-                "first_response_avg_s": 540.0,
-                "handle_time_avg_s": 1605.0,
+                "conversations": 1,  # C6; C3's ending, handling and rating stay his (he held it at the end)
+                "first_response_avg_s": 900.0,
+                "handle_time_avg_s": 1500.0,  # C3 from his accept, C6
                 "csat_avg": 2.0,
             },
         ],
@@ -129,16 +130,16 @@ def test_a_consultant_sees_only_their_own_figures(stats_day, as_user):
     client = as_user(stats_day.carol)
     body = overview(client)
     assert body["conversations"] == {
-        "total": 3,
-        "valid": 3,
+        "total": 4,  # C2-C5: she claimed each, C3 before transferring it to Dave
+        "valid": 4,
         "bot_only": 0,
         "transferred_to_human": 1,
-        "avg_duration_s": 1000.0,  # (1200 + 600 + 1200) / 3
+        "avg_duration_s": 1000.0,  # the three she ended: (1200 + 600 + 1200) / 3
     }
     assert body["customers"] == {"total": 2, "new": 2, "returning": 0}  # u2 and u4
     assert [c["id"] for c in body["consultants"]] == [stats_day.carol.id]
     assert body["csat"] == {"avg": 5.0, "count": 1}
-    assert body["channels"] == [{"channel": "wechat", "count": 3}]
+    assert body["channels"] == [{"channel": "wechat", "count": 3}, {"channel": "web", "count": 1}]
     assert body["hot_words"] == body["hot_questions"] == body["bot"]["keyword_hits"] == []
     assert body["one_time_resolution_rate"] == 0.6667
     # asking for a colleague is refused
@@ -248,7 +249,7 @@ def test_timeseries_by_day_and_by_hour(stats_day, as_user):
     carol = as_user(stats_day.carol).get(
         "/api/v1/stats/timeseries", {"metric": "conversations", "granularity": "day", **DAY}
     )
-    assert carol.json()["points"] == [{"t": "2026-11-20", "value": 3}]
+    assert carol.json()["points"] == [{"t": "2026-11-20", "value": 4}]  # C2-C5: she claimed each
 
 
 def _snapshot():
@@ -271,6 +272,25 @@ def test_rolling_up_twice_gives_the_same_rows(stats_day):
 
     rollup_recent(tenant_id=stats_day.alpha.id, now=at("12:10"))
     assert _snapshot() == first
+
+
+def test_todays_hot_words_come_with_the_incremental_run_not_only_the_daily_one(stats_day, as_user):
+    from anmei.stats.services.windows import rollup_recent
+
+    # Given a day whose words the daily run has not computed yet (it runs hourly)
+    StatsTermDaily.objects.filter(tenant_id=stats_day.alpha.id, day=D).delete()
+    assert overview(as_user(stats_day.alice))["hot_words"] == []
+    # When the 5-minute incremental run rolls the day's latest hours
+    rollup_recent(tenant_id=stats_day.alpha.id, now=at("12:10"))
+    # Then the day's hot words and questions are there already
+    body = overview(as_user(stats_day.alice))
+    assert body["hot_words"][:3] == [
+        {"word": "玻尿酸", "count": 3},
+        {"word": "价格", "count": 2},
+        {"word": "热玛吉", "count": 2},
+    ]
+    assert {"question": "双眼皮恢复期多久", "count": 1} in body["hot_questions"]
+    assert body["bot"]["keyword_hits"] == [{"keyword": "价格", "count": 1}]
 
 
 def test_late_message_and_late_rating_are_rerolled(stats_day, as_user, django_capture_on_commit_callbacks):

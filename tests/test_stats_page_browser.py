@@ -52,9 +52,26 @@ def test_stats_page_draws_the_day_in_chromium(stats_day_committed, transactional
             more = page.eval_on_selector_all("#more-table tr", "rows => rows.map(r => r.innerText)")
             assert "注册→7日内首条消息\t4 / 5（80.0%）" in more
             assert "回复时长 平均（6 次）\t2.3 min" in more
+            # the page says when the words update (every incremental run; docs/metrics.md)
+            assert page.text_content("#words-note") == "每 5 分钟随统计汇总更新"
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             shot = ARTIFACTS / "stats-page.png"  # for a person to look at (gitignored)
             page.screenshot(path=str(shot), full_page=True)
+
+            # Filtered to Carol: every card and 更多指标 are hers; clinic-wide panels say they are
+            page.goto(
+                f"{live_server.url}/admin/stats/?from={D.isoformat()}&to={D.isoformat()}&consultant={day.carol.id}"
+            )
+            page.wait_for_selector('#stats-root[data-ready="1"]', timeout=20_000)
+            assert page.text_content("#conversations-total") == "4 / 4"  # C2-C5: she claimed each
+            assert page.text_content("#handle-time") == "12.0 min"  # 717.5 s: C3 only until Dave accepted it
+            more = page.eval_on_selector_all("#more-table tr", "rows => rows.map(r => r.innerText)")
+            assert "顾问间转接\t1" in more and "已结束会话\t3" in more
+            assert "注册→7日内首条消息\t全院指标，不按顾问或渠道区分" in more
+            assert page.text_content("#words-note").startswith("全院统计，不按顾问或渠道区分")
+            assert page.text_content("#questions-note").startswith("全院统计，不按顾问或渠道区分")
+            Path("/tmp/shots-dayc").mkdir(parents=True, exist_ok=True)
+            page.screenshot(path="/tmp/shots-dayc/stats-carol.png", full_page=True)
         finally:
             browser.close()
     assert errors == []

@@ -93,7 +93,12 @@ def test_admin_retries_a_stuck_run_but_not_one_still_moving(runs, alice, bob, as
     first = Job.objects.get(kind="automation", key=f"run:{stuck.id}:1:create_default_conversation")
     assert (first.state, first.payload) == (
         "pending",
-        {"run_id": stuck.id, "generation": 1, "step": "create_default_conversation"},
+        {
+            "run_id": stuck.id,
+            "generation": 1,
+            "step": "create_default_conversation",
+            "customer_id": stuck.customer_id,
+        },
     )
     assert_error(refused, 409, "run_not_failed")
     assert automation_metrics(tenant_id=stuck.tenant_id)["stuck"] == 0

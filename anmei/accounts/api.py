@@ -22,6 +22,7 @@ _slug = serializers.SlugField(max_length=50)
 class RegisterApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    checks_credentials = True  # its own 401/403 (schema: anmei/common/schema.py)
     throttle_classes = [AuthRateThrottle, LoginAccountThrottle, LoginAccountGlobalThrottle]
     throttle_scope = "auth"
 
@@ -61,6 +62,7 @@ class RegisterApi(APIView):
 class LoginApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    checks_credentials = True  # its own 401/403 (schema: anmei/common/schema.py)
     throttle_classes = [AuthRateThrottle, LoginAccountThrottle, LoginAccountGlobalThrottle]
     throttle_scope = "auth"
 
@@ -141,6 +143,7 @@ class GuestApi(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    checks_credentials = True  # its own 401/403 (schema: anmei/common/schema.py)
     throttle_classes = [AuthRateThrottle]
     throttle_scope = "auth"
 
@@ -187,6 +190,7 @@ class ClinicSignupApi(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    checks_credentials = True  # its own 401/403 (schema: anmei/common/schema.py)
     throttle_classes = [AuthRateThrottle]
     throttle_scope = "signup"
 

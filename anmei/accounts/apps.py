@@ -30,6 +30,7 @@ def _throttled_login(login_view):
 
 
 class AccountsConfig(AppConfig):
+    verbose_name = "账号"
     name = "anmei.accounts"
     label = "accounts"
 

@@ -40,6 +40,8 @@ class User(AbstractUser):
     objects = UserManager()
 
     class Meta:
+        verbose_name = "用户"
+        verbose_name_plural = "用户"
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(fields=["tenant", "username"], name="user_username_unique_per_tenant"),
@@ -130,6 +132,8 @@ class AuthToken(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = "登录令牌"
+        verbose_name_plural = "登录令牌"
         ordering = ["-created_at"]
 
     def __str__(self) -> str:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 from django import forms
 from django.contrib import admin
 
@@ -87,10 +89,65 @@ class AgentCallAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     readonly_fields = [f.name for f in AgentCall._meta.fields]
 
 
+_KEYWORD_SPLIT = re.compile(r"[\s,，、;；]+")
+
+
+class CannedResponseForm(forms.ModelForm):
+    """Keywords typed as words (`玻尿酸, 价格` or one per line), not as a JSON list."""
+
+    keywords = forms.CharField(
+        required=False,
+        label="关键词",
+        widget=forms.TextInput(attrs={"placeholder": "玻尿酸, 价格, 疼不疼", "size": 60}),
+        help_text="逗号、顿号或空格分隔；顾客消息含其中任一词时推荐这条话术",
+    )
+    tenant_id_for_admin: int | None = None  # set by the admin for tenant admins (no tenant field)
+
+    class Meta:
+        model = CannedResponse
+        fields = ("tenant", "shortcode", "text", "keywords")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and isinstance(self.instance.keywords, list):
+            self.initial["keywords"] = ", ".join(str(k) for k in self.instance.keywords)
+
+    def clean_keywords(self) -> list[str]:
+        words = [w for w in _KEYWORD_SPLIT.split(self.cleaned_data.get("keywords") or "") if w]
+        unique = list(dict.fromkeys(words))
+        if len(unique) > 20 or any(len(w) > 32 for w in unique):
+            raise forms.ValidationError("最多 20 个关键词，每个不超过 32 个字")
+        return unique
+
+    def clean(self):
+        cleaned = super().clean()
+        tenant_id = self.tenant_id_for_admin or getattr(cleaned.get("tenant"), "id", None)
+        shortcode = cleaned.get("shortcode")
+        if tenant_id and shortcode:
+            taken = CannedResponse.objects.filter(tenant_id=tenant_id, shortcode=shortcode)
+            if self.instance.pk:
+                taken = taken.exclude(pk=self.instance.pk)
+            if taken.exists():
+                self.add_error("shortcode", "这个快捷码已被使用")
+        return cleaned
+
+
 @admin.register(CannedResponse)
 class CannedResponseAdmin(TenantScopedAdmin):
+    form = CannedResponseForm
     list_display = ("shortcode", "tenant", "text", "keywords", "updated_at")
     search_fields = ("shortcode", "text")
+
+    def get_fields(self, request, obj=None):
+        # A tenant admin has one tenant: it is preset (save_model), not picked from "---------".
+        fields = ("shortcode", "text", "keywords")
+        return ("tenant", *fields) if self._is_operator(request) else fields
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if not self._is_operator(request):
+            form.tenant_id_for_admin = request.user.tenant_id
+        return form
 
 
 @admin.register(ConversationSummary)

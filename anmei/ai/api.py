@@ -110,13 +110,15 @@ class LlmUsageApi(APIView):
 
     class FilterSerializer(serializers.Serializer):
         # `from` is a Python keyword: the field is renamed in validate().
-        to = serializers.DateField(required=False)
+        to = serializers.DateField(required=False, help_text="last local day, included (tenant time zone)")
         group_by = serializers.ChoiceField(choices=["day", "purpose", "model"], required=False, default="day")
         tenant = IdField(required=False)
 
         def get_fields(self):
             fields = super().get_fields()
-            fields["from"] = serializers.DateField(required=False)
+            fields["from"] = serializers.DateField(
+                required=False, help_text="first local day (tenant time zone); default: the 1st of this month"
+            )
             return fields
 
     @extend_schema(

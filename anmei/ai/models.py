@@ -53,6 +53,10 @@ class AgentConfig(models.Model):
     price_completion_per_1k = models.DecimalField(max_digits=12, decimal_places=6, default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
+    class Meta:
+        verbose_name = "智能体配置"
+        verbose_name_plural = "智能体配置"
+
     def __str__(self) -> str:
         return f"{self.tenant} → {self.provider}{'' if self.enabled else ' (disabled)'}"
 
@@ -103,6 +107,8 @@ class AgentCall(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
+        verbose_name = "智能体调用"
+        verbose_name_plural = "智能体调用"
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["tenant", "provider", "-created_at"]),
@@ -157,7 +163,8 @@ class ConversationSummary(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        verbose_name_plural = "conversation summaries"
+        verbose_name = "会话小结"
+        verbose_name_plural = "会话小结"
 
     def __str__(self) -> str:
         return f"summary of #{self.conversation_id} ({self.status})"
@@ -182,6 +189,8 @@ class CannedResponse(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = "快捷回复"
+        verbose_name_plural = "快捷回复"
         ordering = ["shortcode", "id"]
         constraints = [
             models.UniqueConstraint(fields=["tenant", "shortcode"], name="canned_response_shortcode_per_tenant")

@@ -29,6 +29,8 @@ class ApiKey(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = "API 密钥"
+        verbose_name_plural = "API 密钥"
         ordering = ["-id"]
         indexes = [models.Index(fields=["tenant", "created_at"])]
 
@@ -54,6 +56,8 @@ class ApiKeyAudit(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = "API 密钥审计记录"
+        verbose_name_plural = "API 密钥审计记录"
         ordering = ["-id"]
 
     def __str__(self) -> str:

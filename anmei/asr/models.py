@@ -38,6 +38,8 @@ class AsrTask(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = "语音转写任务"
+        verbose_name_plural = "语音转写任务"
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["tenant", "status", "-created_at"], name="asr_task_tenant_status_idx")]
 

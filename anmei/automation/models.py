@@ -65,8 +65,8 @@ class AutomationSettings(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        verbose_name = "automation settings"
-        verbose_name_plural = "automation settings"
+        verbose_name = "注册自动化设置"
+        verbose_name_plural = "注册自动化设置"
 
     def __str__(self) -> str:
         return f"{self.tenant} automation ({'on' if self.enabled else 'off'})"
@@ -121,6 +121,8 @@ class AutomationRun(models.Model):
     end_to_end_ms = models.FloatField(null=True, blank=True, help_text="registration commit → run finished")
 
     class Meta:
+        verbose_name = "注册自动化运行"
+        verbose_name_plural = "注册自动化运行"
         ordering = ["-started_at", "-id"]
         indexes = [
             models.Index(fields=["tenant", "status", "-started_at"]),
@@ -148,6 +150,8 @@ class AutomationStep(models.Model):
     finished_at = models.DateTimeField()
 
     class Meta:
+        verbose_name = "注册自动化步骤"
+        verbose_name_plural = "注册自动化步骤"
         ordering = ["started_at", "id"]
         constraints = [
             models.UniqueConstraint(

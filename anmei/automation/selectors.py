@@ -91,8 +91,11 @@ def automation_metrics(*, tenant_id: int, days: int = 14) -> dict[str, Any]:
         .order_by("-started_at")
         .values_list("end_to_end_ms", flat=True)[:PERCENTILE_SAMPLE]
     )
+    from anmei.stats.services.rollup import tenant_zone
+
+    zone = tenant_zone(tenant_id)  # days of the trend are the tenant's local days
     daily = (
-        runs.annotate(day=TruncDate("started_at"))
+        runs.annotate(day=TruncDate("started_at", tzinfo=zone))
         .values("day")
         .annotate(
             total=Count("id"),
@@ -103,7 +106,7 @@ def automation_metrics(*, tenant_id: int, days: int = 14) -> dict[str, Any]:
         .order_by("day")
     )
     by_day = {row["day"]: row for row in daily}
-    today = timezone.now().date()
+    today = timezone.now().astimezone(zone).date()
     trends = []
     for offset in range(days - 1, -1, -1):
         day = today - timedelta(days=offset)
@@ -149,7 +152,14 @@ def automation_metrics(*, tenant_id: int, days: int = 14) -> dict[str, Any]:
 
 
 def automation_recent_errors(*, tenant_id: int, limit: int = 20) -> list[dict[str, Any]]:
-    """The latest failed step attempts and agent failures, newest first."""
+    """The latest failed step attempts and agent failures, newest first.
+
+    `timestamp` is the instant (UTC ISO); `local_time` the same on the tenant's clock, as the
+    dashboard shows it (the statistics' time zone, docs/metrics.md).
+    """
+    from anmei.stats.services.rollup import tenant_zone
+
+    zone = tenant_zone(tenant_id)
     errors = [
         {
             "kind": "step",
@@ -160,6 +170,7 @@ def automation_recent_errors(*, tenant_id: int, limit: int = 20) -> list[dict[st
             "error": s.error,
             "retry_in_seconds": s.countdown,
             "timestamp": s.finished_at.isoformat(),
+            "local_time": s.finished_at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
         }
         for s in AutomationStep.objects.filter(tenant_id=tenant_id, success=False)
         .select_related("run")
@@ -173,6 +184,7 @@ def automation_recent_errors(*, tenant_id: int, limit: int = 20) -> list[dict[st
             "customer_id": c.customer_id,
             "error": c.error,
             "timestamp": c.created_at.isoformat(),
+            "local_time": c.created_at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
         }
         for c in AgentCall.objects.filter(tenant_id=tenant_id, success=False).order_by("-created_at")[:limit]
     ]

@@ -16,8 +16,9 @@ class BlacklistEntry(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = "黑名单条目"
+        verbose_name_plural = "黑名单条目"
         ordering = ["-created_at", "-id"]
-        verbose_name_plural = "blacklist entries"
         constraints = [
             models.UniqueConstraint(
                 fields=["tenant", "platform", "platform_user_id"], name="blacklist_entry_unique_per_tenant"
@@ -54,6 +55,8 @@ class BlacklistChange(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = "黑名单变更"
+        verbose_name_plural = "黑名单变更"
         ordering = ["tenant", "version"]
         constraints = [models.UniqueConstraint(fields=["tenant", "version"], name="blacklist_change_version_unique")]
 
@@ -78,6 +81,10 @@ class BlacklistBotCursor(models.Model):
         null=True, blank=True, help_text="a push task holds this bot until then (claimed by a conditional UPDATE)"
     )
 
+    class Meta:
+        verbose_name = "黑名单同步游标"
+        verbose_name_plural = "黑名单同步游标"
+
     def __str__(self) -> str:
         return f"bot {self.bot_id} acked v{self.acknowledged_version}"
 
@@ -94,6 +101,8 @@ class BlacklistInterception(models.Model):
     last_reason = models.CharField(max_length=255, blank=True)
 
     class Meta:
+        verbose_name = "黑名单拦截"
+        verbose_name_plural = "黑名单拦截"
         ordering = ["-last_blocked_at"]
         constraints = [
             models.UniqueConstraint(
@@ -121,6 +130,8 @@ class InterceptionReport(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = "拦截上报"
+        verbose_name_plural = "拦截上报"
         ordering = ["-id"]
         indexes = [
             models.Index(fields=["tenant", "platform", "platform_user_id"]),

@@ -41,6 +41,8 @@ class BotInstance(models.Model):
     rotated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = "机器人实例"
+        verbose_name_plural = "机器人实例"
         ordering = ["id"]
         constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="bot_name_unique_per_tenant")]
         indexes = [models.Index(fields=["tenant", "status"])]
@@ -82,7 +84,8 @@ class GatewaySettings(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        verbose_name_plural = "gateway settings"
+        verbose_name = "网关设置"
+        verbose_name_plural = "网关设置"
 
     def __str__(self) -> str:
         return f"gateway settings of tenant {self.tenant_id}"
@@ -131,8 +134,9 @@ class BotDelivery(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = "机器人投递"
+        verbose_name_plural = "机器人投递"
         ordering = ["-id"]
-        verbose_name_plural = "bot deliveries"
 
     def __str__(self) -> str:
         return f"message {self.message_id} → bot {self.bot_id}: {self.status}"

@@ -23,6 +23,13 @@ class TenantScopedAdmin(admin.ModelAdmin):
             return qs
         return qs.filter(**{self.tenant_field: request.user.tenant_id})
 
+    def get_list_display(self, request):
+        """A tenant admin has one tenant: its column would repeat it on every row (and widen the list)."""
+        columns = super().get_list_display(request)
+        if self._is_operator(request):
+            return columns
+        return tuple(c for c in columns if c != "tenant")
+
     def get_list_filter(self, request):
         """Operators get every filter; a tenant admin's sidebar offers only their tenant's values.
 

@@ -33,14 +33,19 @@ class ConversationAdmin(TenantScopedAdmin):
 
 @admin.register(Message)
 class MessageAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
-    list_display = ("id", "tenant", "conversation", "sender_type", "type", "short_content", "created_at")
+    list_display = ("id", "tenant", "conversation_number", "sender_type", "type", "short_content", "created_at")
     list_filter = ("sender_type", "type", "tenant")
     search_fields = ("content", "external_id")
     date_hierarchy = "created_at"
 
-    @admin.display(description="content")
+    @admin.display(description="会话", ordering="conversation_id")
+    def conversation_number(self, obj):
+        return f"#{obj.conversation_id}"
+
+    @admin.display(description="内容")
     def short_content(self, obj):
-        return obj.content[:80]
+        """Up to 200 characters; the column wraps them as lines (anmei/common/static/common/admin.css)."""
+        return obj.content if len(obj.content) <= 200 else obj.content[:200] + "…"
 
 
 @admin.register(ConversationEvent)

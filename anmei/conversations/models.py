@@ -40,6 +40,8 @@ class Conversation(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = "会话"
+        verbose_name_plural = "会话"
         ordering = ["-updated_at", "-id"]
         indexes = [
             models.Index(fields=["tenant", "status", "-updated_at"]),
@@ -117,6 +119,8 @@ class Message(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = "消息"
+        verbose_name_plural = "消息"
         ordering = ["created_at", "id"]
         indexes = [
             models.Index(fields=["conversation", "created_at", "id"]),
@@ -172,6 +176,8 @@ class ConversationEvent(models.Model):
     STAFF_ONLY_DETAILS = ("note",)
 
     class Meta:
+        verbose_name = "会话事件"
+        verbose_name_plural = "会话事件"
         ordering = ["created_at", "id"]
         indexes = [models.Index(fields=["conversation", "created_at"])]
 

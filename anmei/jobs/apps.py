@@ -2,6 +2,7 @@ from django.apps import AppConfig
 
 
 class JobsConfig(AppConfig):
+    verbose_name = "后台任务"
     name = "anmei.jobs"
     label = "jobs"
 

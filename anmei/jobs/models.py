@@ -40,6 +40,8 @@ class Job(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = "后台任务"
+        verbose_name_plural = "后台任务"
         constraints = [models.UniqueConstraint(fields=["kind", "key"], name="job_kind_key_unique")]
         indexes = [
             models.Index(fields=["state", "next_attempt_at"], name="job_due_idx"),

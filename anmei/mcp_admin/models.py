@@ -33,8 +33,9 @@ class MCPToolGroup(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = "MCP 工具组"
+        verbose_name_plural = "MCP 工具组"
         ordering = ["id"]
-        verbose_name = "MCP tool group"
         constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="mcp_group_name_unique_per_tenant")]
         indexes = [models.Index(fields=["tenant", "enabled"])]
 
@@ -55,8 +56,9 @@ class MCPTool(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = "MCP 工具"
+        verbose_name_plural = "MCP 工具"
         ordering = ["id"]
-        verbose_name = "MCP tool"
         constraints = [
             models.UniqueConstraint(fields=["tenant", "tool_name"], name="mcp_tool_unique_per_tenant"),
             models.CheckConstraint(condition=models.Q(timeout_seconds__gte=1), name="mcp_tool_timeout_positive"),
@@ -93,8 +95,9 @@ class MCPCallLog(models.Model):
     created_at = models.DateTimeField(db_index=True)
 
     class Meta:
+        verbose_name = "MCP 调用记录"
+        verbose_name_plural = "MCP 调用记录"
         ordering = ["-created_at", "-id"]
-        verbose_name = "MCP call log"
         indexes = [
             models.Index(fields=["tool_name", "success", "created_at"], name="mcp_log_tool_success_time"),
             models.Index(fields=["group", "created_at"], name="mcp_log_group_time"),
@@ -121,8 +124,9 @@ class MCPKeyAudit(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = "MCP 密钥审计记录"
+        verbose_name_plural = "MCP 密钥审计记录"
         ordering = ["-created_at", "-id"]
-        verbose_name = "MCP key audit record"
         indexes = [models.Index(fields=["group", "created_at"])]
 
     def __str__(self) -> str:

@@ -4,4 +4,4 @@ from django.apps import AppConfig
 class MediaConfig(AppConfig):
     name = "anmei.media"
     label = "media"
-    verbose_name = "Media"
+    verbose_name = "媒体"

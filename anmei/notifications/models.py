@@ -24,6 +24,8 @@ class AdminAlert(models.Model):
     acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
 
     class Meta:
+        verbose_name = "管理员告警"
+        verbose_name_plural = "管理员告警"
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["tenant", "-created_at"])]
 
@@ -61,6 +63,8 @@ class Notification(models.Model):
     delivered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = "通知"
+        verbose_name_plural = "通知"
         ordering = ["created_at", "id"]
         constraints = [
             models.UniqueConstraint(fields=["tenant", "dedupe_key"], name="notification_dedupe_unique_per_tenant"),

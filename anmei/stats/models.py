@@ -85,6 +85,8 @@ class Rating(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = "满意度评价"
+        verbose_name_plural = "满意度评价"
         constraints = [
             models.CheckConstraint(condition=models.Q(score__gte=1, score__lte=5), name="rating_score_1_to_5"),
         ]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -61,7 +62,12 @@ def stats_page(request):
     return render(
         request,
         "stats/page.html",
-        {"params": params, "choices": choices, "is_operator": is_operator(request.user)},
+        {
+            "params": params,
+            "choices": choices,
+            "is_operator": is_operator(request.user),
+            "rollup_minutes": max(1, round(settings.STATS_ROLLUP_INTERVAL_SECONDS / 60)),
+        },
     )
 
 

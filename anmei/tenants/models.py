@@ -17,6 +17,8 @@ class Tenant(models.Model):
     approved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = "诊所（租户）"
+        verbose_name_plural = "诊所（租户）"
         ordering = ["id"]
 
     def __str__(self) -> str:

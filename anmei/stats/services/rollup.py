@@ -64,6 +64,23 @@ def _seconds(later: datetime, earlier: datetime) -> float:
     return max((later - earlier).total_seconds(), 0.0)
 
 
+def _stints(claimer: int, holder: int, claimed_at: datetime, end_at: datetime, handle: float, handovers: list):
+    """Handling time split by holder: (consultant, seconds held) from the claim to the end.
+
+    Each accepted transfer closes the giver's stint and opens the receiver's; without one the
+    whole handling time is the one holder's (docs/metrics.md "Handling time").
+    """
+    if not handovers:
+        return [(holder, handle)]
+    stints, current, since = [], claimer, claimed_at
+    for event in handovers:
+        at = min(max(event["occurred_at"], since), end_at)
+        stints.append((event["consultant_id"] or current, _seconds(at, since)))
+        current, since = (event["data"] or {}).get("to_consultant") or current, at
+    stints.append((holder or current, _seconds(end_at, since)))
+    return stints
+
+
 def _cohort(tenant_id: int, start: datetime, end: datetime, rows: dict) -> None:
     """Conversation figures of the conversations that started in [start, end)."""
     started = Conversation.objects.filter(tenant_id=tenant_id, created_at__gte=start, created_at__lt=end)
@@ -89,8 +106,15 @@ def _cohort(tenant_id: int, start: datetime, end: datetime, rows: dict) -> None:
         tenant_id=tenant_id,
         conversation_id__in=ids,
         kind__in=[K.CLAIM, K.HANDOFF, K.FIRST_RESPONSE, K.RESOLUTION],
-    ).values("conversation_id", "kind", "value_s", "occurred_at"):
+    ).values("conversation_id", "kind", "value_s", "occurred_at", "consultant_id"):
         events[event["conversation_id"]][event["kind"]] = event
+    handovers: dict[int, list[dict]] = defaultdict(list)  # accepted transfers, in order
+    for event in (
+        ReportingEvent.objects.filter(tenant_id=tenant_id, conversation_id__in=ids, kind=K.TRANSFER)
+        .values("conversation_id", "occurred_at", "consultant_id", "data")
+        .order_by("occurred_at", "id")
+    ):
+        handovers[event["conversation_id"]].append(event)
     scores = dict(Rating.objects.filter(conversation_id__in=ids).values_list("conversation_id", "score"))
     ended = [c for c in conversations if c["status"] == Conversation.Status.ENDED and c["ended_at"]]
     later: dict[int, list[datetime]] = defaultdict(list)
@@ -104,9 +128,15 @@ def _cohort(tenant_id: int, start: datetime, end: datetime, rows: dict) -> None:
     recontact = timedelta(hours=settings.STATS_RECONTACT_HOURS)
 
     for c in conversations:
-        f = rows[(c["consultant_id"] or 0, c["channel"])]
+        # Each figure goes to whoever did it (docs/metrics.md "Who is credited"): the conversation,
+        # its claim and a transfer away to the consultant who claimed it, the first response to
+        # whoever gave it, handling time to each holder for the time they held it, the ending and
+        # rating to the holder at the end.
         n = counts.get(c["id"], {})
         ev = events.get(c["id"], {})
+        holder = c["consultant_id"] or 0
+        claimer = (ev[K.CLAIM]["consultant_id"] or holder) if K.CLAIM in ev else holder
+        f = rows[(claimer, c["channel"])]
         f["conversations"] += 1
         if n.get(SENDER.CUSTOMER):
             f["valid_conversations"] += 1
@@ -121,9 +151,11 @@ def _cohort(tenant_id: int, start: datetime, end: datetime, rows: dict) -> None:
             f["transferred"] += 1
         first = ev.get(K.FIRST_RESPONSE)
         if first and first["value_s"] is not None:
-            f["first_response_count"] += 1
-            f["first_response_sum_s"] += first["value_s"]
-            hist_add(f["first_response_hist"], first["value_s"])
+            responder = rows[(first["consultant_id"] or claimer, c["channel"])]
+            responder["first_response_count"] += 1
+            responder["first_response_sum_s"] += first["value_s"]
+            hist_add(responder["first_response_hist"], first["value_s"])
+        f = rows[(holder, c["channel"])]
         if c["id"] in scores:
             f["csat_count"] += 1
             f["csat_sum"] += scores[c["id"]]
@@ -139,9 +171,11 @@ def _cohort(tenant_id: int, start: datetime, end: datetime, rows: dict) -> None:
             handle = resolution["value_s"] if resolution and resolution["value_s"] is not None else None
             handle = _seconds(end_at, claimed_at) if handle is None else handle
             f["human_time_sum_s"] += _seconds(end_at, claimed_at)
-            f["handle_count"] += 1
-            f["handle_sum_s"] += handle
-            hist_add(f["handle_hist"], handle)
+            for stint_holder, seconds in _stints(claimer, holder, claimed_at, end_at, handle, handovers[c["id"]]):
+                g = rows[(stint_holder, c["channel"])]
+                g["handle_count"] += 1
+                g["handle_sum_s"] += seconds
+                hist_add(g["handle_hist"], seconds)
         elif n.get(SENDER.BOT) and n.get(SENDER.CUSTOMER):
             f["bot_only"] += 1
         if not any(end_at < t <= end_at + recontact for t in later.get(c["customer_id"], [])):

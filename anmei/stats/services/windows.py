@@ -89,7 +89,9 @@ def rollup_recent(*, tenant_id: int, now: datetime | None = None) -> dict[str, A
         rollup_hour(tenant_id=tenant_id, hour=hour, zone=zone)
     days = sorted({h.astimezone(zone).date() for h in hours})
     for day in days:
-        rollup_day(tenant_id=tenant_id, day=day, zone=zone)
+        # Hot words and questions of the days just touched too, so today's are never older than
+        # one incremental run (docs/metrics.md "Hot words"); the daily run still redoes 3 days.
+        rollup_day(tenant_id=tenant_id, day=day, zone=zone, terms=True)
     StatsSettings.objects.update_or_create(
         tenant_id=tenant_id,
         defaults={"rolled_until": now},

@@ -80,17 +80,28 @@
       { label: "满意度", data: data.trends.csat_avg.map((p) => p.value), borderColor: "#1a7f37", spanGaps: true },
     ] }, options: { scales: { y: { min: 0, max: 5 } } } });
     heatmap(o.busy_heatmap);
+    // Words, questions, keyword hits and registrations are counted for the whole clinic: under a
+    // consultant or channel filter the page says so instead of showing empty panels.
+    const query = new URLSearchParams(location.search);
+    const filtered = !!(query.get("consultant") || query.get("channel"));
     table("bot-table", ["指标", "数值"], [
       ["自动回复", o.bot.auto_replies], ["转人工", o.bot.transfers],
-      ...o.bot.keyword_hits.map((k) => ["关键词：" + k.keyword, k.count]),
+      ...(filtered ? [["关键词命中", "全院指标，不按顾问或渠道区分"]] : o.bot.keyword_hits.map((k) => ["关键词：" + k.keyword, k.count])),
     ]);
     table("questions-table", ["问题", "次数"], o.hot_questions.map((q) => [q.question, q.count]));
+    const wholeClinic = "全院统计，不按顾问或渠道区分：清除顾问、渠道筛选后查看";
+    const minutes = root.dataset.rollupMinutes || "5";
+    const updated = o.as_of ? new Date(o.as_of).toLocaleTimeString("zh-CN", { hour: "2-digit", minute: "2-digit" }) : null;
+    const cadence = `每 ${minutes} 分钟随统计汇总更新` + (updated ? `，当前数据截至 ${updated}` : "");
+    const termsNote = filtered ? wholeClinic : (o.hot_words.length ? cadence : `所选日期还没有热词；${cadence}`);
+    text("words-note", termsNote);
+    text("questions-note", filtered ? wholeClinic : (o.hot_questions.length ? cadence : `所选日期还没有热门问题；${cadence}`));
     const reg = o.registration_conversion;
     const bh = o.business_hours;
     table("more-table", ["指标", "数值"], [
       ["回复时长 平均（" + o.reply_time.count + " 次）", secs(o.reply_time.avg_s)],
       ["认领时长 平均 / 新客", secs(o.claim_time.avg_s) + " / " + secs(o.claim_time.new_customer_avg_s)],
-      ["注册→7日内首条消息", reg.registered == null ? "—" : `${reg.converted} / ${reg.registered}（${pct(reg.rate)}）`],
+      ["注册→7日内首条消息", reg.registered == null ? "全院指标，不按顾问或渠道区分" : `${reg.converted} / ${reg.registered}（${pct(reg.rate)}）`],
       ["顾问间转接", o.transfers_between_consultants],
       ["已结束会话", o.session_duration.ended],
       ...(bh ? [
