@@ -106,7 +106,7 @@ def test_admin_retries_a_stuck_run_but_not_one_still_moving(runs, alice, bob, as
 
 def test_an_auto_reply_whose_workers_all_died_fails_with_an_admin_alert(tenant_a):
     from anmei.jobs.services import job_schedule
-    from workers.bots import auto_reply
+    from workers.bots import auto_reply_queued_before_rename as auto_reply  # a row named before the rename
 
     # Given an auto-reply job whose every attempt died with its worker (the last lease long expired)
     job = job_schedule(
