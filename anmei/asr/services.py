@@ -43,13 +43,8 @@ def asr_task_id_new() -> str:
     return voice_transcribe_id_new()
 
 
-def asr_task_create(*, message: Message, asr_task_id: str, media: dict[str, Any]) -> AsrTask:
-    """Record the transcription of a just-stored voice message and schedule it on the `asr` queue.
-
-    Call inside the transaction that stores the message: the task row, its durable job and the
-    message commit together (one task per message: the one-to-one constraint decides).
-    """
-    task = AsrTask.objects.create(
+def _task_row(*, message: Message, asr_task_id: str, media: dict[str, Any], job_id: int | None = None) -> AsrTask:
+    return AsrTask.objects.create(
         tenant_id=message.tenant_id,
         asr_task_id=asr_task_id,
         message=message,
@@ -57,7 +52,17 @@ def asr_task_create(*, message: Message, asr_task_id: str, media: dict[str, Any]
         media_key=media["key"],
         media_mime=media["mime"],
         backend=settings.ASR_BACKEND,
+        job_id=job_id,
     )
+
+
+def asr_task_create(*, message: Message, asr_task_id: str, media: dict[str, Any]) -> AsrTask:
+    """Record the transcription of a just-stored voice message and schedule it on the `asr` queue.
+
+    Call inside the transaction that stores the message: the task row, its durable job and the
+    message commit together (one task per message: the one-to-one constraint decides).
+    """
+    task = _task_row(message=message, asr_task_id=asr_task_id, media=media)
     job = job_schedule(
         kind="asr",
         key=f"asr:{asr_task_id}",
@@ -95,16 +100,7 @@ def asr_task_adopt(*, asr_task_id: str, message_id: int, tenant_id: int, job_id:
         return None
     try:
         with transaction.atomic():
-            task = AsrTask.objects.create(
-                tenant_id=tenant_id,
-                asr_task_id=asr_task_id,
-                message=message,
-                conversation_id=message.conversation_id,
-                media_key=media["key"],
-                media_mime=media["mime"],
-                backend=settings.ASR_BACKEND,
-                job_id=job_id,
-            )
+            task = _task_row(message=message, asr_task_id=asr_task_id, media=media, job_id=job_id)
     except IntegrityError:
         return AsrTask.objects.filter(asr_task_id=asr_task_id).first()
     logger.info(
