@@ -112,7 +112,7 @@ def voice_transcribe_schedule(*, message: Message) -> Job:
         queue=settings.CELERY_ASR_QUEUE,
         max_attempts=settings.ASR_MAX_ATTEMPTS,
         retry_countdowns=list(settings.ASR_RETRY_COUNTDOWNS),
-        lease_seconds=settings.ASR_TIME_LIMIT_SECONDS + 60,
+        lease_seconds=settings.ASR_LEASE_SECONDS,  # renewed by a heartbeat while the attempt runs
     )
 
 
