@@ -27,6 +27,7 @@ import pytest
 from playwright.sync_api import expect
 
 from anmei.conversations.models import Conversation, Message
+from tests.conftest import client_for
 from tests.fixtures_browser import ROOT
 from tests.helpers import poll
 from tests.test_chat_browser import PNG
@@ -308,6 +309,22 @@ def test_a_clinic_day_from_registration_to_statistics(
     )
     assert set(busy) == starts, (busy, starts)
     shot(admin, "admin-statistics-today")
+
+    # each figure is credited to who did it: Carol claimed mei's first conversation and Lin's (then
+    # handed Lin to Cora), so the consultant filter gives her two; Cora accepted one hand-off, which
+    # credits her handling time, not a conversation (docs/metrics.md)
+    def credited(user) -> dict:
+        body = (
+            client_for(alice).get("/api/v1/stats/overview", {"from": today, "to": today, "consultant": user.id}).json()
+        )
+        return {"conversations": body["conversations"]["total"], "consultants": [c["id"] for c in body["consultants"]]}
+
+    assert credited(carol) == {"conversations": 2, "consultants": [carol.id]}
+    assert credited(cora)["conversations"] == 0
+    admin.goto(f"{web_server.url}/admin/stats/?from={today}&to={today}&consultant={carol.id}")
+    admin.wait_for_selector('#stats-root[data-ready="1"]')
+    expect(admin.locator("#conversations-total")).to_have_text("2 / 2")
+    shot(admin, "admin-statistics-carol")
 
     # and the stored day matches what everyone saw
     assert list(Message.objects.filter(conversation=first).values_list("sender_type", "type")) == [
