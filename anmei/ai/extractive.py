@@ -1,8 +1,8 @@
 """Offline text intelligence with jieba: keywords, key sentences, the local extractive summary.
 
-Out of the box jieba cuts 玻尿酸 into 尿酸 and knows no clinic terms, so a medical-aesthetics user
-dictionary and a stop-word list ship in `anmei/ai/data/`. Used when no LLM is configured (the
-two-command start), when the monthly quota is spent, and when a provider fails.
+Text is cut with the clinic's dictionary and stop words (anmei.common.lexicon, shared with the
+statistics' hot words). Used when no LLM is configured (the two-command start), when the monthly
+quota is spent, and when a provider fails.
 """
 
 from __future__ import annotations
@@ -10,11 +10,9 @@ from __future__ import annotations
 import functools
 import re
 import threading
-from pathlib import Path
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
-USER_DICT = DATA_DIR / "medaes_userdict.txt"
-STOP_WORDS = DATA_DIR / "medaes_stopwords.txt"
+from anmei.common.lexicon import STOP_WORDS, USER_DICT
+
 LOCAL_MODEL = "local-extractive"
 
 _SENTENCE_END = re.compile(r"(?<=[。！？!?；;\n])")

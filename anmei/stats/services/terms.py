@@ -12,15 +12,14 @@ import unicodedata
 from collections import Counter
 from datetime import date, datetime
 from functools import lru_cache
-from pathlib import Path
 
 from django.conf import settings
 
+from anmei.common.lexicon import STOP_WORDS, USER_DICT
 from anmei.conversations.models import Message
 from anmei.stats.models import ReportingEvent, StatsTermDaily
 from anmei.stats.services.upsert import scope_rows_replace
 
-DATA = Path(__file__).resolve().parent.parent / "data"
 _QUESTION = re.compile(r"[?？]$|吗|呢|多少|多久|怎么|如何|什么|哪|几|是否|能不能|可不可以|有没有|为什么")
 _WORD = re.compile(r"^[\u4e00-\u9fffA-Za-z][\u4e00-\u9fffA-Za-z0-9]*$")
 _NOT_WORD = re.compile(r"[\W_]+", re.UNICODE)
@@ -37,13 +36,13 @@ def _tokenizer():
     with _lock:
         tokenizer = jieba.Tokenizer()
         tokenizer.initialize()
-        tokenizer.load_userdict(str(DATA / "medical_aesthetics.dict"))
+        tokenizer.load_userdict(str(USER_DICT))
     return tokenizer
 
 
 @lru_cache(maxsize=1)
 def stop_words() -> frozenset[str]:
-    return frozenset(w.strip() for w in (DATA / "stopwords.txt").read_text(encoding="utf-8").splitlines() if w.strip())
+    return frozenset(w.strip() for w in STOP_WORDS.read_text(encoding="utf-8").splitlines() if w.strip())
 
 
 def words_of(text: str) -> set[str]:
