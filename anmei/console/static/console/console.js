@@ -708,10 +708,13 @@ async function cannedList() {
 
 async function updateCanned() {
   const input = $("#composer-input");
+  if (!/^\/(\S*)$/.test(input.value)) return hideCanned();
+  const all = await cannedList();
+  // read the composer again: while the list loaded, a pick or a send may have replaced the "/…"
   const match = /^\/(\S*)$/.exec(input.value);
   if (!match) return hideCanned();
   const term = match[1].toLowerCase();
-  const items = (await cannedList()).filter(
+  const items = all.filter(
     (c) => c.shortcode.toLowerCase().startsWith(term) || (c.keywords || []).some((k) => String(k).toLowerCase().includes(term)),
   );
   state.cannedMatches = items.slice(0, 8);
