@@ -178,6 +178,8 @@ class Cluster:
                 "SECRET_KEY": "netns-shared-secret-key-of-every-host",
                 "FIELD_ENCRYPTION_KEY": self.field_key,
                 "ALLOWED_HOSTS": "*",
+                # the consoles in these tests are pages of the app hosts themselves
+                "WS_ALLOWED_ORIGINS": ",".join(self.addresses.values()),
                 "SECURE_SSL_REDIRECT": "false",
                 "THROTTLE_AUTH_RATE": "100000/min",
                 "THROTTLE_SIGNUP_RATE": "100000/min",
