@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 
 from anmei.automation.models import AutomationRun, AutomationStep
+from anmei.stats.services.rollup import tenant_zone
 from tests.conftest import make_user
 from tests.helpers import assert_error
 
@@ -74,8 +75,9 @@ def test_dashboard_has_the_api_md_shape_and_counts_only_the_admins_tenant(seeded
     assert (metrics["average_response_time_ms"], metrics["p95_response_time_ms"]) == (200.0, 300.0)
     assert len(metrics["daily_trends"]) == 14
     today = metrics["daily_trends"][-1]
+    # the trend counts the tenant's local days (Asia/Shanghai): "today" is the clinic's today
     assert (today["date"], today["total"], today["succeeded"], today["failed"]) == (
-        timezone.now().date().isoformat(),
+        timezone.now().astimezone(tenant_zone(alice.tenant_id)).date().isoformat(),
         4,
         3,
         1,

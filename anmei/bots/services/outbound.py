@@ -22,6 +22,7 @@ from anmei.common import realtime
 from anmei.common.errors import ConflictError, NotFoundError
 from anmei.conversations.models import Message
 from anmei.conversations.services.handoffs import message_deliver_schedule
+from anmei.jobs.models import Job
 from anmei.media.links import media_url_for_payload
 from anmei.notifications.services import admin_alert_raise
 
@@ -115,9 +116,15 @@ def _delivery_alert(*, message: Message, bot_name: str, bot_id: int | None, atte
 
 
 def bot_delivery_job_failed(job, error: str) -> None:
-    """`on_failed` of a delivery job whose attempts ran out without the delivery recording it."""
+    """`on_failed` of a delivery job whose attempts ran out without the delivery recording it.
+
+    A job that a consultant's retry has superseded changes nothing: its failure may be recorded
+    after the retry reset the delivery to pending, and must not fail the new attempt's delivery.
+    """
     message = Message.objects.filter(pk=job.payload["message_id"]).first()
     if message is None:
+        return
+    if Job.objects.filter(kind=job.kind, key__startswith=f"message:{message.id}:", id__gt=job.id).exists():
         return
     delivery = BotDelivery.objects.filter(message=message).select_related("bot").first()
     failed = BotDelivery.objects.filter(message=message, status=BotDelivery.Status.PENDING).update(
