@@ -51,7 +51,7 @@ def _burst() -> None:
                 kind="probe",
                 key=f"burst-{index}",
                 task="workers.diagnostics.job_probe",
-                payload={"marker": MARKER, "hold": HOLD},
+                payload={"marker": MARKER, "hold": HOLD, "hold_seconds": 600},  # a slow machine must not let one go
             )
 
 

@@ -29,7 +29,7 @@ def job_probe(job) -> None:
     """A durable job that does nothing but report its attempts: proves the job wiring end to end.
 
     Payload: `marker` (a Redis list each attempt appends to), `fail_attempts` (attempts 1…n raise),
-    `permanent` (fail at once with JobFailed), `hold` (a Redis list: the attempt waits, at most 60 s,
+    `permanent` (fail at once with JobFailed), `hold` (a Redis list: the attempt waits, at most `hold_seconds` (60),
     until a token is pushed there — work that stays in flight until a test lets it go).
     """
     from anmei.common.redis import get_redis
@@ -37,7 +37,7 @@ def job_probe(job) -> None:
 
     get_redis().rpush(job.payload["marker"], f"attempt:{job.attempts}")
     if job.payload.get("hold"):
-        get_redis().blpop([job.payload["hold"]], timeout=60)
+        get_redis().blpop([job.payload["hold"]], timeout=job.payload.get("hold_seconds", 60))
     if job.payload.get("permanent"):
         raise JobFailed("PROBE_PERMANENT", "asked to fail")
     if job.attempts <= job.payload.get("fail_attempts", 0):
