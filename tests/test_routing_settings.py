@@ -12,7 +12,11 @@ from tests.helpers import assert_error
 URL = "/api/v1/admin/routing"
 HOURS = {
     "timezone": "Asia/Shanghai",
-    "weekly": {"mon": [["09:00", "12:00"], ["13:30", "18:00"]], "sat": [["10:00", "16:00"]]},
+    "weekly": {
+        "mon": [["09:00", "12:00"], ["13:30", "18:00"]],
+        "sat": [["10:00", "16:00"]],
+        "fri": [["20:00", "24:00"]],
+    },
     "holidays": ["2027-02-11", "2027-01-01", "2027-01-01"],
 }
 GOOD = {"mode": "least_busy", "capacity_per_consultant": 3, "business_hours": HOURS, "off_hours_message": "下班了"}
@@ -61,7 +65,8 @@ BAD = [
     {**GOOD, "business_hours": {**HOURS, "weekly": {"monday": [["09:00", "12:00"]]}}},
     {**GOOD, "business_hours": {**HOURS, "weekly": {"mon": [["12:00", "09:00"]]}}},
     {**GOOD, "business_hours": {**HOURS, "weekly": {"mon": [["9:00", "12:00"]]}}},
-    {**GOOD, "business_hours": {**HOURS, "weekly": {"mon": [["09:00", "24:00"]]}}},
+    {**GOOD, "business_hours": {**HOURS, "weekly": {"mon": [["09:00", "24:01"]]}}},
+    {**GOOD, "business_hours": {**HOURS, "weekly": {"mon": [["24:00", "24:00"]]}}},
     {**GOOD, "business_hours": {**HOURS, "weekly": {"mon": [["09:00"]]}}},
     {**GOOD, "business_hours": {**HOURS, "holidays": ["2027-13-01"]}},
     {**GOOD, "business_hours": {**HOURS, "extra": 1}},

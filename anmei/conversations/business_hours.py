@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -32,7 +32,10 @@ def business_hours_error(value: Any) -> str | None:
         for period in periods:
             if not (isinstance(period, list) and len(period) == 2):
                 return f'weekly.{day}: a period is ["HH:MM", "HH:MM"]'
-            if not all(isinstance(t, str) and _HHMM.match(t) for t in period):
+            start, end = period
+            if not (isinstance(start, str) and _HHMM.match(start) and isinstance(end, str)):
+                return f'weekly.{day}: a period is ["HH:MM", "HH:MM"]'
+            if not (_HHMM.match(end) or end == "24:00"):
                 return f'weekly.{day}: a period is ["HH:MM", "HH:MM"]'
             if period[0] >= period[1]:
                 return f"weekly.{day}: a period ends after it starts"
@@ -45,3 +48,21 @@ def business_hours_error(value: Any) -> str | None:
         except (TypeError, ValueError):
             return f"holidays: {day!r} is not YYYY-MM-DD"
     return None
+
+
+def business_hours_open(hours: dict[str, Any] | None, at: datetime) -> bool:
+    """Say whether `at` (an aware instant) falls inside the tenant's business hours.
+
+    Periods are read on the local wall clock of `hours["timezone"]`; a period is [start, end)
+    within one day, "24:00" ending it at midnight (an evening shift past midnight is written as
+    two periods, one per day). A
+    holiday is a local date with no hours at all. No hours configured means always open.
+    """
+    if not hours:
+        return True
+    local = at.astimezone(zoneinfo.ZoneInfo(hours["timezone"]))
+    if local.date().isoformat() in set(hours.get("holidays", [])):
+        return False
+    clock = local.strftime("%H:%M")
+    periods = hours.get("weekly", {}).get(DAYS[local.weekday()], [])
+    return any(start <= clock < end for start, end in periods)
