@@ -1,7 +1,13 @@
 from django.contrib import admin
 
 from anmei.common.admin import ReadOnlyAdminMixin, TenantScopedAdmin
-from anmei.conversations.models import Conversation, ConversationEvent, Message, RoutingSettings
+from anmei.conversations.models import (
+    Conversation,
+    ConversationEvent,
+    ConversationSettings,
+    Message,
+    RoutingSettings,
+)
 
 
 class MessageInline(admin.TabularInline):
@@ -58,3 +64,8 @@ class ConversationEventAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
 @admin.register(RoutingSettings)
 class RoutingSettingsAdmin(TenantScopedAdmin):
     list_display = ("tenant", "mode", "capacity_per_consultant", "updated_at")
+
+
+@admin.register(ConversationSettings)
+class ConversationSettingsAdmin(TenantScopedAdmin):
+    list_display = ("tenant", "auto_reply_enabled", "inactivity_timeout_minutes", "updated_at")

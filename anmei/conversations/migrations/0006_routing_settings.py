@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('conversations', '0004_chinese_verbose_names'),
+        ('conversations', '0005_conversation_settings'),
         ('tenants', '0002_chinese_verbose_names'),
     ]
 
