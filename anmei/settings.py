@@ -253,6 +253,8 @@ BOT_STALE_AFTER_SECONDS = env.int("BOT_STALE_AFTER_SECONDS", default=180)
 BOT_STALE_SWEEP_SECONDS = env.int("BOT_STALE_SWEEP_SECONDS", default=60)  # beat: one alert per silence episode
 BOT_HTTP_TIMEOUT_SECONDS = env.float("BOT_HTTP_TIMEOUT_SECONDS", default=5.0)
 CONVERSATION_INACTIVITY_SWEEP_SECONDS = env.int("CONVERSATION_INACTIVITY_SWEEP_SECONDS", default=60)
+# Automatic routing: a round for every tenant with waiting work, so nothing waits on a lost trigger.
+ROUTING_ASSIGN_SWEEP_SECONDS = env.int("ROUTING_ASSIGN_SWEEP_SECONDS", default=30)
 BLACKLIST_EXPIRY_SWEEP_SECONDS = env.int("BLACKLIST_EXPIRY_SWEEP_SECONDS", default=60)
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 from django.db import IntegrityError, transaction
 
 from anmei.conversations.models import RoutingSettings
+from anmei.conversations.selectors import routing_settings_get
+from anmei.jobs.services import job_schedule
 
 logger = logging.getLogger(__name__)
 
@@ -23,8 +26,34 @@ def routing_settings_update(*, tenant_id: int, data: dict[str, Any]) -> RoutingS
         for field in ("mode", "capacity_per_consultant", "business_hours", "off_hours_message"):
             setattr(settings, field, data[field])
         settings.save()
+    assignment_schedule(tenant_id=tenant_id, reason="settings")
     logger.info(
         "routing settings updated",
         extra={"tenant_id": tenant_id, "mode": settings.mode, "capacity": settings.capacity_per_consultant},
     )
     return settings
+
+
+ASSIGN_JOB = {"kind": "conversations.assign", "task": "workers.conversations.assign"}
+
+
+def assignment_schedule(*, tenant_id: int, reason: str) -> None:
+    """Ask for an assignment round once the current transaction commits (nothing in manual mode).
+
+    Each call is its own durable job: a round finds all the work there is, so an extra one costs
+    a few queries, and a lost one is caught by the sweep.
+    """
+    if routing_settings_get(tenant_id=tenant_id).mode == RoutingSettings.Mode.MANUAL:
+        return
+    job_schedule(
+        **ASSIGN_JOB,
+        key=f"{tenant_id}:{reason}:{uuid.uuid4().hex}",
+        tenant_id=tenant_id,
+        payload={"tenant_id": tenant_id, "reason": reason},
+    )
+
+
+def assignment_consultant_available(*, tenant_id: int, user_id: int, role: str) -> None:
+    """A consultant came online (or back from away): they may take waiting work."""
+    if role == "consultant":
+        assignment_schedule(tenant_id=tenant_id, reason=f"online:{user_id}")
