@@ -13,7 +13,6 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("anmei", "workers", "mcp_server", "astrbot_plugin_anmei")
 STILL_OVER = {
     "anmei/stats/selectors.py",
-    "anmei/jobs/services.py",
     "anmei/automation/services.py",
     "anmei/accounts/services.py",
     "astrbot_plugin_anmei/main.py",
