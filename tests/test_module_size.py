@@ -14,7 +14,6 @@ PACKAGES = ("anmei", "workers", "mcp_server", "astrbot_plugin_anmei")
 STILL_OVER = {
     "anmei/stats/selectors.py",
     "anmei/automation/services.py",
-    "anmei/accounts/services.py",
     "astrbot_plugin_anmei/main.py",
     "anmei/conversations/services/lifecycle.py",
     "anmei/stats/api.py",
