@@ -20,7 +20,6 @@ STILL_OVER = {
     "anmei/asr/services.py",
     "anmei/stats/services/rollup.py",
     "astrbot_plugin_anmei/anmei_core.py",
-    "anmei/automation/selectors.py",
     "anmei/console/consumers.py",
     "anmei/bots/services/inbound.py",
 }
