@@ -13,7 +13,6 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("anmei", "workers", "mcp_server", "astrbot_plugin_anmei")
 STILL_OVER = {
     "anmei/stats/selectors.py",
-    "anmei/automation/services.py",
     "astrbot_plugin_anmei/main.py",
     "anmei/conversations/services/lifecycle.py",
     "anmei/stats/api.py",
