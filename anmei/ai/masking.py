@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
@@ -64,7 +65,10 @@ def _canonical(kind: str, raw: str) -> str | None:
 class Masker:
     """Replaces personal data by stable placeholders and puts it back in the answer."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, tag: str = "") -> None:
+        # `tag` namespaces the placeholders (the MCP server's are `[PHONE_T1]`), so one masker's
+        # `unmask` never restores another's placeholder to the wrong value.
+        self._tag = tag
         self._by_value: dict[tuple[str, str], str] = {}
         self._originals: dict[str, str] = {}
         self._counts: dict[str, int] = {}
@@ -77,7 +81,7 @@ class Masker:
         key = (kind, value)
         if key not in self._by_value:
             self._counts[kind] = self._counts.get(kind, 0) + 1
-            token = f"[{kind}_{self._counts[kind]}]"
+            token = f"[{kind}_{self._tag}{self._counts[kind]}]"
             self._by_value[key] = token
             self._originals[token] = raw
         return self._by_value[key]
@@ -100,6 +104,16 @@ class Masker:
         if messages is None:
             return None
         return [{**m, "content": self.mask(m["content"])} if isinstance(m.get("content"), str) else m for m in messages]
+
+    def mask_value(self, value: Any) -> Any:
+        """Every string inside a JSON-like value masked (dict keys kept)."""
+        if isinstance(value, str):
+            return self.mask(value)
+        if isinstance(value, dict):
+            return {k: self.mask_value(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.mask_value(v) for v in value]
+        return value
 
     def unmask(self, text: str) -> str:
         if not text or not self._originals:
