@@ -245,8 +245,9 @@ PRESENCE_TTL_SECONDS = env.int("PRESENCE_TTL_SECONDS", default=60)
 
 HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default=1.0)
 
-# IM bots and blacklist. Retry countdowns, away message and inactivity timeout live in the
-# per-tenant GatewaySettings row (editable in admin at run time); these are the defaults for new rows.
+# IM bots and blacklist. Retry countdowns live in the per-tenant bots GatewaySettings row, the away
+# message, auto-reply switch and inactivity timeout in conversations ConversationSettings (both
+# editable in admin at run time); BOT_RETRY_COUNTDOWNS is the default for new GatewaySettings rows.
 BOT_RETRY_COUNTDOWNS = [float(x) for x in env.list("BOT_RETRY_COUNTDOWNS", default=["5", "15", "60"])]
 BOT_STALE_AFTER_SECONDS = env.int("BOT_STALE_AFTER_SECONDS", default=180)
 BOT_STALE_SWEEP_SECONDS = env.int("BOT_STALE_SWEEP_SECONDS", default=60)  # beat: one alert per silence episode
