@@ -282,6 +282,9 @@ SILENCED_SYSTEM_CHECKS = ["auth.W004"]
 AUTOMATION_ENABLED_DEFAULT = env.bool("AUTOMATION_ENABLED_DEFAULT", default=True)
 AUTOMATION_RETRY_COUNTDOWNS = [float(x) for x in env.list("AUTOMATION_RETRY_COUNTDOWNS", default=["5", "15", "60"])]
 AUTOMATION_MAX_RETRIES = env.int("AUTOMATION_MAX_RETRIES", default=3)
+# The registration welcome's bound (SPEC: within 3 s): an agent failure is retried instead of
+# storing the generic template while a retry's countdown still fits in it.
+AUTOMATION_WELCOME_BOUND_SECONDS = env.float("AUTOMATION_WELCOME_BOUND_SECONDS", default=3.0)
 NOTIFICATION_WEBHOOK_TIMEOUT_SECONDS = env.float("NOTIFICATION_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
 # Carriers for stored notifications, by the name chosen in the automation settings (pluggable).
 NOTIFICATION_BACKENDS = {
