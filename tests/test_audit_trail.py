@@ -1,0 +1,77 @@
+"""The configuration audit trail: a row per change, attributed to its door and user, committed with it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.db import DatabaseError, connection
+
+from anmei.audit.models import AuditEntry
+from anmei.automation.models import AutomationSettings
+from anmei.automation.services import automation_settings_get_or_create, automation_settings_update
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_agent_config_change_through_the_api_is_audited_with_its_secret_masked(tenant_a, alice, as_user):
+    # given tenant A's admin
+    client = as_user(alice)
+    client.get("/api/v1/admin/agent-config")
+
+    # when they switch the model and set a key through the API
+    response = client.put("/api/v1/admin/agent-config", {"model": "gpt-z", "api_key": "sk-very-secret"}, format="json")
+    assert response.status_code == 200
+
+    # then exactly one row says who, through which door, and what changed, without the secret
+    entry = AuditEntry.objects.get()
+    assert (entry.tenant_id, entry.actor_id, entry.actor_username, entry.door) == (
+        tenant_a.id,
+        alice.id,
+        "alice",
+        "api",
+    )
+    assert (entry.action, entry.object_type) == ("update", "agent_config")
+    assert entry.changes["api_key"] == [None, "***"]
+    assert entry.changes["model"][1] == "gpt-z"
+    assert "sk-very-secret" not in json.dumps(entry.changes)
+
+
+def test_automation_settings_change_is_audited_field_by_field(tenant_a):
+    config = automation_settings_get_or_create(tenant_id=tenant_a.id)
+    old = config.max_retries
+
+    automation_settings_update(tenant_id=tenant_a.id, max_retries=old + 2, enabled=config.enabled)
+
+    entry = AuditEntry.objects.get()
+    assert (entry.object_type, entry.object_id, entry.door, entry.actor_id) == (
+        "automation_settings",
+        str(config.pk),
+        "system",
+        None,
+    )
+    assert entry.changes == {"max_retries": [old, old + 2]}
+
+
+def test_a_change_whose_audit_row_fails_is_not_committed(tenant_a):
+    # given settings, and an audit table that refuses inserts (a real database failure)
+    config = automation_settings_get_or_create(tenant_id=tenant_a.id)
+    old = config.max_retries
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION audit_refuse() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'audit down'; END $$"
+            " LANGUAGE plpgsql;"
+            "CREATE TRIGGER audit_refuse BEFORE INSERT ON audit_auditentry"
+            " FOR EACH ROW EXECUTE FUNCTION audit_refuse();"
+        )
+    try:
+        # when the settings are changed
+        with pytest.raises(DatabaseError):
+            automation_settings_update(tenant_id=tenant_a.id, max_retries=old + 5)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TRIGGER audit_refuse ON audit_auditentry; DROP FUNCTION audit_refuse();")
+
+    # then the change did not commit either
+    assert AutomationSettings.objects.get(pk=config.pk).max_retries == old
+    assert AuditEntry.objects.count() == 0
