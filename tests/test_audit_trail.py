@@ -100,3 +100,48 @@ def test_audit_log_api_filters_and_keeps_tenants_apart(tenant_a, tenant_b, alice
     assert as_user(alice).get("/api/v1/admin/audit-log?object_type=nope").status_code == 400
     assert as_user(alice).get("/api/v1/admin/audit-log?from=yesterday").status_code == 400
     assert as_user(carol).get("/api/v1/admin/audit-log").status_code == 403
+
+
+def test_every_api_door_that_writes_configuration_leaves_one_row(tenant_a, alice, as_user):
+    """Walk the configuration writes of the API; each one must leave its own row, secrets masked."""
+    client = as_user(alice)
+    group = client.post("/api/v1/mcp-config/groups", {"name": "crm"}, format="json").json()
+    gid = group["id"]
+    tool_id = client.get("/api/v1/mcp-config/tools").json()[0]["id"]
+    key = client.post("/api/v1/api-keys", {"name": "erp", "scopes": ["stats:read"]}, format="json").json()
+    writes = [
+        ("mcp_group", "key_create", lambda: None),
+        ("api_key", "create", lambda: None),
+        (
+            "mcp_group",
+            "update",
+            lambda: client.patch(f"/api/v1/mcp-config/groups/{gid}", {"enabled": False}, format="json"),
+        ),
+        ("mcp_group", "key_view", lambda: client.get(f"/api/v1/mcp-config/groups/{gid}/api-key")),
+        ("mcp_group", "key_regenerate", lambda: client.post(f"/api/v1/mcp-config/groups/{gid}/regenerate-key")),
+        (
+            "mcp_tool",
+            "update",
+            lambda: client.put(f"/api/v1/mcp-config/tools/{tool_id}", {"timeout_seconds": 9}, format="json"),
+        ),
+        ("api_key", "revoke", lambda: client.delete(f"/api/v1/api-keys/{key['id']}")),
+        (
+            "blacklist_entry",
+            "add",
+            lambda: client.post("/api/v1/blacklist", {"platform": "wechat", "user_id": "wx1"}, format="json"),
+        ),
+        (
+            "bot_gateway",
+            "update",
+            lambda: client.put("/api/v1/admin/bot-gateway", {"retry_countdowns": [1, 2]}, format="json"),
+        ),
+    ]
+    for _object_type, _action, write in writes:
+        response = write()
+        assert response is None or response.status_code < 300, response.content
+
+    rows = list(AuditEntry.objects.order_by("id").values_list("object_type", "action", "door", "actor_id"))
+    assert [(t, a) for t, a, _, _ in rows] == [(t, a) for t, a, _ in writes]
+    assert {(door, actor) for _, _, door, actor in rows} == {("api", alice.id)}
+    dumped = json.dumps(list(AuditEntry.objects.values_list("changes", flat=True)))
+    assert key["key"] not in dumped and group["api_key"] not in dumped
