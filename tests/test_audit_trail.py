@@ -145,3 +145,38 @@ def test_every_api_door_that_writes_configuration_leaves_one_row(tenant_a, alice
     assert {(door, actor) for _, _, door, actor in rows} == {("api", alice.id)}
     dumped = json.dumps(list(AuditEntry.objects.values_list("changes", flat=True)))
     assert key["key"] not in dumped and group["api_key"] not in dumped
+
+
+def _admin_resubmit(client, url: str, **overrides) -> int:
+    """Post an admin change form back with its own current values, some of them overridden."""
+    form = client.get(url).context["adminform"].form
+    data = {}
+    for name, field in form.fields.items():
+        value = form[name].value()
+        if value is None:
+            continue
+        data[name] = field.prepare_value(value) if hasattr(field, "prepare_value") else value
+    data.update(overrides)
+    return client.post(url, {k: v for k, v in data.items() if v is not None}).status_code
+
+
+def test_an_admin_save_is_audited_as_the_admin_door(tenant_a, olga):
+    from django.test import Client
+
+    from anmei.bots.services.instances import gateway_settings_get_or_create
+
+    gateway = gateway_settings_get_or_create(tenant_id=tenant_a.id)
+    client = Client()
+    client.force_login(olga)
+
+    status = _admin_resubmit(client, f"/admin/bots/gatewaysettings/{gateway.pk}/change/", retry_countdowns="[3, 4]")
+
+    assert status == 302
+    entry = AuditEntry.objects.get()
+    assert (entry.door, entry.actor_id, entry.object_type, entry.tenant_id) == (
+        "admin",
+        olga.id,
+        "bot_gateway",
+        tenant_a.id,
+    )
+    assert entry.changes["retry_countdowns"][1] == [3, 4]
