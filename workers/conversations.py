@@ -8,6 +8,6 @@ from celery_config import app
 @app.task(name="workers.conversations.end_inactive")
 def end_inactive() -> int:
     """Beat: end open conversations idle past their tenant's inactivity timeout."""
-    from anmei.bots.services import conversation_end_inactive
+    from anmei.conversations.services import conversation_end_inactive
 
     return conversation_end_inactive()

@@ -109,7 +109,7 @@ class BotInstanceAdmin(TenantScopedAdmin):
 class GatewaySettingsAdmin(AuditedAdminMixin, TenantScopedAdmin):
     audit_object_type = "bot_gateway"
 
-    list_display = ("tenant", "retry_countdowns", "auto_reply_enabled", "inactivity_timeout_minutes", "updated_at")
+    list_display = ("tenant", "retry_countdowns", "updated_at")
 
 
 @admin.register(BotDelivery)

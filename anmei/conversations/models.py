@@ -190,3 +190,33 @@ class ConversationEvent(models.Model):
         if staff:
             return details
         return {key: value for key, value in details.items() if key not in self.STAFF_ONLY_DETAILS}
+
+
+class ConversationSettings(models.Model):
+    """Per-tenant knobs of the conversations themselves, read at run time: change them in admin, no restart.
+
+    They govern web-chat and IM conversations alike (auto-replies, the away message, ending idle
+    conversations), so they live here rather than with the bots, which keep only their delivery
+    retries (`bots.GatewaySettings`). A row is created with the defaults the first time a tenant
+    needs one; reads of a tenant without a row see the unsaved defaults.
+    """
+
+    tenant = models.OneToOneField("tenants.Tenant", on_delete=models.CASCADE, related_name="conversation_settings")
+    auto_reply_enabled = models.BooleanField(
+        default=True, help_text="answer a customer nobody is online for (keyword rule, AI agent, away message)"
+    )
+    away_message = models.TextField(
+        default="您好，客服暂时不在线，我们会尽快回复您。",
+        help_text="sent once per conversation when nobody is online and no rule or agent answers",
+    )
+    inactivity_timeout_minutes = models.PositiveIntegerField(
+        default=30, help_text="an open conversation with no message for this long is ended by the beat task"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "会话设置"
+        verbose_name_plural = "会话设置"
+
+    def __str__(self) -> str:
+        return f"conversation settings of tenant {self.tenant_id}"

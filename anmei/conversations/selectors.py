@@ -7,7 +7,12 @@ from django.db.models import Q, QuerySet
 
 from anmei.accounts.models import User
 from anmei.common.errors import ApplicationError, NotFoundError
-from anmei.conversations.models import Conversation, Message
+from anmei.conversations.models import Conversation, ConversationSettings, Message
+
+
+def conversation_settings_get(*, tenant_id: int) -> ConversationSettings:
+    """The tenant's conversation settings, or the unsaved defaults while it has no row (reads never write)."""
+    return ConversationSettings.objects.filter(tenant_id=tenant_id).first() or ConversationSettings(tenant_id=tenant_id)
 
 
 def conversation_visible_to(user: User) -> QuerySet[Conversation]:
