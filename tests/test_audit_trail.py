@@ -14,6 +14,11 @@ from anmei.automation.services import automation_settings_get_or_create, automat
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+def config_rows():
+    """Audit rows other than the staff accounts the persona fixtures create."""
+    return AuditEntry.objects.exclude(object_type="user")
+
+
 def test_agent_config_change_through_the_api_is_audited_with_its_secret_masked(tenant_a, alice, as_user):
     # given tenant A's admin
     client = as_user(alice)
@@ -24,7 +29,7 @@ def test_agent_config_change_through_the_api_is_audited_with_its_secret_masked(t
     assert response.status_code == 200
 
     # then exactly one row says who, through which door, and what changed, without the secret
-    entry = AuditEntry.objects.get()
+    entry = config_rows().get()
     assert (entry.tenant_id, entry.actor_id, entry.actor_username, entry.door) == (
         tenant_a.id,
         alice.id,
@@ -43,7 +48,7 @@ def test_automation_settings_change_is_audited_field_by_field(tenant_a):
 
     automation_settings_update(tenant_id=tenant_a.id, max_retries=old + 2, enabled=config.enabled)
 
-    entry = AuditEntry.objects.get()
+    entry = config_rows().get()
     assert (entry.object_type, entry.object_id, entry.door, entry.actor_id) == (
         "automation_settings",
         str(config.pk),
@@ -74,7 +79,7 @@ def test_a_change_whose_audit_row_fails_is_not_committed(tenant_a):
 
     # then the change did not commit either
     assert AutomationSettings.objects.get(pk=config.pk).max_retries == old
-    assert AuditEntry.objects.count() == 0
+    assert config_rows().count() == 0
 
 
 def test_audit_log_api_filters_and_keeps_tenants_apart(tenant_a, tenant_b, alice, carol, bob, olga, as_user):
@@ -85,15 +90,21 @@ def test_audit_log_api_filters_and_keeps_tenants_apart(tenant_a, tenant_b, alice
 
     # then tenant A's admin sees only tenant A's rows, even when asking for tenant B
     rows = as_user(alice).get(f"/api/v1/admin/audit-log?tenant={tenant_b.id}").json()["results"]
-    assert sorted(r["object_type"] for r in rows) == ["agent_config", "automation_settings"]
+    assert sorted(r["object_type"] for r in rows if r["object_type"] != "user") == [
+        "agent_config",
+        "automation_settings",
+    ]
+    assert {r["id"] for r in rows} == set(AuditEntry.objects.filter(tenant=tenant_a).values_list("id", flat=True))
     rows = as_user(alice).get("/api/v1/admin/audit-log?object_type=agent_config&actor=alice").json()["results"]
     assert [(r["actor"]["username"], r["changes"]["model"][1]) for r in rows] == [("alice", "gpt-a")]
-    bob_rows = as_user(bob).get("/api/v1/admin/audit-log").json()["results"]
+    bob_rows = as_user(bob).get("/api/v1/admin/audit-log?object_type=agent_config").json()["results"]
     assert [r["changes"]["model"][1] for r in bob_rows] == ["gpt-b"]
 
     # and an operator sees both tenants, or one with tenant=
-    assert as_user(olga).get("/api/v1/admin/audit-log").json()["count"] == 3
-    only_b = as_user(olga).get(f"/api/v1/admin/audit-log?tenant={tenant_b.id}").json()["results"]
+    assert as_user(olga).get("/api/v1/admin/audit-log").json()["count"] == AuditEntry.objects.count()
+    only_b = (
+        as_user(olga).get(f"/api/v1/admin/audit-log?tenant={tenant_b.id}&object_type=agent_config").json()["results"]
+    )
     assert [r["actor"]["username"] for r in only_b] == ["bob"]
 
     # and bad filters are a 400, consultants a 403
@@ -140,10 +151,10 @@ def test_every_api_door_that_writes_configuration_leaves_one_row(tenant_a, alice
         response = write()
         assert response is None or response.status_code < 300, response.content
 
-    rows = list(AuditEntry.objects.order_by("id").values_list("object_type", "action", "door", "actor_id"))
+    rows = list(config_rows().order_by("id").values_list("object_type", "action", "door", "actor_id"))
     assert [(t, a) for t, a, _, _ in rows] == [(t, a) for t, a, _ in writes]
     assert {(door, actor) for _, _, door, actor in rows} == {("api", alice.id)}
-    dumped = json.dumps(list(AuditEntry.objects.values_list("changes", flat=True)))
+    dumped = json.dumps(list(config_rows().values_list("changes", flat=True)))
     assert key["key"] not in dumped and group["api_key"] not in dumped
 
 
@@ -172,7 +183,7 @@ def test_an_admin_save_is_audited_as_the_admin_door(tenant_a, olga):
     status = _admin_resubmit(client, f"/admin/bots/gatewaysettings/{gateway.pk}/change/", retry_countdowns="[3, 4]")
 
     assert status == 302
-    entry = AuditEntry.objects.get()
+    entry = config_rows().get()
     assert (entry.door, entry.actor_id, entry.object_type, entry.tenant_id) == (
         "admin",
         olga.id,
@@ -180,3 +191,13 @@ def test_an_admin_save_is_audited_as_the_admin_door(tenant_a, olga):
         tenant_a.id,
     )
     assert entry.changes["retry_countdowns"][1] == [3, 4]
+
+
+def test_the_bootstrap_command_audits_the_staff_it_creates_as_the_command_door(db):
+    from django.core.management import call_command
+
+    call_command("bootstrap_tenant", "gamma", "--name", "Gamma", "--admin", "gadmin:Str0ng-pass-1x")
+
+    entry = AuditEntry.objects.get(object_type="user")
+    assert (entry.door, entry.action, entry.actor_id) == ("command", "create", None)
+    assert entry.changes == {"username": [None, "gadmin"], "role": [None, "admin"], "password": [None, "***"]}
