@@ -201,3 +201,47 @@ def test_the_bootstrap_command_audits_the_staff_it_creates_as_the_command_door(d
     entry = AuditEntry.objects.get(object_type="user")
     assert (entry.door, entry.action, entry.actor_id) == ("command", "create", None)
     assert entry.changes == {"username": [None, "gadmin"], "role": [None, "admin"], "password": [None, "***"]}
+
+
+# Every model with a tenant is configuration (audited in admin through AuditedAdminMixin, or its
+# admin calls a service that calls audit_record), data, or a listed gap. A new model must be put in
+# one of these sets, so a configuration model added without an audit fails here.
+ADMIN_THROUGH_AUDITED_SERVICES = {"blacklist.BlacklistEntry", "apikeys.ApiKey", "bots.BotInstance"}
+CONFIG_MODELS = {
+    "automation.AutomationSettings",
+    "ai.AgentConfig",
+    "bots.GatewaySettings",
+    "mcp_admin.MCPToolGroup",
+    "mcp_admin.MCPTool",
+    "accounts.User",
+    *ADMIN_THROUGH_AUDITED_SERVICES,
+}
+# Configuration not yet audited (see docs/architecture.md "Audit trail"): hooked by their owners next.
+NOT_YET_AUDITED = {"ai.CannedResponse", "conversations.ConversationSettings", "stats.StatsSettings"}
+DATA_MODELS = {
+    "ai.AgentCall", "ai.ConversationContext", "ai.ConversationSummary", "apikeys.ApiKeyAudit", "asr.AsrTask",
+    "audit.AuditEntry", "automation.AutomationRun", "automation.AutomationStep", "blacklist.BlacklistChange",
+    "blacklist.BlacklistInterception", "blacklist.BlacklistState", "blacklist.InterceptionReport",
+    "bots.BotDelivery", "conversations.Conversation", "conversations.ConversationEvent", "conversations.Message",
+    "jobs.Job", "mcp_admin.MCPCallLog", "mcp_admin.MCPKeyAudit", "notifications.AdminAlert",
+    "notifications.Notification", "stats.Rating", "stats.ReportingEvent", "stats.StatsCustomerDay",
+    "stats.StatsDaily", "stats.StatsHourly", "stats.StatsTenantDaily", "stats.StatsTermDaily",
+}  # fmt: skip
+
+
+def _points_at_tenant(field) -> bool:
+    related = getattr(field, "related_model", None)
+    return bool(field.is_relation and field.concrete and related and related._meta.label == "tenants.Tenant")
+
+
+def test_every_configuration_model_is_audited_in_admin_and_every_tenant_model_is_classified():
+    from django.apps import apps
+    from django.contrib import admin
+
+    from anmei.audit.admin import AuditedAdminMixin
+
+    tenant_models = {m._meta.label for m in apps.get_models() if any(map(_points_at_tenant, m._meta.get_fields()))}
+    unclassified = tenant_models - CONFIG_MODELS - DATA_MODELS - NOT_YET_AUDITED
+    assert unclassified == set(), f"classify these models as configuration or data: {sorted(unclassified)}"
+    for label in CONFIG_MODELS - ADMIN_THROUGH_AUDITED_SERVICES:
+        assert isinstance(admin.site._registry[apps.get_model(label)], AuditedAdminMixin), label
