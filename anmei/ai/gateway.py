@@ -19,6 +19,7 @@ from django.conf import settings
 
 from anmei.ai import breaker, tokens
 from anmei.ai.context import budget_for, context_build
+from anmei.ai.masking import Masker
 from anmei.ai.mcp_client import MCPEndpoint, default_url, subject_token
 from anmei.ai.models import AgentConfig
 from anmei.ai.providers import AgentError, AgentRequest, provider_run
@@ -154,16 +155,19 @@ def agent_run(
         "conversation_id": conversation_id,
         "config": config,
     }
+    # No personal data leaves for an LLM: placeholders out, originals back in (docs/privacy.md).
+    masker = Masker()
+    masked_messages = masker.mask_messages(built.messages if built else None)  # history first: stable numbering
     try:
         request = _request(
             config,
             customer_id=customer_id,
             conversation_id=conversation_id,
             purpose=purpose,
-            query=query,
-            messages=built.messages if built else None,
+            query=masker.mask(query),
+            messages=masked_messages,
             json_mode=json_mode,
-            on_delta=on_delta,
+            on_delta=masker.stream(on_delta),
             bot_id=bot_id,
         )
         result = provider_run(provider, request)
@@ -216,10 +220,12 @@ def agent_run(
             "conversation_id": conversation_id,
             "duration_ms": round(duration_ms, 1),
             "total_tokens": usage.get("total_tokens"),
+            "masked_values": masker.count,
         },
     )
     # A welcome or a reply becomes a message: at most MESSAGE_MAX_CHARS whatever the agent wrote.
-    text = message_cap(result.text) if purpose in MESSAGE_PURPOSES and result.text else result.text
+    answer = masker.unmask(result.text)
+    text = message_cap(answer) if purpose in MESSAGE_PURPOSES and answer else answer
     return AgentOutcome(text=text, provider=provider, duration_ms=duration_ms, model=result.model)
 
 
