@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "anmei.media",
     "anmei.asr",
     "anmei.stats",
+    "anmei.audit",
 ]
 
 MIDDLEWARE = [
@@ -104,6 +105,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "anmei.audit.middleware.AuditDoorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "anmei.console.middleware.StaffPagesLocaleMiddleware",  # admin: zh-hans first, tenant time zone

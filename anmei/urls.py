@@ -29,6 +29,7 @@ api_v1 = [
     path("", include("anmei.blacklist.urls")),
     path("", include("anmei.ai.urls")),
     path("", include("anmei.apikeys.urls")),
+    path("", include("anmei.audit.urls")),
     path("console/", include("anmei.console.api_urls")),
     path("asr/", include("anmei.asr.urls")),
     path("stats/", include("anmei.stats.urls")),

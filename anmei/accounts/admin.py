@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 
 from anmei.accounts import services
 from anmei.accounts.models import AuthToken, User
+from anmei.audit.admin import AuditedAdminMixin
 from anmei.common.admin import ReadOnlyAdminMixin, TenantScopedAdmin
 from anmei.common.permissions import is_operator
 
@@ -32,7 +33,10 @@ class TenantUserCreationForm(AdminUserCreationForm):
 
 
 @admin.register(User)
-class UserAdmin(TenantScopedAdmin, DjangoUserAdmin):
+class UserAdmin(AuditedAdminMixin, TenantScopedAdmin, DjangoUserAdmin):
+    audit_object_type = "user"
+    audit_secret_fields = ("password", "password1", "password2")
+
     list_display = ("id", "username", "tenant", "role", "nickname", "source", "is_active", "created_at")
     list_filter = ("role", "source", "is_active", "tenant")
     search_fields = ("username", "nickname", "email", "phone", "platform_user_id")

@@ -7,6 +7,7 @@ from django.contrib import admin
 
 from anmei.ai.models import AgentCall, AgentConfig, CannedResponse, ConversationSummary
 from anmei.ai.templating import template_validator
+from anmei.audit.admin import AuditedAdminMixin
 from anmei.common.admin import ReadOnlyAdminMixin, TenantScopedAdmin, TenantSettingsForm
 
 
@@ -62,7 +63,10 @@ class AgentConfigForm(TenantSettingsForm):
 
 
 @admin.register(AgentConfig)
-class AgentConfigAdmin(TenantScopedAdmin):
+class AgentConfigAdmin(AuditedAdminMixin, TenantScopedAdmin):
+    audit_object_type = "agent_config"
+    audit_secret_fields = ("api_key", "mcp_group_key", "api_key_encrypted", "mcp_group_key_encrypted")
+
     form = AgentConfigForm
     list_display = ("tenant", "provider", "enabled", "base_url", "model", "timeout_seconds", "has_key", "updated_at")
     list_filter = ("provider", "enabled")

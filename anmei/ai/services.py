@@ -10,12 +10,14 @@ from django.utils import timezone
 
 from anmei.ai.models import AgentCall, AgentConfig, CannedResponse
 from anmei.ai.selectors import agent_config_default
+from anmei.audit.services import audit_changes, audit_record, audit_snapshot
 from anmei.common.errors import ApplicationError
 from anmei.mcp_admin.services import mcp_group_create
 from anmei.tenants.models import Tenant
 
 logger = logging.getLogger("anmei.ai")
 
+SECRET_FIELDS = ("api_key", "mcp_group_key")
 GATEWAY_MCP_GROUP = "ai-gateway"
 GATEWAY_MCP_TOOLS = ["get_user_profile", "analyze_customer", "get_conversation_data"]
 
@@ -38,13 +40,23 @@ def agent_config_update(
     *, config: AgentConfig, api_key: str | None = None, mcp_group_key: str | None = None, **fields
 ) -> AgentConfig:
     """Change a configuration; secrets are given in clear here and stored encrypted."""
-    for name, value in fields.items():
-        setattr(config, name, value)
-    if api_key is not None:
-        config.api_key = api_key
-    if mcp_group_key is not None:
-        config.mcp_group_key = mcp_group_key
-    config.save()
+    names = [*fields, *(["api_key"] if api_key is not None else []), *(["mcp_group_key"] if mcp_group_key else [])]
+    with transaction.atomic():
+        before = audit_snapshot(config, names)
+        for name, value in fields.items():
+            setattr(config, name, value)
+        if api_key is not None:
+            config.api_key = api_key
+        if mcp_group_key is not None:
+            config.mcp_group_key = mcp_group_key
+        config.save()
+        audit_record(
+            tenant_id=config.tenant_id,
+            action="update",
+            object_type="agent_config",
+            object_id=config.pk,
+            changes=audit_changes(before, audit_snapshot(config, names), secrets=SECRET_FIELDS),
+        )
     return config
 
 

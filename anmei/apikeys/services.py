@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from anmei.accounts.models import User
 from anmei.apikeys.models import ApiKey, ApiKeyAudit
+from anmei.audit.services import SECRET, audit_record
 from anmei.common.crypto import hash_token, new_token
 from anmei.common.errors import ApplicationError, NotFoundError
 from anmei.common.permissions import is_operator
@@ -40,6 +41,14 @@ def api_key_create(*, actor: User, name: str, scopes: list[str]) -> tuple[ApiKey
             rate_limit_per_minute=settings.API_KEY_RATE_LIMIT_PER_MINUTE,
         )
         ApiKeyAudit.objects.create(tenant_id=actor.tenant_id, api_key=api_key, actor=actor, action="created")
+        audit_record(
+            tenant_id=actor.tenant_id,
+            action="create",
+            object_type="api_key",
+            object_id=api_key.pk,
+            changes={"name": [None, name], "scopes": [None, api_key.scopes], "key": [None, SECRET]},
+            actor=actor,
+        )
     logger.info("api key created", extra={"tenant_id": actor.tenant_id, "api_key_id": api_key.id, "user_id": actor.id})
     return api_key, key
 
@@ -60,6 +69,14 @@ def api_key_revoke(*, actor: User, api_key_id: int) -> ApiKey:
             api_key.revoked_at = timezone.now()
             api_key.save(update_fields=["revoked_at"])
             ApiKeyAudit.objects.create(tenant_id=api_key.tenant_id, api_key=api_key, actor=actor, action="revoked")
+            audit_record(
+                tenant_id=api_key.tenant_id,
+                action="revoke",
+                object_type="api_key",
+                object_id=api_key.pk,
+                changes={"revoked_at": [None, api_key.revoked_at.isoformat()]},
+                actor=actor,
+            )
             logger.info(
                 "api key revoked", extra={"tenant_id": api_key.tenant_id, "api_key_id": api_key.id, "user_id": actor.id}
             )

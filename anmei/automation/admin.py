@@ -3,6 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 
+from anmei.audit.admin import AuditedAdminMixin
 from anmei.automation import services
 from anmei.automation.models import AutomationRun, AutomationSettings, AutomationStep
 from anmei.common.admin import ReadOnlyAdminMixin, TenantScopedAdmin, TenantSettingsForm
@@ -36,7 +37,9 @@ class AutomationSettingsForm(TenantSettingsForm):
 
 
 @admin.register(AutomationSettings)
-class AutomationSettingsAdmin(TenantScopedAdmin):
+class AutomationSettingsAdmin(AuditedAdminMixin, TenantScopedAdmin):
+    audit_object_type = "automation_settings"
+
     """Run-time settings: tasks read them on every step, so a save applies to the next step."""
 
     form = AutomationSettingsForm

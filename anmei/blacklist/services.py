@@ -18,6 +18,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from anmei.accounts.models import User
+from anmei.audit.services import audit_record
 from anmei.blacklist.models import (
     BlacklistBotCursor,
     BlacklistChange,
@@ -57,6 +58,14 @@ def _record_change(*, tenant_id: int, action: str, entries: list[dict[str, Any]]
     state.save(update_fields=["version"])
     change = BlacklistChange.objects.create(
         tenant_id=tenant_id, version=state.version, action=action, data={"entries": entries}, reason=reason
+    )
+    keys = [f"{e.get('platform')}:{e.get('user_id')}" for e in entries]
+    audit_record(
+        tenant_id=tenant_id,
+        action=action if reason != "expiry" else "expire",
+        object_type="blacklist_entry",
+        object_id=keys[0] if len(keys) == 1 else f"{len(keys)} entries",
+        changes={"entries": [None, entries] if action == "add" else [entries, None], "version": [None, state.version]},
     )
     job_schedule(
         **CHANGE_JOB,

@@ -9,6 +9,7 @@ from django.contrib import admin, messages
 from django.db.models import F
 from django.utils import timezone
 
+from anmei.audit.admin import AuditedAdminMixin
 from anmei.bots.models import BotDelivery, BotInstance, GatewaySettings
 from anmei.bots.services import bot_create, bot_credentials_rotate
 from anmei.common.admin import ReadOnlyAdminMixin, TenantScopedAdmin, TenantSettingsForm
@@ -105,7 +106,9 @@ class BotInstanceAdmin(TenantScopedAdmin):
 
 
 @admin.register(GatewaySettings)
-class GatewaySettingsAdmin(TenantScopedAdmin):
+class GatewaySettingsAdmin(AuditedAdminMixin, TenantScopedAdmin):
+    audit_object_type = "bot_gateway"
+
     list_display = ("tenant", "retry_countdowns", "updated_at")
 
 

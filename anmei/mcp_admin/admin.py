@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 
+from anmei.audit.admin import AuditedAdminMixin
 from anmei.common.admin import ReadOnlyAdminMixin, TenantScopedAdmin
 from anmei.common.errors import ApplicationError
 from anmei.common.permissions import is_operator
@@ -23,7 +24,10 @@ class MCPToolInline(admin.TabularInline):
 
 
 @admin.register(MCPToolGroup)
-class MCPToolGroupAdmin(TenantScopedAdmin):
+class MCPToolGroupAdmin(AuditedAdminMixin, TenantScopedAdmin):
+    audit_object_type = "mcp_group"
+    audit_secret_fields = ("key_hash", "key_encrypted")
+
     list_display = ("id", "name", "tenant", "enabled", "key_prefix", "created_by", "created_at")
     list_filter = ("enabled", "tenant")
     search_fields = ("name", "description", "key_prefix")
@@ -79,7 +83,9 @@ class MCPToolGroupAdmin(TenantScopedAdmin):
 
 
 @admin.register(MCPTool)
-class MCPToolAdmin(TenantScopedAdmin):
+class MCPToolAdmin(AuditedAdminMixin, TenantScopedAdmin):
+    audit_object_type = "mcp_tool"
+
     list_display = ("id", "tool_name", "tenant", "group", "enabled", "timeout_seconds", "version", "updated_at")
     list_filter = ("enabled", "tool_name", "tenant")
     search_fields = ("tool_name", "description")

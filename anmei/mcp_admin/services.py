@@ -12,6 +12,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 
 from anmei.accounts.models import User
+from anmei.audit.services import SECRET, audit_changes, audit_record, audit_snapshot
 from anmei.common.crypto import decrypt, encrypt, hash_token, new_token
 from anmei.common.errors import ApplicationError
 from anmei.mcp_admin.models import MCPKeyAudit, MCPTool, MCPToolGroup, ToolName
@@ -40,6 +41,17 @@ def _check_tool_names(tool_names: list[str] | None) -> None:
 
 def _audit(group: MCPToolGroup, actor: User | None, action: str) -> None:
     MCPKeyAudit.objects.create(tenant_id=group.tenant_id, group=group, actor=actor, action=action)
+    changes = {"key": [None, SECRET]} if action != MCPKeyAudit.Action.VIEW else {}
+    if action == MCPKeyAudit.Action.REGENERATE:
+        changes = {"key": [SECRET, SECRET]}
+    audit_record(
+        tenant_id=group.tenant_id,
+        action=f"key_{action}",
+        object_type="mcp_group",
+        object_id=group.pk,
+        changes=changes,
+        actor=actor,
+    )
     logger.info(
         "mcp key %s",
         action,
@@ -94,12 +106,20 @@ def mcp_group_create(
 
 def mcp_group_update(*, group: MCPToolGroup, data: dict[str, Any]) -> MCPToolGroup:
     """Rename, describe, enable or disable a group; a disabled group's key is refused on the next call."""
-    for field in ("name", "description", "enabled"):
-        if field in data:
-            setattr(group, field, data[field].strip() if field == "name" else data[field])
+    fields = [f for f in ("name", "description", "enabled") if f in data]
+    before = audit_snapshot(group, fields)
+    for field in fields:
+        setattr(group, field, data[field].strip() if field == "name" else data[field])
     try:
         with transaction.atomic():
             group.save()
+            audit_record(
+                tenant_id=group.tenant_id,
+                action="update",
+                object_type="mcp_group",
+                object_id=group.pk,
+                changes=audit_changes(before, audit_snapshot(group, fields)),
+            )
     except IntegrityError as exc:
         raise ApplicationError(
             "group_name_taken",
@@ -138,6 +158,8 @@ def mcp_group_key_regenerate(*, group: MCPToolGroup, actor: User | None) -> str:
 
 def mcp_tool_update(*, tool: MCPTool, data: dict[str, Any]) -> MCPTool:
     """Move a tool to another group of the same tenant, or change its switch, timeout, text or config."""
+    fields = ["group_id", "enabled", "timeout_seconds", "description", "config_data", "version"]
+    before = audit_snapshot(tool, fields)
     if "group_id" in data and data["group_id"] != tool.group_id:
         group = MCPToolGroup.objects.filter(pk=data["group_id"], tenant_id=tool.tenant_id).first()
         if group is None:
@@ -148,7 +170,15 @@ def mcp_tool_update(*, tool: MCPTool, data: dict[str, Any]) -> MCPTool:
     for field in ("enabled", "timeout_seconds", "description", "config_data", "version"):
         if field in data:
             setattr(tool, field, data[field])
-    tool.save()
+    with transaction.atomic():
+        tool.save()
+        audit_record(
+            tenant_id=tool.tenant_id,
+            action="update",
+            object_type="mcp_tool",
+            object_id=tool.pk,
+            changes=audit_changes(before, audit_snapshot(tool, fields)),
+        )
     logger.info(
         "mcp tool updated",
         extra={"tenant_id": tool.tenant_id, "tool_id": tool.pk, "tool_name": tool.tool_name, "group_id": tool.group_id},

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 
 from anmei.accounts.models import AuthToken, User
+from anmei.audit.services import audit_record
 from anmei.common import realtime
 from anmei.common.errors import ApplicationError
 from anmei.tenants.models import Tenant
@@ -46,6 +47,14 @@ def user_create(
     try:
         with transaction.atomic():
             user.save()
+            if role != User.Role.CUSTOMER:  # staff accounts are tenant configuration; customers are not
+                audit_record(
+                    tenant_id=user.tenant_id,
+                    action="create",
+                    object_type="user",
+                    object_id=user.pk,
+                    changes={"username": [None, username], "role": [None, role], "password": [None, "***"]},
+                )
     except IntegrityError as exc:
         raise ApplicationError(
             "username_taken", f"username '{username}' is taken", status_code=409, details={"field": "username"}

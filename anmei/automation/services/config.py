@@ -7,6 +7,7 @@ import logging
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from anmei.audit.services import audit_changes, audit_record, audit_snapshot
 from anmei.automation.models import AutomationSettings
 
 logger = logging.getLogger("anmei.automation")
@@ -34,9 +35,20 @@ def automation_settings_get_or_create(*, tenant_id: int) -> AutomationSettings:
 
 
 def automation_settings_update(*, tenant_id: int, **fields) -> AutomationSettings:
-    config = automation_settings_get_or_create(tenant_id=tenant_id)
-    for name, value in fields.items():
-        setattr(config, name, value)
-    config.full_clean(exclude=["tenant"])
-    config.save()
+    """Change the tenant's automation settings and audit the change in the same transaction."""
+    automation_settings_get_or_create(tenant_id=tenant_id)
+    with transaction.atomic():
+        config = AutomationSettings.objects.select_for_update().get(tenant_id=tenant_id)
+        before = audit_snapshot(config, fields)
+        for name, value in fields.items():
+            setattr(config, name, value)
+        config.full_clean(exclude=["tenant"])
+        config.save()
+        audit_record(
+            tenant_id=tenant_id,
+            action="update",
+            object_type="automation_settings",
+            object_id=config.pk,
+            changes=audit_changes(before, audit_snapshot(config, fields)),
+        )
     return config

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from anmei.audit.services import audit_changes, audit_record
 from anmei.blacklist.services import blacklist_cursor_create
 from anmei.bots.models import BotInstance, GatewaySettings
 from anmei.common import outbound
@@ -147,9 +148,18 @@ def gateway_settings_get_or_create(*, tenant_id: int) -> GatewaySettings:
 def gateway_settings_update(*, tenant_id: int, retry_countdowns: list[float]) -> GatewaySettings:
     """Change the tenant's retry schedule; the next attempt of every delivery and push reads it."""
     gateway = gateway_settings_get_or_create(tenant_id=tenant_id)
+    before = gateway.retry_countdowns
     gateway.retry_countdowns = [int(v) if float(v).is_integer() else float(v) for v in retry_countdowns]
     gateway.clean()  # the API's serializer checked the same bounds; the admin form calls it too
-    gateway.save(update_fields=["retry_countdowns", "updated_at"])
+    with transaction.atomic():
+        gateway.save(update_fields=["retry_countdowns", "updated_at"])
+        audit_record(
+            tenant_id=tenant_id,
+            action="update",
+            object_type="bot_gateway",
+            object_id=gateway.pk,
+            changes=audit_changes({"retry_countdowns": before}, {"retry_countdowns": gateway.retry_countdowns}),
+        )
     logger.info(
         "gateway settings updated", extra={"tenant_id": tenant_id, "retry_countdowns": gateway.retry_countdowns}
     )

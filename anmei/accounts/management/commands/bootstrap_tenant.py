@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from anmei.accounts.bootstrap import tenant_bootstrap
+from anmei.audit.services import audit_context
 
 
 def _credentials(value: str) -> tuple[str, str]:
@@ -22,12 +23,13 @@ class Command(BaseCommand):
         parser.add_argument("--consultant", action="append", default=[], metavar="USER:PASSWORD")
 
     def handle(self, *args, slug, name, admin, consultant, **options):
-        tenant, changes = tenant_bootstrap(
-            slug=slug,
-            name=name,
-            admins=[_credentials(a) for a in admin],
-            consultants=[_credentials(c) for c in consultant],
-        )
+        with audit_context(door="command"):
+            tenant, changes = tenant_bootstrap(
+                slug=slug,
+                name=name,
+                admins=[_credentials(a) for a in admin],
+                consultants=[_credentials(c) for c in consultant],
+            )
         if not changes:
             self.stdout.write(f"tenant {tenant.slug} (id {tenant.id}): nothing to change")
         for change in changes:
