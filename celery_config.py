@@ -102,6 +102,10 @@ app.conf.beat_schedule = {
         "task": "workers.jobs.alert_stuck",
         "schedule": float(settings.JOBS_STUCK_ALERT_SECONDS),
     },
+    "conversations-assign-sweep": {
+        "task": "workers.conversations.assign_sweep",
+        "schedule": float(settings.ROUTING_ASSIGN_SWEEP_SECONDS),
+    },
     "conversations-end-inactive": {
         "task": "workers.conversations.end_inactive",
         "schedule": float(settings.CONVERSATION_INACTIVITY_SWEEP_SECONDS),

@@ -245,13 +245,16 @@ PRESENCE_TTL_SECONDS = env.int("PRESENCE_TTL_SECONDS", default=60)
 
 HEALTH_CHECK_TIMEOUT_SECONDS = env.float("HEALTH_CHECK_TIMEOUT_SECONDS", default=1.0)
 
-# IM bots and blacklist. Retry countdowns, away message and inactivity timeout live in the
-# per-tenant GatewaySettings row (editable in admin at run time); these are the defaults for new rows.
+# IM bots and blacklist. Retry countdowns live in the per-tenant bots GatewaySettings row, the away
+# message, auto-reply switch and inactivity timeout in conversations ConversationSettings (both
+# editable in admin at run time); BOT_RETRY_COUNTDOWNS is the default for new GatewaySettings rows.
 BOT_RETRY_COUNTDOWNS = [float(x) for x in env.list("BOT_RETRY_COUNTDOWNS", default=["5", "15", "60"])]
 BOT_STALE_AFTER_SECONDS = env.int("BOT_STALE_AFTER_SECONDS", default=180)
 BOT_STALE_SWEEP_SECONDS = env.int("BOT_STALE_SWEEP_SECONDS", default=60)  # beat: one alert per silence episode
 BOT_HTTP_TIMEOUT_SECONDS = env.float("BOT_HTTP_TIMEOUT_SECONDS", default=5.0)
 CONVERSATION_INACTIVITY_SWEEP_SECONDS = env.int("CONVERSATION_INACTIVITY_SWEEP_SECONDS", default=60)
+# Automatic routing: a round for every tenant with waiting work, so nothing waits on a lost trigger.
+ROUTING_ASSIGN_SWEEP_SECONDS = env.int("ROUTING_ASSIGN_SWEEP_SECONDS", default=30)
 BLACKLIST_EXPIRY_SWEEP_SECONDS = env.int("BLACKLIST_EXPIRY_SWEEP_SECONDS", default=60)
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
@@ -279,6 +282,9 @@ SILENCED_SYSTEM_CHECKS = ["auth.W004"]
 AUTOMATION_ENABLED_DEFAULT = env.bool("AUTOMATION_ENABLED_DEFAULT", default=True)
 AUTOMATION_RETRY_COUNTDOWNS = [float(x) for x in env.list("AUTOMATION_RETRY_COUNTDOWNS", default=["5", "15", "60"])]
 AUTOMATION_MAX_RETRIES = env.int("AUTOMATION_MAX_RETRIES", default=3)
+# The registration welcome's bound (SPEC: within 3 s): an agent failure is retried instead of
+# storing the generic template while a retry's countdown still fits in it.
+AUTOMATION_WELCOME_BOUND_SECONDS = env.float("AUTOMATION_WELCOME_BOUND_SECONDS", default=3.0)
 NOTIFICATION_WEBHOOK_TIMEOUT_SECONDS = env.float("NOTIFICATION_WEBHOOK_TIMEOUT_SECONDS", default=5.0)
 # Carriers for stored notifications, by the name chosen in the automation settings (pluggable).
 NOTIFICATION_BACKENDS = {

@@ -23,6 +23,7 @@ api_v1 = [
     path("mcp-config/", include("anmei.mcp_admin.urls")),
     path("admin/registration-automation/", include("anmei.automation.urls")),
     path("", include("anmei.bots.urls")),
+    path("", include("anmei.conversations.urls_admin")),
     # Interceptions are read with the tenant's time zone, which the stats app owns.
     path("blacklist/interceptions", BlacklistInterceptionListApi.as_view(), name="blacklist-interceptions"),
     path("", include("anmei.blacklist.urls")),

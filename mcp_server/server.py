@@ -24,6 +24,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, ListToolsResult, TextContent
 from pydantic import ValidationError
 
+from anmei.ai.masking import Masker
 from anmei.common.metrics import MCP_CALL_SECONDS
 from anmei.mcp_admin.selectors.access import CallRefused, mcp_key_tool_names
 from mcp_server import tools
@@ -82,6 +83,18 @@ def _loggable(value: Any, *, redact: bool = False) -> Any:
     return {"truncated": True, "chars": len(text), "head": text[: settings.MCP_LOG_MAX_JSON_CHARS // 4]}
 
 
+def _masked(result: CallToolResult) -> CallToolResult:
+    """The tool's answer with phone, ID-card, e-mail and card numbers as placeholders: whoever reads
+    MCP answers is an LLM agent (docs/privacy.md)."""
+    masker = Masker(tag="T")
+    content = [
+        item.model_copy(update={"text": masker.mask(item.text)}) if isinstance(item, TextContent) else item
+        for item in result.content
+    ]
+    structured = masker.mask_value(result.structured_content) if result.structured_content is not None else None
+    return result.model_copy(update={"content": content, "structured_content": structured})
+
+
 class AnmeiMCPServer(MCPServer):
     """MCPServer with the call pipeline in `call_tool` and a per-key `tools/list`.
 
@@ -122,7 +135,7 @@ class AnmeiMCPServer(MCPServer):
             token = tools.current_scope.set(scope)
             try:
                 with anyio.fail_after(scope.grant.timeout_seconds):
-                    result = await super().call_tool(name, arguments, context)
+                    result = _masked(await super().call_tool(name, arguments, context))
             finally:
                 tools.current_scope.reset(token)
         except TimeoutError:

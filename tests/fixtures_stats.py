@@ -130,13 +130,18 @@ def _build(b: DayBuilder, *, callback_url: str):
     """Build the day; return a namespace of the tenants, people and conversations."""
     from anmei.bots.services import bot_create
     from anmei.bots.services.instances import gateway_settings_get_or_create
-    from anmei.conversations.services import conversation_accept, conversation_transfer
+    from anmei.conversations.services import (
+        conversation_accept,
+        conversation_settings_get_or_create,
+        conversation_transfer,
+    )
 
     early = at("08:00", D - timedelta(days=2))
     alpha = b.run(early, make_tenant, "alpha")
     beta = b.run(early, make_tenant, "beta")
     for tenant in (alpha, beta):
         b.run(early, gateway_settings_get_or_create, tenant_id=tenant.id)
+        b.run(early, conversation_settings_get_or_create, tenant_id=tenant.id)
     carol = b.user(early, alpha, "carol", User.Role.CONSULTANT, nickname="Carol")
     dave = b.user(early, alpha, "dave", User.Role.CONSULTANT, nickname="Dave")
     alice = b.user(early, alpha, "alice", User.Role.ADMIN)

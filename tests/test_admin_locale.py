@@ -3,15 +3,33 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from django.test import Client
 
+from anmei.ai.models import CannedResponse
+from anmei.automation.models import AutomationStep
+from anmei.conversations.models import Conversation, Message
 from anmei.mcp_admin.models import MCPToolGroup
 from anmei.mcp_admin.services import mcp_group_create
 from anmei.stats.models import StatsSettings
+from tests.conftest import PASSWORD
+from tests.test_automation_dashboard import _run
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_page(web_server, browser_context, alice):
+    """A 1400 x 900 browser page with alice logged in to Django admin (at its index)."""
+    page = browser_context(viewport={"width": 1400, "height": 900}).new_page()
+    page.goto(f"{web_server.url}/admin/login/?next=/admin/")
+    page.fill("#id_username", "alpha/alice")
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#site-name")
+    return page
 
 
 def _client(user, language: str | None = None) -> Client:
@@ -55,24 +73,16 @@ def test_api_messages_stay_as_they_were(anon):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_clinic_admin_sees_chinese_admin_in_the_browser(web_server, browser_context, alice, tenant_a):
-    from pathlib import Path
-
-    from tests.conftest import PASSWORD
-
+def test_clinic_admin_sees_chinese_admin_in_the_browser(web_server, admin_page, alice, tenant_a):
     # given alice's tenant with an MCP group, created at 12:51 UTC (20:51 in Shanghai)
     group, _ = mcp_group_create(tenant=tenant_a, name="dify", created_by=alice)
     MCPToolGroup.objects.filter(pk=group.pk).update(created_at=datetime(2026, 12, 6, 12, 51, tzinfo=UTC))
     shots = Path("/tmp/shots-dayc")
     shots.mkdir(parents=True, exist_ok=True)
-    page = browser_context(viewport={"width": 1400, "height": 900}).new_page()
 
     # when she logs in to Django admin and opens the groups
-    page.goto(f"{web_server.url}/admin/login/?next=/admin/")
-    page.fill("#id_username", "alpha/alice")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_selector("#site-name")
+    page = admin_page
+    page.goto(f"{web_server.url}/admin/")
     page.screenshot(path=str(shots / "admin-index.png"), full_page=True)
     index = page.inner_text("body")
     page.goto(f"{web_server.url}/admin/mcp_admin/mcptoolgroup/")
@@ -85,8 +95,6 @@ def test_clinic_admin_sees_chinese_admin_in_the_browser(web_server, browser_cont
 
 
 def test_tenant_admin_adds_a_canned_response_with_word_keywords_and_no_tenant_picker(alice, tenant_a):
-    from anmei.ai.models import CannedResponse
-
     client = _client(alice)
     form = client.get("/admin/ai/cannedresponse/add/").content.decode()
     body = {"shortcode": "price", "text": "价格以面诊为准", "keywords": "玻尿酸, 价格、疼不疼 价格"}
@@ -103,26 +111,14 @@ def test_tenant_admin_adds_a_canned_response_with_word_keywords_and_no_tenant_pi
 
 
 @pytest.mark.django_db(transaction=True)
-def test_registration_automation_dashboard_is_chinese_and_shows_errors_as_text(
-    web_server, browser_context, alice, tenant_a
-):
-    from pathlib import Path
-
-    from anmei.automation.models import AutomationStep
-    from tests.conftest import PASSWORD
-    from tests.test_automation_dashboard import _run
+def test_registration_automation_dashboard_is_chinese_and_shows_errors_as_text(web_server, admin_page, tenant_a):
 
     # given a failed run whose error text looks like markup, at 12:51 UTC (20:51 in Shanghai)
     _run(tenant_a, "u-failed", "failed", failed_step="generate_welcome")
     AutomationStep.objects.filter(tenant=tenant_a).update(
         error="<b id=x>boom</b>", finished_at=datetime(2026, 12, 6, 12, 51, 5, tzinfo=UTC)
     )
-    page = browser_context(viewport={"width": 1400, "height": 900}).new_page()
-    page.goto(f"{web_server.url}/admin/login/?next=/admin/")
-    page.fill("#id_username", "alpha/alice")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_selector("#site-name")
+    page = admin_page
 
     # when alice opens the dashboard
     page.goto(f"{web_server.url}/admin/registration-automation/")
@@ -150,25 +146,15 @@ def test_admin_names_every_model_in_chinese(alice, olga):
 
 @pytest.mark.django_db(transaction=True)
 def test_admin_change_lists_fit_1400_px_and_chinese_messages_stay_readable(
-    web_server, browser_context, alice, carol, cathy, tenant_a
+    web_server, admin_page, carol, cathy, tenant_a
 ):
-    from pathlib import Path
-
-    from anmei.conversations.models import Conversation, Message
-    from tests.conftest import PASSWORD
-
     # given a conversation with a long Chinese message
     conversation = Conversation.objects.create(tenant=tenant_a, customer=cathy, consultant=carol, channel="web")
     text = "您好，我想咨询一下玻尿酸填充苹果肌的效果能维持多久，术后需要注意哪些事项，价格大概是多少？" * 2
     Message.objects.create(tenant=tenant_a, conversation=conversation, sender_type="customer", content=text)
     shots = Path("/tmp/shots-dayc")
     shots.mkdir(parents=True, exist_ok=True)
-    page = browser_context(viewport={"width": 1400, "height": 900}).new_page()
-    page.goto(f"{web_server.url}/admin/login/?next=/admin/")
-    page.fill("#id_username", "alpha/alice")
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_selector("#site-name")
+    page = admin_page
 
     overflow = """() => [document.documentElement.scrollWidth - document.documentElement.clientWidth,
         ...[...document.querySelectorAll('#changelist .results')].map(e => e.scrollWidth - e.clientWidth)]"""

@@ -12,7 +12,7 @@ from anmei.ai import breaker
 from anmei.ai.gateway import generate_reply, generate_welcome
 from anmei.ai.models import AgentCall, AgentConfig
 from anmei.ai.services import agent_config_get_or_create, agent_config_update
-from anmei.automation.models import DEFAULT_WELCOME_TEMPLATE, AutomationRun
+from anmei.automation.models import AutomationRun
 from anmei.conversations.models import Message
 from tests.conftest import make_user
 from tests.fixtures_automation import await_for, free_port, receive_type, register, wait_for, ws_connect
@@ -95,7 +95,7 @@ async def test_openai_agent_runs_the_tool_loop_against_our_mcp_server(
 
 
 @pytest.mark.parametrize("failure", ["down", "error500", "slow"])
-def test_agent_failure_falls_back_to_the_template_and_the_run_succeeds(
+def test_agent_failure_falls_back_to_the_platform_profile_welcome_and_the_run_succeeds(
     failure, tenant_a, anon, celery_worker, fake_dify
 ):
     base_url = f"http://127.0.0.1:{free_port()}" if failure == "down" else fake_dify.url
@@ -109,8 +109,9 @@ def test_agent_failure_falls_back_to_the_template_and_the_run_succeeds(
     run = wait_for(lambda: _done(created["id"]))
 
     assert run.status == "succeeded"
-    assert (run.welcome_source, run.welcome_text) == ("template", DEFAULT_WELCOME_TEMPLATE)
-    assert Message.objects.get(external_id=f"welcome:{created['id']}").content == DEFAULT_WELCOME_TEMPLATE
+    # the agent could not answer: its template rendered with what the platform knows, not the generic one
+    assert run.welcome_source == "agent" and run.welcome_text.startswith("Lena，您好！")
+    assert Message.objects.get(external_id=f"welcome:{created['id']}").content == run.welcome_text
     call = AgentCall.objects.get()
     assert call.success is False and call.error
     assert run.agent_error == call.error

@@ -22,6 +22,7 @@ from anmei.blacklist.services import blacklist_entry_add
 from anmei.bots.models import BotDelivery, BotInstance
 from anmei.bots.services import bot_create, gateway_settings_get_or_create
 from anmei.conversations.models import Conversation, Message
+from anmei.conversations.services import conversation_settings_get_or_create
 from tests.fixtures_ai import configure_agent, summary_json
 from tests.fixtures_astrbot import AstrBot, astrbot_venv
 from tests.fixtures_bots import PUSH_PATH
@@ -75,8 +76,11 @@ def stack(_astrbot_install, web_server, celery_worker, settings, fake_asr):
         tenant_id=tenant.id, name="astrbot", platform="wecom", callback_url=astrbot.callback_url
     )
     gateway = gateway_settings_get_or_create(tenant_id=tenant.id)
-    gateway.retry_countdowns, gateway.auto_reply_enabled = [0.5, 1, 2, 2, 2], False
+    gateway.retry_countdowns = [0.5, 1, 2, 2, 2]
     gateway.save()
+    conversation_settings = conversation_settings_get_or_create(tenant_id=tenant.id)
+    conversation_settings.auto_reply_enabled = False
+    conversation_settings.save()
     astrbot.plugin_config.update(
         {"bot_token": token, "bot_secret": secret, "anmei_base_url": web_server.url, "retry_interval_seconds": 1}
     )

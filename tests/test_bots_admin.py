@@ -166,9 +166,6 @@ def test_gateway_settings_refuse_an_unusable_retry_schedule(alice, tenant_a):
         {
             "tenant": tenant_a.id,
             "retry_countdowns": '["soon", -1]',
-            "auto_reply_enabled": "on",
-            "away_message": "稍后回复",
-            "inactivity_timeout_minutes": 30,
         },
     )
     assert response.status_code == 200 and b"retry_countdowns" in response.content  # the form again, with an error

@@ -446,12 +446,14 @@ def test_heartbeat_marks_the_bot_alive(bot_a):
 
 def test_config_carries_the_blacklist_version_and_rules(alice, bot_a, as_user):
     from anmei.bots.models import GatewaySettings
+    from anmei.conversations.models import ConversationSettings
 
-    # given a tenant with one blacklisted user, a bot with a keyword rule and no gateway settings row
+    # given a tenant with one blacklisted user, a bot with a keyword rule and no settings rows
     bot, token, _ = bot_a
     as_user(alice).post("/api/v1/blacklist", {"platform": "wecom", "user_id": "x"}, format="json")
     BotInstance.objects.filter(pk=bot.pk).update(auto_reply_rules=[{"keyword": "价格", "reply": "请稍候"}])
     GatewaySettings.objects.filter(tenant_id=bot.tenant_id).delete()
+    ConversationSettings.objects.filter(tenant_id=bot.tenant_id).delete()
 
     # when the bot pulls its configuration
     config = bot_client(token).get("/api/v1/bot/config").json()
@@ -462,6 +464,7 @@ def test_config_carries_the_blacklist_version_and_rules(alice, bot_a, as_user):
     assert config["away_message"] == "您好，客服暂时不在线，我们会尽快回复您。"
     assert config["config_version"] == 1
     assert GatewaySettings.objects.filter(tenant_id=bot.tenant_id).count() == 0
+    assert ConversationSettings.objects.filter(tenant_id=bot.tenant_id).count() == 0
 
 
 def test_full_pull_lists_entries_in_force_with_version(tenant_a, tenant_b, alice, bot_a, as_user):

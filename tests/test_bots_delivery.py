@@ -114,12 +114,12 @@ def test_nobody_online_gets_the_keyword_rule_auto_reply_through_the_bot(tenant_a
 
 
 def test_nobody_online_non_text_message_gets_the_away_message(tenant_a, fake_bot, celery_worker):
-    from anmei.bots.services import gateway_settings_get_or_create
+    from anmei.conversations.services import conversation_settings_get_or_create
 
     bot, token, _ = make_bot(tenant_a, callback_url=fake_bot.url, fake=fake_bot)
-    gateway = gateway_settings_get_or_create(tenant_id=tenant_a.id)
-    gateway.away_message = "顾问下线了，稍后回复"
-    gateway.save()
+    conversation_settings = conversation_settings_get_or_create(tenant_id=tenant_a.id)
+    conversation_settings.away_message = "顾问下线了，稍后回复"
+    conversation_settings.save()
     payload = inbound("m-img", type="image", content="https://img.example/1.png")
     incoming = bot_client(token).post("/api/v1/bot/messages", payload, format="json").json()["message_id"]
 

@@ -196,6 +196,8 @@ def test_workers_scale_on_queue_work_through_keda_prometheus_triggers(objects):
         assert trigger["type"] == "prometheus"
         assert trigger["metadata"]["query"] == f'max(anmei_queue_work{{queue="{WORKER_QUEUES[group]}"}})'
         assert int(trigger["metadata"]["threshold"]) >= 1
+        # an absent figure (broker unreadable at scrape) must reach `fallback`, not read as 0
+        assert trigger["metadata"]["ignoreNullValues"] == "false" and spec["fallback"]["replicas"] >= 1
         assert spec["minReplicaCount"] >= 1 and spec["maxReplicaCount"] > spec["minReplicaCount"]
     assert scaled["anmei-worker-asr"]["spec"]["minReplicaCount"] == 1  # one warm model
 

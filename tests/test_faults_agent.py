@@ -54,7 +54,7 @@ def test_an_open_breaker_probes_the_agent_within_seconds_and_closes_on_success(t
     # when the agent recovers
     fake_dify.mode = "ok"
     # then a probe reaches it well before the cool-down ends, and the breaker closes
-    recovered = poll(lambda: welcome().text, timeout=10, interval=0.1)
+    recovered = poll(lambda: not (outcome := welcome()).error and not outcome.degraded, timeout=10, interval=0.1)
     assert recovered
     assert breaker.breaker_state(tenant_id=tenant_a.id, provider="dify")["state"] == "closed"
     assert not welcome().error

@@ -8,8 +8,8 @@ import pytest
 from django.utils import timezone
 
 from anmei.accounts.models import User
-from anmei.bots.services import conversation_end_inactive
 from anmei.conversations.models import Conversation, ConversationEvent, Message
+from anmei.conversations.services import conversation_end_inactive
 from tests.conftest import client_for, make_user
 from tests.helpers import assert_error, race
 
@@ -229,12 +229,12 @@ class TestMessages:
 
 @pytest.mark.django_db
 def test_inactive_conversations_are_ended_by_the_sweep(tenant_a, cathy, carol, as_user):
-    from anmei.bots.services import gateway_settings_get_or_create
+    from anmei.conversations.services import conversation_settings_get_or_create
 
     # given a 10-minute timeout, one conversation idle for 11 minutes and one active 5 minutes ago
-    gateway = gateway_settings_get_or_create(tenant_id=tenant_a.id)
-    gateway.inactivity_timeout_minutes = 10
-    gateway.save()
+    conversation_settings = conversation_settings_get_or_create(tenant_id=tenant_a.id)
+    conversation_settings.inactivity_timeout_minutes = 10
+    conversation_settings.save()
     idle = Conversation.objects.create(tenant=tenant_a, customer=cathy, status="waiting")
     busy = Conversation.objects.create(tenant=tenant_a, customer=cathy, status="waiting")
     _post(as_user(carol), busy, "claim")

@@ -1,5 +1,5 @@
 """Tenant URLs, third pass: IPv4-embedding IPv6 forms, numeric hosts, `?`/`#` in base URLs, one
-save-time check for every door (API serializers and admin forms); rules in anmei/common/outbound.py."""
+save-time check for every door (API serializers and admin forms); rules in anmei/common/outbound/."""
 
 from __future__ import annotations
 

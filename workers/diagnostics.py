@@ -37,11 +37,28 @@ def job_probe(job) -> None:
 
     get_redis().rpush(job.payload["marker"], f"attempt:{job.attempts}")
     if job.payload.get("hold"):
-        get_redis().blpop([job.payload["hold"]], timeout=job.payload.get("hold_seconds", 60))
+        _hold(job.payload["hold"], job.payload.get("hold_seconds", 60))
     if job.payload.get("permanent"):
         raise JobFailed("PROBE_PERMANENT", "asked to fail")
     if job.attempts <= job.payload.get("fail_attempts", 0):
         raise RuntimeError(f"probe failure {job.attempts}")
+
+
+def _hold(key: str, seconds: int) -> None:
+    """Wait up to `seconds` for a token on `key`.
+
+    The shared client's 2 s socket timeout is shorter than the wait: a BLPOP on it raises TimeoutError
+    after 2 s, so a "held" job failed and went to a countdown retry (no longer work in flight) whenever a
+    caller took longer than that. The wait gets its own connection with a timeout past the BLPOP's.
+    """
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=seconds + 10)
+    try:
+        client.blpop([key], timeout=seconds)
+    finally:
+        client.close()
 
 
 @app.task(name="workers.diagnostics.sleep")

@@ -12,15 +12,16 @@ from anmei.accounts.services import account_lockout_hand_off
 from anmei.common.throttling import AccountGlobalRateThrottle, AccountRateThrottle
 
 
-class LoginAccountThrottle(AccountRateThrottle):
+class _TellsTheHolder:
+    """A refusal tells the account holder, once per episode (the hand-off dedupes by episode key)."""
+
+    def account_refused(self, *, account: dict, episode_key: str) -> None:
+        account_lockout_hand_off(account=account, episode_key=episode_key)
+
+
+class LoginAccountThrottle(_TellsTheHolder, AccountRateThrottle):
     """Per account and client network; the holder hears of it once per episode."""
 
-    def account_refused(self, *, account: dict, episode_key: str) -> None:
-        account_lockout_hand_off(account=account, episode_key=episode_key)
 
-
-class LoginAccountGlobalThrottle(AccountGlobalRateThrottle):
+class LoginAccountGlobalThrottle(_TellsTheHolder, AccountGlobalRateThrottle):
     """Per account from every network together; the holder hears of it once per episode."""
-
-    def account_refused(self, *, account: dict, episode_key: str) -> None:
-        account_lockout_hand_off(account=account, episode_key=episode_key)

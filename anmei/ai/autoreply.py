@@ -14,11 +14,10 @@ from django.db import transaction
 
 from anmei.ai.gateway import generate_reply
 from anmei.bots.models import BotInstance
-from anmei.bots.services.instances import gateway_settings_get_or_create
 from anmei.common import realtime
 from anmei.common.presence import online_user_ids
 from anmei.conversations.models import Conversation, Message
-from anmei.conversations.services import message_create, message_event
+from anmei.conversations.services import conversation_settings_get_or_create, message_create, message_event
 from anmei.conversations.services.handoffs import message_deliver_schedule
 from anmei.jobs.models import Job
 from anmei.jobs.services import JobRetry
@@ -119,8 +118,8 @@ def auto_reply_create(*, message_id: int, wait_for_welcome: bool = True) -> Mess
     message = Message.objects.select_related("conversation").filter(pk=message_id).first()
     if message is None or message.is_blocked or message.sender_type != Message.SenderType.CUSTOMER:
         return None
-    gateway = gateway_settings_get_or_create(tenant_id=message.tenant_id)
-    if not gateway.auto_reply_enabled:
+    conversation_settings = conversation_settings_get_or_create(tenant_id=message.tenant_id)
+    if not conversation_settings.auto_reply_enabled:
         return None
     conversation = message.conversation
     external_id = f"autoreply:{message.id}"
@@ -132,7 +131,8 @@ def auto_reply_create(*, message_id: int, wait_for_welcome: bool = True) -> Mess
         if text is None and message.type in (Message.Type.TEXT, Message.Type.VOICE) and message.content:
             text, source = _ai_reply(message), "ai"
         if text is None:
-            text, source = (bot.away_message if bot and bot.away_message else gateway.away_message), "away"
+            away_message = bot.away_message if bot and bot.away_message else conversation_settings.away_message
+            text, source = away_message, "away"
             # the away message comes after the welcome, never before it
             if wait_for_welcome and _welcome_pending(conversation):
                 raise JobRetry("the welcome is not stored yet", countdown=WELCOME_WAIT_SECONDS)

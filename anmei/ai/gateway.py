@@ -1,11 +1,12 @@
 """The AI gateway: one door to whichever agent a tenant configured (local, Dify, OpenAI-compatible, AstrBot).
 
-Callers never see provider failures: `generate_welcome` reports them in its result so the
-automation can fall back to its template, and `generate_reply` returns None so a bot sends its
-away message. A per tenant+provider circuit breaker skips an agent that keeps failing. Every call
-but the welcome gets its messages from the context builder; every call is metered (AgentCall, the
-LLM usage rows) against the tenant's monthly token quota, and a spent quota means "no text" (the
-caller's fallback) plus an admin alert — never an error.
+Callers never see provider failures: `generate_welcome` reports them in its result, with the
+welcome written from what the platform knows when the agent could not answer (the automation's
+generic template is only its last step, docs/architecture.md "Degradation"), and `generate_reply`
+returns None so a bot sends its away message. A per tenant+provider circuit breaker skips an
+agent that keeps failing. Every call but the welcome gets its messages from the context builder;
+every call is metered (AgentCall, the LLM usage rows) against the tenant's monthly token quota,
+and a spent quota means "no text" (the caller's fallback) plus an admin alert — never an error.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from django.conf import settings
 
 from anmei.ai import breaker, tokens
 from anmei.ai.context import budget_for, context_build
+from anmei.ai.masking import Masker
 from anmei.ai.mcp_client import MCPEndpoint, default_url, subject_token
 from anmei.ai.models import AgentConfig
 from anmei.ai.providers import AgentError, AgentRequest, provider_run
+from anmei.ai.providers.fallback import PLATFORM_MODEL_SUFFIX, platform_welcome
 from anmei.ai.selectors import llm_quota_state
 from anmei.ai.services import agent_call_record, agent_config_get_or_create, agent_config_mcp_key, llm_quota_alert_check
 from anmei.ai.templating import message_cap
@@ -37,6 +40,7 @@ class AgentOutcome:
     error: str = ""
     duration_ms: float = 0.0
     model: str = ""
+    degraded: bool = False  # the agent failed (`error`); `text` is the platform-profile welcome
 
 
 WELCOME_QUERY = "新用户 {customer_id} 刚刚注册，请生成个性化欢迎消息"
@@ -151,16 +155,19 @@ def agent_run(
         "conversation_id": conversation_id,
         "config": config,
     }
+    # No personal data leaves for an LLM: placeholders out, originals back in (docs/privacy.md).
+    masker = Masker()
+    masked_messages = masker.mask_messages(built.messages if built else None)  # history first: stable numbering
     try:
         request = _request(
             config,
             customer_id=customer_id,
             conversation_id=conversation_id,
             purpose=purpose,
-            query=query,
-            messages=built.messages if built else None,
+            query=masker.mask(query),
+            messages=masked_messages,
             json_mode=json_mode,
-            on_delta=on_delta,
+            on_delta=masker.stream(on_delta),
             bot_id=bot_id,
         )
         result = provider_run(provider, request)
@@ -213,20 +220,49 @@ def agent_run(
             "conversation_id": conversation_id,
             "duration_ms": round(duration_ms, 1),
             "total_tokens": usage.get("total_tokens"),
+            "masked_values": masker.count,
         },
     )
     # A welcome or a reply becomes a message: at most MESSAGE_MAX_CHARS whatever the agent wrote.
-    text = message_cap(result.text) if purpose in MESSAGE_PURPOSES and result.text else result.text
+    answer = masker.unmask(result.text)
+    text = message_cap(answer) if purpose in MESSAGE_PURPOSES and answer else answer
     return AgentOutcome(text=text, provider=provider, duration_ms=duration_ms, model=result.model)
 
 
+# The agent is off on purpose: its template fallback is the tenant's choice, not a degradation.
+NOT_DEGRADED = ("agent_disabled",)
+
+
 def generate_welcome(*, tenant_id: int, customer_id: int, conversation_id: int | None) -> AgentOutcome:
-    return agent_run(
+    """The agent's welcome; when the agent fails, its template rendered with the platform's facts.
+
+    Outcome text None only when even that is impossible (customer unknown, empty render) or the
+    agent is disabled: the caller's generic template is the last step.
+    """
+    outcome = agent_run(
         tenant_id=tenant_id,
         customer_id=customer_id,
         conversation_id=conversation_id,
         purpose="welcome",
         query=WELCOME_QUERY.format(customer_id=customer_id),
+    )
+    if outcome.text or outcome.error in NOT_DEGRADED:
+        return outcome
+    config = agent_config_get_or_create(tenant_id=tenant_id)
+    text = platform_welcome(tenant_id=tenant_id, customer_id=customer_id, template=config.welcome_template)
+    if not text:
+        return outcome
+    logger.info(
+        "welcome from the platform profile",
+        extra={"tenant_id": tenant_id, "customer_id": customer_id, "agent_error": outcome.error},
+    )
+    return AgentOutcome(
+        text=message_cap(text),
+        provider=outcome.provider,
+        error=outcome.error,
+        duration_ms=outcome.duration_ms,
+        model=PLATFORM_MODEL_SUFFIX,
+        degraded=True,
     )
 
 

@@ -1,7 +1,9 @@
 """The five steps of a registration run. Each is idempotent by a database key, not by luck.
 
 1. create_default_conversation — the partial unique index "one default conversation per customer";
-2. generate_welcome            — the text is kept on the run; a second attempt reuses it;
+2. generate_welcome            — the text is kept on the run; a second attempt reuses it; the
+                                 generic template only when the agent and its platform-profile
+                                 step both failed and no retry fits in the welcome's bound;
 3. deliver_welcome             — Message.external_id "welcome:<customer_id>" (unique per tenant);
 4. notify_consultants          — Notification.dedupe_key "new_customer:<customer>:<consultant>", and
                                  the online/offline decision kept on the run;
@@ -15,12 +17,14 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
 
 from anmei.accounts.models import User
+from anmei.ai.gateway import NOT_DEGRADED
 from anmei.ai.gateway import generate_welcome as agent_welcome
 from anmei.ai.templating import message_cap
-from anmei.automation.models import AutomationRun, AutomationSettings
+from anmei.automation.models import AutomationRun, AutomationSettings, AutomationStep
 from anmei.common import realtime
 from anmei.common.presence import online_user_ids
 from anmei.conversations.models import Conversation, Message
@@ -59,7 +63,10 @@ def generate_welcome(*, run: AutomationRun, config: AutomationSettings) -> dict[
         return {"source": run.welcome_source, "reused": True}
     outcome = agent_welcome(tenant_id=run.tenant_id, customer_id=run.customer_id, conversation_id=run.conversation_id)
     if outcome.text:
-        text, source = outcome.text, "agent"
+        text, source = outcome.text, "agent"  # the agent's, or its platform-profile step (outcome.degraded)
+    elif outcome.error not in NOT_DEGRADED and _retry_fits_bound(run, config):
+        # stored, the template would end the retries: a retry may still greet by name in time
+        raise WelcomeRetry(f"agent failed ({outcome.error}); retrying within the welcome's bound")
     else:
         text, source = message_cap(config.welcome_template), "template"
     AutomationRun.objects.filter(pk=run.pk).update(
@@ -72,6 +79,20 @@ def generate_welcome(*, run: AutomationRun, config: AutomationSettings) -> dict[
         "agent_error": outcome.error,
         "agent_ms": round(outcome.duration_ms, 1),
     }
+
+
+class WelcomeRetry(Exception):
+    """The agent failed early enough that the step's next retry still comes within the bound."""
+
+
+def _retry_fits_bound(run: AutomationRun, config: AutomationSettings) -> bool:
+    failed = AutomationStep.objects.filter(
+        run_id=run.id, generation=run.generation, step="generate_welcome", success=False
+    ).count()
+    if failed >= config.max_retries:
+        return False
+    elapsed = (timezone.now() - run.started_at).total_seconds()
+    return elapsed + config.countdown_for(failed + 1) <= settings.AUTOMATION_WELCOME_BOUND_SECONDS
 
 
 def deliver_welcome(*, run: AutomationRun, config: AutomationSettings) -> dict[str, Any]:

@@ -106,7 +106,7 @@ class BotInstanceAdmin(TenantScopedAdmin):
 
 @admin.register(GatewaySettings)
 class GatewaySettingsAdmin(TenantScopedAdmin):
-    list_display = ("tenant", "retry_countdowns", "auto_reply_enabled", "inactivity_timeout_minutes", "updated_at")
+    list_display = ("tenant", "retry_countdowns", "updated_at")
 
 
 @admin.register(BotDelivery)

@@ -1,4 +1,4 @@
-"""IM bot instances, the tenant's run-time gateway settings, and outbound delivery records."""
+"""IM bot instances, the tenant's run-time delivery retry settings, and outbound delivery records."""
 
 from __future__ import annotations
 
@@ -67,19 +67,15 @@ def _default_countdowns() -> list[float]:
 
 
 class GatewaySettings(models.Model):
-    """Per-tenant knobs read at run time by tasks and services: change them in admin, no restart.
+    """Per-tenant delivery knobs of the bot gateway, read at each attempt: change them in admin, no restart.
 
-    A row is created with the env defaults the first time a tenant needs it.
+    A row is created with the env defaults the first time a tenant needs it. The conversation knobs
+    (auto-reply, away message, inactivity timeout) live in `conversations.ConversationSettings`.
     """
 
     tenant = models.OneToOneField("tenants.Tenant", on_delete=models.CASCADE, related_name="gateway_settings")
     retry_countdowns = models.JSONField(
         default=_default_countdowns, help_text="seconds before each retry of a bot callback or push, e.g. [5, 15, 60]"
-    )
-    auto_reply_enabled = models.BooleanField(default=True)
-    away_message = models.TextField(default="您好，客服暂时不在线，我们会尽快回复您。")
-    inactivity_timeout_minutes = models.PositiveIntegerField(
-        default=30, help_text="an open conversation with no message for this long is ended by the beat task"
     )
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 from anmei.blacklist.selectors import blacklist_version
 from anmei.bots.models import BotInstance, GatewaySettings
 from anmei.common.errors import NotFoundError
+from anmei.conversations.selectors import conversation_settings_get
 
 
 def bot_list(*, tenant_id: int) -> QuerySet[BotInstance]:
@@ -26,21 +27,21 @@ def bot_get(*, tenant_id: int, bot_id: int) -> BotInstance:
 
 
 def gateway_settings_get(*, tenant_id: int) -> GatewaySettings:
-    """The tenant's run-time gateway knobs, or the unsaved defaults while it has no row (reads never write)."""
+    """The tenant's bot delivery retry knobs, or the unsaved defaults while it has no row (reads never write)."""
     return GatewaySettings.objects.filter(tenant_id=tenant_id).first() or GatewaySettings(tenant_id=tenant_id)
 
 
 def bot_config_get(*, bot: BotInstance) -> dict[str, Any]:
     """The configuration document a bot pulls at start and after a config_version change (API.md)."""
-    gateway = gateway_settings_get(tenant_id=bot.tenant_id)
+    conversation_settings = conversation_settings_get(tenant_id=bot.tenant_id)
     return {
         "bot_id": bot.id,
         "name": bot.name,
         "platform": bot.platform,
         "config_version": bot.config_version,
         "blacklist_version": blacklist_version(tenant_id=bot.tenant_id),
-        "auto_reply": {"enabled": gateway.auto_reply_enabled, "rules": bot.auto_reply_rules},
-        "away_message": bot.away_message or gateway.away_message,
+        "auto_reply": {"enabled": conversation_settings.auto_reply_enabled, "rules": bot.auto_reply_rules},
+        "away_message": bot.away_message or conversation_settings.away_message,
         "heartbeat_interval_seconds": max(settings.BOT_STALE_AFTER_SECONDS // 3, 10),
     }
 

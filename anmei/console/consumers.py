@@ -231,6 +231,7 @@ class ConsoleConsumer(TicketConsumer):
     async def on_authenticated(self) -> None:
         self.away = False
         await self._touch()
+        await self._available()
         await super().on_authenticated()
         # Notifications stored while this user was offline (registration automation) are shown now.
         from anmei.notifications.services import notifications_take_undelivered
@@ -264,7 +265,17 @@ class ConsoleConsumer(TicketConsumer):
             return
         self.away = status == "away"
         await self._touch()
+        if not self.away:
+            await self._available()
         await self.send_json({"type": "presence.state", "status": status})
+
+    async def _available(self) -> None:
+        """Online and not away: automatic routing may give this consultant waiting work."""
+        from anmei.conversations.services.routing import assignment_consultant_available
+
+        await database_sync_to_async(assignment_consultant_available)(
+            tenant_id=self.user.tenant_id, user_id=self.user.id, role=self.user.role
+        )
 
     async def cmd_presence_list(self, content) -> None:
         """The tenant's staff and who is online (the transfer picker)."""

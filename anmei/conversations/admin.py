@@ -1,7 +1,13 @@
 from django.contrib import admin
 
 from anmei.common.admin import ReadOnlyAdminMixin, TenantScopedAdmin
-from anmei.conversations.models import Conversation, ConversationEvent, Message
+from anmei.conversations.models import (
+    Conversation,
+    ConversationEvent,
+    ConversationSettings,
+    Message,
+    RoutingSettings,
+)
 
 
 class MessageInline(admin.TabularInline):
@@ -53,3 +59,13 @@ class ConversationEventAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     list_display = ("id", "tenant", "conversation", "action", "from_status", "to_status", "actor", "created_at")
     list_filter = ("action", "to_status", "tenant")
     search_fields = ("conversation__id",)
+
+
+@admin.register(RoutingSettings)
+class RoutingSettingsAdmin(TenantScopedAdmin):
+    list_display = ("tenant", "mode", "capacity_per_consultant", "updated_at")
+
+
+@admin.register(ConversationSettings)
+class ConversationSettingsAdmin(TenantScopedAdmin):
+    list_display = ("tenant", "auto_reply_enabled", "inactivity_timeout_minutes", "updated_at")

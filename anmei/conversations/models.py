@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import ObjectDoesNotExist, ValidationError
 from django.db import models
+
+from anmei.conversations.business_hours import business_hours_error
 
 
 class Conversation(models.Model):
@@ -190,3 +192,70 @@ class ConversationEvent(models.Model):
         if staff:
             return details
         return {key: value for key, value in details.items() if key not in self.STAFF_ONLY_DETAILS}
+
+
+class RoutingSettings(models.Model):
+    """How a tenant's waiting conversations reach consultants (docs/routing.md).
+
+    Read at run time; a tenant without a row uses the unsaved defaults (manual routing, no hours).
+    """
+
+    class Mode(models.TextChoices):
+        MANUAL = "manual", "手动认领"
+        ROUND_ROBIN = "round_robin", "轮流分配"
+        LEAST_BUSY = "least_busy", "最空闲优先"
+
+    tenant = models.OneToOneField("tenants.Tenant", on_delete=models.CASCADE, related_name="routing_settings")
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.MANUAL)
+    capacity_per_consultant = models.PositiveIntegerField(
+        default=5, help_text="open conversations one consultant may hold before automatic routing skips them"
+    )
+    business_hours = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='{"timezone": "Asia/Shanghai", "weekly": {"mon": [["09:00", "12:00"]]}, "holidays": ["YYYY-MM-DD"]}',
+    )
+    off_hours_message = models.TextField(blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "分配设置"
+        verbose_name_plural = "分配设置"
+
+    def __str__(self) -> str:
+        return f"routing settings of tenant {self.tenant_id}"
+
+    def clean(self) -> None:
+        error = business_hours_error(self.business_hours)
+        if error:
+            raise ValidationError({"business_hours": error})
+
+
+class ConversationSettings(models.Model):
+    """Per-tenant knobs of the conversations themselves, read at run time: change them in admin, no restart.
+
+    They govern web-chat and IM conversations alike (auto-replies, the away message, ending idle
+    conversations), so they live here rather than with the bots, which keep only their delivery
+    retries (`bots.GatewaySettings`). A row is created with the defaults the first time a tenant
+    needs one; reads of a tenant without a row see the unsaved defaults.
+    """
+
+    tenant = models.OneToOneField("tenants.Tenant", on_delete=models.CASCADE, related_name="conversation_settings")
+    auto_reply_enabled = models.BooleanField(
+        default=True, help_text="answer a customer nobody is online for (keyword rule, AI agent, away message)"
+    )
+    away_message = models.TextField(
+        default="您好，客服暂时不在线，我们会尽快回复您。",
+        help_text="sent once per conversation when nobody is online and no rule or agent answers",
+    )
+    inactivity_timeout_minutes = models.PositiveIntegerField(
+        default=30, help_text="an open conversation with no message for this long is ended by the beat task"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "会话设置"
+        verbose_name_plural = "会话设置"
+
+    def __str__(self) -> str:
+        return f"conversation settings of tenant {self.tenant_id}"

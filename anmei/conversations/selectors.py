@@ -7,7 +7,12 @@ from django.db.models import Q, QuerySet
 
 from anmei.accounts.models import User
 from anmei.common.errors import ApplicationError, NotFoundError
-from anmei.conversations.models import Conversation, Message
+from anmei.conversations.models import Conversation, ConversationSettings, Message, RoutingSettings
+
+
+def conversation_settings_get(*, tenant_id: int) -> ConversationSettings:
+    """The tenant's conversation settings, or the unsaved defaults while it has no row (reads never write)."""
+    return ConversationSettings.objects.filter(tenant_id=tenant_id).first() or ConversationSettings(tenant_id=tenant_id)
 
 
 def conversation_visible_to(user: User) -> QuerySet[Conversation]:
@@ -119,3 +124,8 @@ def message_search_page(
         rows = rows[:page_size]
         next_cursor = _encode_cursor(rows[-1].created_at, rows[-1].id)
     return rows, next_cursor
+
+
+def routing_settings_get(*, tenant_id: int) -> RoutingSettings:
+    """The tenant's routing settings, or the unsaved defaults while it has no row (reads never write)."""
+    return RoutingSettings.objects.filter(tenant_id=tenant_id).first() or RoutingSettings(tenant_id=tenant_id)

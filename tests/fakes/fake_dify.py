@@ -1,9 +1,12 @@
 """A fake Dify app speaking the chat-messages API (blocking mode).
 
 Like a real Dify agent with our MCP server configured as a tool provider, it calls our sidecar
-over streamable HTTP with its MCP group key to read the profile, then writes the greeting.
+over streamable HTTP with its MCP group key to read the profile, then writes the greeting. When
+that tool call fails (the sidecar down) it does what an agent app whose prompt names the input
+variables does: greets by the `nickname` input, and fails (500) only when it has none.
 Knobs for tests and the bench: `latency` (seconds), `mode` ("ok", "error500", "garbage"),
-`failure_rate` (0..1, answers 500), and `requests` (what it was sent).
+`failure_rate` (0..1, answers 500), `fail_next` (answers 500 to that many requests, then recovers),
+and `requests` (what it was sent).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class FakeDify:
         self.mode = "ok"
         self.requests: list[dict[str, Any]] = []
         self.failed = 0
+        self.fail_next = 0
         self.profiles: list[dict[str, Any]] = []
         self._random = random.Random(seed)
         self._lock = threading.Lock()
@@ -71,7 +75,8 @@ class FakeDify:
             return 400, {"code": "invalid_param", "message": "query and response_mode are required", "status": 400}
         with self._lock:
             self.requests.append({"body": body, "headers": headers})
-            fail = self._random.random() < self.failure_rate
+            fail = self._random.random() < self.failure_rate or self.fail_next > 0
+            self.fail_next = max(self.fail_next - 1, 0)
         if self.latency:
             time.sleep(self.latency)
         if self.mode == "error500" or fail:
@@ -85,14 +90,19 @@ class FakeDify:
         if self.mode == "garbage":
             return 200, {"event": "message", "answer": ""}
         inputs = body.get("inputs") or {}
-        profile = mcp_call(
-            self.mcp_url,
-            self.mcp_key,
-            "get_user_profile",
-            {"user_id": int(inputs["user_id"])},
-            caller_app_id=self.app_id,
-            subject=inputs.get("anmei_subject", ""),
-        )
+        try:
+            profile = mcp_call(
+                self.mcp_url,
+                self.mcp_key,
+                "get_user_profile",
+                {"user_id": int(inputs["user_id"])},
+                caller_app_id=self.app_id,
+                subject=inputs.get("anmei_subject", ""),
+            )
+        except Exception:  # noqa: BLE001 - the tool failed: the agent has only its inputs
+            if not inputs.get("nickname"):
+                raise
+            profile = {"nickname": inputs["nickname"], "from": "inputs"}
         with self._lock:
             self.profiles.append(profile)
         name = profile.get("nickname") or profile.get("username")

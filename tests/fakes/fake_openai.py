@@ -1,7 +1,8 @@
 """A fake OpenAI-compatible `/v1/chat/completions`: first a tool call, then a final answer.
 
 Given the user prompt it asks for `get_user_profile` with the user id it finds in the prompt;
-given the tool's result it greets the customer by the nickname in it. `requests` keeps what it
+given the tool's result it greets the customer by the nickname in it; given no tools but a system
+prompt naming the customer's nickname (`客户昵称：…`), it greets by that. `requests` keeps what it
 was sent so tests can check the tool list and the tool-result round trip. Texts put in `replies`
 are answered first, one per request, in order (no tool call). A request with `"stream": true` is
 answered as server-sent events (`chat.completion.chunk` deltas, a usage chunk, `data: [DONE]`).
@@ -102,5 +103,10 @@ class FakeOpenAI:
                 profile = {}
             name = profile.get("nickname") or profile.get("username") or "您"
             text = f"亲爱的{name}，欢迎加入安美智享！我是您的AI美丽顾问，随时为您解答医美问题。"
+            return 200, self._completion({"role": "assistant", "content": text}, "stop")
+        system = " ".join(m.get("content") or "" for m in messages if m.get("role") == "system")
+        named = re.search(r"客户昵称：(\S+)", system)
+        if last["role"] == "user" and named:
+            text = f"亲爱的{named.group(1)}，欢迎加入安美智享！我是您的AI美丽顾问，随时为您解答医美问题。"
             return 200, self._completion({"role": "assistant", "content": text}, "stop")
         return 200, self._completion({"role": "assistant", "content": "您好，请问有什么可以帮您？"}, "stop")

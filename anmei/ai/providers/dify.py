@@ -1,8 +1,11 @@
 """Dify apps through the real chat-messages API (blocking mode).
 
 The Dify agent itself calls our MCP server (configured in Dify with the tenant's MCP group key)
-to read the profile; we pass the ids it needs as `inputs`. Dify's own conversation id is kept per
-Anmei conversation in Redis so that later replies continue the same Dify conversation.
+to read the profile; we pass the ids it needs as `inputs`, and for a welcome what the platform
+already knows (`nickname`, `channel`), so an app whose profile tool fails (our sidecar down) still
+greets the customer by name instead of failing (docs/architecture.md, "Degradation"). Dify's own
+conversation id is kept per Anmei conversation in Redis so that later replies continue the same
+Dify conversation.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import logging
 
 from anmei.ai.providers.base import AgentError, AgentRequest, AgentResult, api_url, transcript, upstream_status_error
+from anmei.ai.providers.fallback import platform_facts
 from anmei.common import outbound
 from anmei.common.redis import get_redis, tenant_key
 
@@ -34,6 +38,7 @@ def run(request: AgentRequest) -> AgentResult:
             "purpose": request.purpose,
             "is_new_user": "true" if request.purpose == "welcome" else "false",
             "anmei_subject": request.mcp.subject if request.mcp else "",
+            **(platform_facts(request) if request.purpose == "welcome" else {}),
         },
         # Replies continue Dify's own conversation (it keeps the history); summaries and
         # suggestions need the whole built context, so they send it as the query.

@@ -7,10 +7,9 @@ what the platform itself knows of the customer (nickname, channel), and says so 
 
 from __future__ import annotations
 
-from anmei.accounts.models import User
 from anmei.ai.mcp_client import MCPCallError, mcp_tool_call
 from anmei.ai.providers.base import AgentError, AgentRequest, AgentResult
-from anmei.ai.templating import template_render
+from anmei.ai.providers.fallback import PLATFORM_MODEL_SUFFIX, platform_profile, profile_render
 
 
 def run(request: AgentRequest) -> AgentResult:
@@ -26,22 +25,11 @@ def run(request: AgentRequest) -> AgentResult:
     except MCPCallError:
         profile = None
     if not isinstance(profile, dict) or profile.get("error"):  # the tool failed: what the platform knows
-        profile, model, tool_calls = _platform_profile(request), "local-template-platform-profile", 0
+        profile = platform_profile(tenant_id=request.tenant_id, customer_id=request.customer_id)
+        model, tool_calls = f"local-template-{PLATFORM_MODEL_SUFFIX}", 0
     if not isinstance(profile, dict):
         raise AgentError("get_user_profile returned no profile")
-    values = {k: v for k, v in profile.items() if isinstance(v, (str, int, float)) and not isinstance(v, bool)}
-    values["nickname"] = profile.get("nickname") or profile.get("username") or ""
-    text = template_render(request.welcome_template, values).strip()
+    text = profile_render(request.welcome_template, profile)
     if not text:
         raise AgentError("empty welcome")
     return AgentResult(text=text, model=model, tool_calls=tool_calls)
-
-
-def _platform_profile(request: AgentRequest) -> dict | None:
-    """The customer as the platform's own database knows them (tenant-scoped), for a welcome
-    written while the profile tool is unreachable."""
-    return (
-        User.objects.filter(pk=request.customer_id, tenant_id=request.tenant_id)
-        .values("username", "nickname", "source")
-        .first()
-    )

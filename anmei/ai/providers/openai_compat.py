@@ -2,7 +2,9 @@
 
 The gateway runs the tool-call loop itself: the model asks for a tool, we call it on our MCP
 server (group key + subject token, so only this customer's data is reachable), feed the result
-back and repeat until the model answers with text or the round limit is hit. Summaries and
+back and repeat until the model answers with text or the round limit is hit. When the MCP part
+fails before the model was asked (the sidecar down), the welcome or reply is still written: one
+tool-less completion, told what the platform already knows of the customer (`fallback`). Summaries and
 suggestions come without tools (`request.mcp` is None) over a per-thread keep-alive client, no
 event loop; with `on_delta` set they stream (SSE, `stream: true`) and each text fragment is handed
 to the callback as it arrives.
@@ -19,6 +21,7 @@ import httpx2
 
 from anmei.ai.mcp_client import MCPCallError, _ssl_context, mcp_session, run_async, session_call, session_tools
 from anmei.ai.providers.base import AgentError, AgentRequest, AgentResult, api_url, upstream_status_error
+from anmei.ai.providers.fallback import PLATFORM_MODEL_SUFFIX, platform_facts
 from anmei.common import outbound
 
 logger = logging.getLogger("anmei.ai.openai")
@@ -32,6 +35,11 @@ SYSTEM_PROMPTS = {
     ),
     "reply": "你是安美智享的AI咨询助手，用简短、专业、友好的中文回答医美相关问题。需要时可调用工具获取客户资料。",
 }
+WELCOME_WITHOUT_TOOLS = (
+    "你是安美智享的AI咨询助手。新用户刚刚注册。客户资料工具暂不可用，平台已知的客户资料如下。\n"
+    "客户昵称：{nickname}\n注册渠道：{channel}\n"
+    "请用客户的昵称写一段简短、亲切的个性化欢迎消息。只输出欢迎消息本身。"
+)
 
 
 def run(request: AgentRequest) -> AgentResult:
@@ -42,16 +50,33 @@ def run(request: AgentRequest) -> AgentResult:
             [dict(m) for m in request.messages] if request.messages else [{"role": "user", "content": request.query}]
         )
         return _complete(request, messages)
+    progress = {"tools_listed": False}
     try:
         outbound.preflight(request.base_url)  # refused before we open an MCP session for nothing
-        return run_async(_run(request), request.timeout)
+        return run_async(_run(request, progress), request.timeout)
     except outbound.OutboundError as exc:
         raise AgentError(f"model unreachable: {exc.category}") from None
     except MCPCallError as exc:
-        raise AgentError(str(exc)) from None
+        if request.mcp is None or progress["tools_listed"]:
+            raise AgentError(str(exc)) from None
+    # The MCP part failed before the model was asked: the same answer without tools.
+    logger.warning("mcp tools unavailable, answering without them", extra={"tenant_id": request.tenant_id})
+    result = _complete(request, _without_tools(request))
+    result.model = f"{result.model}+{PLATFORM_MODEL_SUFFIX}"
+    return result
 
 
-async def _run(request: AgentRequest) -> AgentResult:
+def _without_tools(request: AgentRequest) -> list[dict[str, Any]]:
+    """The messages of a tool-less answer: the welcome gets the platform's facts in its prompt."""
+    if request.purpose == "welcome":
+        system = WELCOME_WITHOUT_TOOLS.format(**platform_facts(request))
+        return [{"role": "system", "content": system}, {"role": "user", "content": request.query}]
+    if request.messages:
+        return [dict(m) for m in request.messages]
+    return [{"role": "system", "content": SYSTEM_PROMPTS["reply"]}, {"role": "user", "content": request.query}]
+
+
+async def _run(request: AgentRequest, progress: dict[str, bool]) -> AgentResult:
 
     headers = {"Authorization": f"Bearer {request.api_key}"} if request.api_key else {}
     if request.messages:
@@ -81,6 +106,7 @@ async def _run(request: AgentRequest) -> AgentResult:
                 }
                 for t in await session_tools(session)
             ]
+            progress["tools_listed"] = True
             model = request.model
             for _round in range(MAX_TOOL_ROUNDS + 1):
                 body: dict[str, Any] = {"model": request.model, "messages": messages}

@@ -5,7 +5,6 @@ Other apps send a stored message to an IM customer through its bot by scheduling
 """
 
 from anmei.bots.services.blacklist_push import blacklist_bot_seen, bot_heartbeat_record  # noqa: F401
-from anmei.bots.services.inactivity import conversation_end_inactive  # noqa: F401
 from anmei.bots.services.inbound import bot_event_record, bot_message_receive, im_customer_get_or_create  # noqa: F401
 from anmei.bots.services.instances import (  # noqa: F401
     bot_create,

@@ -3,6 +3,8 @@
 Views, WebSocket commands, bot webhooks and tasks all come through here.
 """
 
+from anmei.conversations.services.conversation_settings import conversation_settings_get_or_create  # noqa: F401
+from anmei.conversations.services.inactivity import conversation_end_inactive  # noqa: F401
 from anmei.conversations.services.lifecycle import (  # noqa: F401
     conversation_accept,
     conversation_claim,

@@ -23,6 +23,7 @@ from anmei.common import realtime
 from anmei.common.errors import ApplicationError, ConflictError, NotFoundError
 from anmei.conversations.models import Conversation, ConversationEvent
 from anmei.conversations.services.handoffs import conversation_welcome_schedule, summary_schedule
+from anmei.conversations.services.routing import assignment_schedule
 
 logger = logging.getLogger("anmei.conversations")
 
@@ -69,6 +70,7 @@ def conversation_create(
         with transaction.atomic():
             conversation = Conversation.objects.create(**fields, is_default=False)
             _created_event(conversation, event_action, event_details)
+    assignment_schedule(tenant_id=conversation.tenant_id, reason="waiting")
     return conversation, True
 
 
@@ -342,6 +344,7 @@ def conversation_end(
         and user.id != conversation.consultant_id
     ):
         raise _not_yours("end", conversation)
+    held_by = conversation.consultant_id if conversation.is_held else None
     ended = _apply(
         conversation,
         actor=user,
@@ -351,6 +354,8 @@ def conversation_end(
         details={"reason": reason},
     )
     summary_schedule(tenant_id=ended.tenant_id, conversation_id=ended.id)  # durable job, runs after commit
+    if held_by is not None:  # its consultant has room for one more
+        assignment_schedule(tenant_id=ended.tenant_id, reason="freed")
     return ended
 
 
