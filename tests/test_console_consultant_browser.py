@@ -62,7 +62,7 @@ def _overlaps(a: dict, b: dict) -> bool:
 
 
 def _toasts_leave_the_actions_free(page) -> None:
-    for selector in ("#btn-claim", "#btn-end"):
+    for selector in ("#btn-claim", "#btn-end", "#composer", ".side-pane"):
         button = page.locator(selector).bounding_box()
         if button is None:  # not offered in this status
             continue
