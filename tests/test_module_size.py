@@ -12,12 +12,10 @@ LIMIT = 300
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("anmei", "workers", "mcp_server", "astrbot_plugin_anmei")
 STILL_OVER = {
-    "anmei/stats/selectors.py",
     "astrbot_plugin_anmei/main.py",
     "anmei/conversations/services/lifecycle.py",
     "anmei/stats/api.py",
     "anmei/asr/services.py",
-    "anmei/stats/services/rollup.py",
     "astrbot_plugin_anmei/anmei_core.py",
     "anmei/console/consumers.py",
     "anmei/bots/services/inbound.py",
