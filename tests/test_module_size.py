@@ -14,7 +14,6 @@ PACKAGES = ("anmei", "workers", "mcp_server", "astrbot_plugin_anmei")
 STILL_OVER = {
     "astrbot_plugin_anmei/main.py",
     "anmei/conversations/services/lifecycle.py",
-    "anmei/stats/api.py",
     "anmei/asr/services.py",
     "astrbot_plugin_anmei/anmei_core.py",
     "anmei/console/consumers.py",
