@@ -102,7 +102,7 @@ def test_a_clinic_day_from_registration_to_statistics(
 ):
     from anmei.accounts.models import User
     from anmei.ai.models import CannedResponse
-    from anmei.ai.services import agent_config_get_or_create, agent_config_update
+    from anmei.ai.services.agent_config import agent_config_get_or_create, agent_config_update
     from anmei.blacklist.models import BlacklistInterception
     from anmei.blacklist.services import blacklist_entry_add
     from anmei.bots.models import BotDelivery, GatewaySettings

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db import transaction
 
-from anmei.ai.gateway import generate_welcome as agent_welcome
+from anmei.ai.gateway import welcome_generate as agent_welcome
 from anmei.automation.services.config import automation_settings_get_or_create
 from anmei.common import realtime
 from anmei.conversations.models import Conversation, Message
