@@ -110,7 +110,7 @@ def environment(pg_port: int, redis_port: int, mcp_port: int, fakes: dict) -> tu
 
 def agent_for(fault: str, tenant, fakes: dict, mcp_url: str) -> None:
     """The welcome's agent of an MCP experiment: built-in (default), OpenAI-compatible or Dify."""
-    from anmei.ai.services import agent_config_get_or_create, agent_config_update
+    from anmei.ai.services.agent_config import agent_config_get_or_create, agent_config_update
     from anmei.mcp_admin.services import mcp_group_create
 
     config = agent_config_get_or_create(tenant_id=tenant.id)

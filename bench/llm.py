@@ -126,7 +126,7 @@ def main() -> None:
 
     from anmei.accounts.models import User
     from anmei.ai.context import context_build, turn
-    from anmei.ai.services import agent_config_get_or_create, agent_config_update
+    from anmei.ai.services.agent_config import agent_config_get_or_create, agent_config_update
     from anmei.ai.tokens import count_messages
     from anmei.common.realtime import user_group
     from anmei.conversations.models import Conversation, Message

@@ -147,7 +147,7 @@ class Stack:
 
 def setup_tenant(stack: Stack, slug: str, dify_url: str):
     from anmei.accounts.models import User
-    from anmei.ai.services import agent_config_get_or_create, agent_config_update
+    from anmei.ai.services.agent_config import agent_config_get_or_create, agent_config_update
     from anmei.automation.services import automation_settings_update
     from anmei.tenants.models import Tenant
 

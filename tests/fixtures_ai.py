@@ -9,7 +9,7 @@ import pytest
 
 def configure_agent(tenant, **fields):
     """Set the tenant's agent through the service (secrets in clear here, stored encrypted)."""
-    from anmei.ai.services import agent_config_get_or_create, agent_config_update
+    from anmei.ai.services.agent_config import agent_config_get_or_create, agent_config_update
 
     return agent_config_update(config=agent_config_get_or_create(tenant_id=tenant.id), **fields)
 

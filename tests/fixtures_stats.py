@@ -73,7 +73,7 @@ class DayBuilder:
         )
 
     def bot_reply(self, when, message):
-        from anmei.ai.autoreply import auto_reply_create
+        from anmei.ai.services.autoreply import auto_reply_create
 
         return self.run(when, auto_reply_create, message_id=message.id)
 

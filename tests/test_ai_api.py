@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from anmei.ai.gateway import generate_reply
+from anmei.ai.gateway import reply_generate
 from anmei.ai.models import AgentCall, AgentConfig, CannedResponse
-from anmei.ai.services import agent_call_record
+from anmei.ai.services.metering import agent_call_record
 from anmei.conversations.models import Conversation
 from anmei.notifications.models import AdminAlert
 from tests.fixtures_ai import configure_agent, use_openai
@@ -136,7 +136,7 @@ def test_quota_edges_alert_at_80_and_fall_back_at_100_percent(tenant_a, carol, c
     assert not AdminAlert.objects.exists()  # 78 %: nothing yet
 
     def suggest():
-        from anmei.ai.suggestions import suggestions_generate
+        from anmei.ai.services.suggestions import suggestions_generate
 
         return suggestions_generate(conversation=conversation, message=None)
 
@@ -151,7 +151,7 @@ def test_quota_edges_alert_at_80_and_fall_back_at_100_percent(tenant_a, carol, c
     requests_before = len(fake_openai.requests)
     assert suggest() == []
     assert (
-        generate_reply(tenant_id=tenant_a.id, customer_id=cathy.id, conversation_id=conversation.id, text="hi") is None
+        reply_generate(tenant_id=tenant_a.id, customer_id=cathy.id, conversation_id=conversation.id, text="hi") is None
     )
     assert len(fake_openai.requests) == requests_before
     assert AdminAlert.objects.filter(code="llm_quota_exceeded").count() == 1

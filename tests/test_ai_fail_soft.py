@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from anmei.ai import tokens
-from anmei.ai.gateway import generate_reply
+from anmei.ai.gateway import reply_generate
 from anmei.ai.models import AgentCall
-from anmei.ai.suggestions import _parse
+from anmei.ai.services.suggestions import _parse
 from anmei.conversations.models import Conversation
 from tests.fixtures_ai import use_openai
 
@@ -76,7 +76,7 @@ def test_a_context_that_cannot_be_built_falls_back_at_once(tenant_a, carol, cath
     tokens.encoding.cache_clear()
     try:
         # when the agent is asked to answer the customer
-        reply = generate_reply(
+        reply = reply_generate(
             tenant_id=tenant_a.id, customer_id=cathy.id, conversation_id=conversation.id, text="价格多少？"
         )
     finally:

@@ -9,9 +9,9 @@ from asgiref.sync import sync_to_async
 
 from anmei.accounts.models import User
 from anmei.ai import breaker
-from anmei.ai.gateway import generate_reply, generate_welcome
+from anmei.ai.gateway import reply_generate, welcome_generate
 from anmei.ai.models import AgentCall, AgentConfig
-from anmei.ai.services import agent_config_get_or_create, agent_config_update
+from anmei.ai.services.agent_config import agent_config_get_or_create, agent_config_update
 from anmei.automation.models import AutomationRun
 from anmei.conversations.models import Message
 from tests.conftest import make_user
@@ -140,7 +140,7 @@ def test_breaker_opens_after_consecutive_failures_per_tenant_and_provider(tenant
     customer = make_user(tenant_a, "nora")
 
     outcomes = [
-        generate_welcome(tenant_id=tenant_a.id, customer_id=customer.id, conversation_id=None).error for _ in range(3)
+        welcome_generate(tenant_id=tenant_a.id, customer_id=customer.id, conversation_id=None).error for _ in range(3)
     ]
 
     assert outcomes[0].startswith("dify answered 500") and outcomes[1].startswith("dify answered 500")
@@ -157,9 +157,9 @@ def test_breaker_opens_after_consecutive_failures_per_tenant_and_provider(tenant
 
 def test_generate_reply_answers_with_the_llm_or_returns_none(tenant_a, fake_openai, automation_mcp_url):
     customer = make_user(tenant_a, "olive", nickname="Olive")
-    assert generate_reply(tenant_id=tenant_a.id, customer_id=customer.id, conversation_id=1, text="hi") is None  # local
+    assert reply_generate(tenant_id=tenant_a.id, customer_id=customer.id, conversation_id=1, text="hi") is None  # local
     _configure(tenant_a, provider="openai", base_url=fake_openai.url, model="fake-gpt", api_key="sk-fake-123")
-    reply = generate_reply(
+    reply = reply_generate(
         tenant_id=tenant_a.id,
         customer_id=customer.id,
         conversation_id=1,
@@ -167,9 +167,9 @@ def test_generate_reply_answers_with_the_llm_or_returns_none(tenant_a, fake_open
     )
     assert reply == "亲爱的Olive，欢迎加入安美智享！我是您的AI美丽顾问，随时为您解答医美问题。"
     fake_openai.mode = "error500"
-    assert generate_reply(tenant_id=tenant_a.id, customer_id=customer.id, conversation_id=1, text="hi") is None
+    assert reply_generate(tenant_id=tenant_a.id, customer_id=customer.id, conversation_id=1, text="hi") is None
     _configure(tenant_a, enabled=False)
-    assert generate_reply(tenant_id=tenant_a.id, customer_id=customer.id, conversation_id=1, text="hi") is None
+    assert reply_generate(tenant_id=tenant_a.id, customer_id=customer.id, conversation_id=1, text="hi") is None
 
 
 def test_agent_secrets_are_stored_encrypted(tenant_a):
@@ -185,8 +185,8 @@ def test_local_agent_provisions_its_own_mcp_group_once(tenant_a, automation_mcp_
     from anmei.mcp_admin.models import MCPToolGroup
 
     customer = make_user(tenant_a, "pia", nickname="Pia")
-    first = generate_welcome(tenant_id=tenant_a.id, customer_id=customer.id, conversation_id=None)
-    second = generate_welcome(tenant_id=tenant_a.id, customer_id=customer.id, conversation_id=None)
+    first = welcome_generate(tenant_id=tenant_a.id, customer_id=customer.id, conversation_id=None)
+    second = welcome_generate(tenant_id=tenant_a.id, customer_id=customer.id, conversation_id=None)
     assert first.text and first.text.startswith("Pia，您好！") and second.text == first.text
     assert MCPToolGroup.objects.filter(tenant=tenant_a).count() == 1
     assert agent_config_get_or_create(tenant_id=tenant_a.id).mcp_group_key.startswith("mcp_key_")

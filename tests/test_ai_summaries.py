@@ -114,7 +114,7 @@ def test_without_an_llm_or_with_a_failing_one_the_local_summary_is_stored_and_th
     assert summary.follow_up.startswith("跟进客户关心的：玻尿酸")
     assert AgentCall.objects.count() == 0
     # an admin's regenerate writes a new generation through a new job
-    from anmei.ai.summaries import summary_regenerate
+    from anmei.ai.services.summaries import summary_regenerate
 
     assert summary_regenerate(summary=summary).status == "pending"
     again = poll(lambda: _ready(offline.id))
@@ -163,7 +163,7 @@ def test_an_ended_conversation_reads_pending_until_its_summary_job_runs(
 
 def test_dify_gets_the_built_context_as_its_query_and_a_prose_answer_falls_back(tenant_a, carol, cathy, fake_dify):
     # given a Dify app (it answers prose, not the JSON asked for)
-    from anmei.ai.summaries import summary_generate
+    from anmei.ai.services.summaries import summary_generate
     from tests.fixtures_ai import configure_agent
 
     configure_agent(tenant_a, provider="dify", base_url=fake_dify.url, api_key="app-dify-secret")
@@ -185,7 +185,7 @@ def test_dify_gets_the_built_context_as_its_query_and_a_prose_answer_falls_back(
 def test_a_conversation_where_the_customer_said_nothing_is_summarised_without_the_llm(
     tenant_a, carol, cathy, fake_openai
 ):
-    from anmei.ai.summaries import summary_generate
+    from anmei.ai.services.summaries import summary_generate
 
     use_openai(tenant_a, fake_openai)
     conversation = Conversation.objects.create(tenant=tenant_a, customer=cathy, status="ended")

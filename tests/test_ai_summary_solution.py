@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from anmei.ai.models import ConversationSummary
-from anmei.ai.summaries import summary_generate
+from anmei.ai.services.summaries import summary_generate
 from anmei.conversations.models import Conversation, Message
 
 pytestmark = pytest.mark.django_db

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 from django.db import DatabaseError, connection
@@ -111,6 +112,27 @@ def test_audit_log_api_filters_and_keeps_tenants_apart(tenant_a, tenant_b, alice
     assert as_user(alice).get("/api/v1/admin/audit-log?object_type=nope").status_code == 400
     assert as_user(alice).get("/api/v1/admin/audit-log?from=yesterday").status_code == 400
     assert as_user(carol).get("/api/v1/admin/audit-log").status_code == 403
+
+
+def test_audit_log_days_are_the_tenants_local_days(tenant_a, alice, as_user):
+    # given a change at 23:30 UTC on 1 March, which is 07:30 on 2 March in Shanghai (the default zone)
+    automation_settings_update(tenant_id=tenant_a.id, max_retries=9)
+    entry = config_rows().get()
+    AuditEntry.objects.filter(pk=entry.pk).update(at=datetime(2026, 3, 1, 23, 30, tzinfo=UTC))
+
+    def ids(query):
+        response = as_user(alice).get(f"/api/v1/admin/audit-log?object_type=automation_settings&{query}")
+        assert response.status_code == 200, response.content
+        return [row["id"] for row in response.json()["results"]]
+
+    # then it belongs to the clinic's 2 March, not to UTC's 1 March, with both ends included
+    assert ids("from=2026-03-02&to=2026-03-02") == [entry.id]
+    assert ids("from=2026-03-01&to=2026-03-01") == []
+    assert ids("to=2026-03-02") == [entry.id]
+    assert ids("from=2026-03-03") == []
+    # and a range that ends before it starts is refused
+    response = as_user(alice).get("/api/v1/admin/audit-log?from=2026-03-03&to=2026-03-02")
+    assert (response.status_code, response.json()["error"]["code"]) == (400, "invalid_range")
 
 
 def test_every_api_door_that_writes_configuration_leaves_one_row(tenant_a, alice, as_user):

@@ -134,7 +134,7 @@ def test_run_retry_api_is_tenant_scoped_and_only_for_failed_runs(seeded, alice, 
 
 
 def test_admin_pages_for_automation_and_agent_render_for_the_tenant_admin(seeded, tenant_a, alice, client):
-    from anmei.ai.services import agent_config_get_or_create
+    from anmei.ai.services.agent_config import agent_config_get_or_create
     from anmei.automation.services import automation_settings_get_or_create
 
     config = agent_config_get_or_create(tenant_id=tenant_a.id)
@@ -155,7 +155,7 @@ def test_admin_pages_for_automation_and_agent_render_for_the_tenant_admin(seeded
 
 def test_agent_config_admin_stores_a_new_key_encrypted_and_never_shows_it(tenant_a, alice, client):
     from anmei.ai.models import AgentConfig
-    from anmei.ai.services import agent_config_get_or_create
+    from anmei.ai.services.agent_config import agent_config_get_or_create
 
     config = agent_config_get_or_create(tenant_id=tenant_a.id)
     client.force_login(alice)
@@ -194,7 +194,7 @@ def test_dashboard_reads_create_no_agent_config(tenant_b, bob, as_user):
 
 
 def test_the_mcp_probe_runs_once_per_cache_window_and_tenant(tenant_a, tenant_b, settings):
-    from anmei.ai.services import agent_config_get_or_create, agent_config_update
+    from anmei.ai.services.agent_config import agent_config_get_or_create, agent_config_update
     from anmei.automation.selectors import mcp_status
     from tests.fakes._http import FakeServer
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from anmei.ai.services import agent_config_get_or_create, agent_config_update
+from anmei.ai.services.agent_config import agent_config_get_or_create, agent_config_update
 from anmei.automation.models import AutomationRun, AutomationStep
 from anmei.conversations.models import Conversation, Message
 from anmei.notifications.models import Notification

@@ -62,7 +62,7 @@ def conversation_item(page, conversation_id: int):
 def test_customer_is_welcomed_claimed_answered_transferred_and_ended(
     web_server, browser_context, screenshot, tenant_a, carol, cora, celery_worker, automation_mcp_url
 ):
-    from anmei.ai.services import agent_config_get_or_create, agent_config_update
+    from anmei.ai.services.agent_config import agent_config_get_or_create, agent_config_update
 
     # given a patient agent (the 2-core CI machine is slow), and Carol and Cora on the console
     agent_config_update(config=agent_config_get_or_create(tenant_id=tenant_a.id), timeout_seconds=30)
@@ -384,7 +384,7 @@ def test_ai_help_and_transcription_events_render_live_as_text(web_server, browse
 
     # when Carol types a canned response's /shortcode, Enter puts its text in the composer
     if _endpoint_exists("/api/v1/canned-responses"):
-        from anmei.ai.services import canned_response_create
+        from anmei.ai.services.canned_responses import canned_response_create
 
         canned_response_create(
             tenant_id=carol.tenant_id, shortcode="price", text="价格以到院面诊为准", keywords=["价格"]

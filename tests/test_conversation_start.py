@@ -61,7 +61,7 @@ def test_no_welcome_when_the_tenant_switched_returning_welcomes_off(cathy, ended
 
     assert response.status_code == 201
     job = Job.objects.get(kind="automation.conversation_welcome", key=f"conversation:{response.json()['id']}")
-    poll(lambda: Job.objects.filter(pk=job.pk, state="done").exists())
+    assert poll(lambda: Job.objects.filter(pk=job.pk, state="done").exists())
     assert _welcomes(response.json()["id"]) == []
 
 
@@ -107,3 +107,42 @@ async def test_the_new_conversation_reaches_the_console_waiting_list(cathy, caro
     assert await await_for(lambda: Conversation.objects.filter(customer=cathy, status="waiting").count() == 1)
     await console.disconnect()
     await customer_ws.disconnect()
+
+
+def _timeline(client, conversation_id: int) -> list[tuple[str, str]]:
+    response = client.get(f"/api/v1/conversations/{conversation_id}/messages")
+    assert response.status_code == 200
+    return [
+        (m["sender_type"], m.get("payload", {}).get("kind", "") or m["content"]) for m in response.json()["results"]
+    ]
+
+
+def test_a_question_sent_before_the_welcome_is_never_followed_by_it(cathy, ended, request):
+    """The customer types at once: the welcome job runs only after the question is stored."""
+    from anmei.jobs.services import job_publish
+
+    client = client_for(cathy)
+    started = client.post("/api/v1/conversations", {}, format="json").json()["id"]
+    sent = client.post(
+        f"/api/v1/conversations/{started}/messages", {"type": "text", "content": "还能预约吗"}, format="json"
+    )
+    assert sent.status_code == 201
+    job = Job.objects.get(kind="automation.conversation_welcome", key=f"conversation:{started}")
+    assert job.state != "done"
+
+    request.getfixturevalue("celery_worker")  # the worker starts now, after the question (its start purges the queue)
+    job_publish(job=job)
+    assert poll(lambda: Job.objects.filter(pk=job.pk, state="done").exists())
+
+    assert _welcomes(started) == []
+    assert _timeline(client, started) == [("customer", "还能预约吗")]
+
+
+def test_a_welcome_ready_first_opens_the_timeline_above_the_question(cathy, ended, celery_worker):
+    client = client_for(cathy)
+    started = client.post("/api/v1/conversations", {}, format="json").json()["id"]
+    assert poll(lambda: _welcomes(started))
+
+    client.post(f"/api/v1/conversations/{started}/messages", {"type": "text", "content": "还能预约吗"}, format="json")
+
+    assert _timeline(client, started) == [("bot", "welcome"), ("customer", "还能预约吗")]

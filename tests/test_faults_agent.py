@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from anmei.ai import breaker
-from anmei.ai.gateway import generate_welcome
-from anmei.ai.services import agent_config_get_or_create, agent_config_update
+from anmei.ai.gateway import welcome_generate
+from anmei.ai.services.agent_config import agent_config_get_or_create, agent_config_update
 from tests.conftest import make_user
 from tests.fixtures_automation import free_port
 from tests.helpers import poll
@@ -20,14 +20,14 @@ def test_the_local_agent_writes_a_personal_welcome_when_the_profile_tool_is_down
     customer = make_user(tenant_a, "qiao", nickname="小乔", source="wecom")
     make_user(tenant_b, "other", nickname="外人")
     # when the welcome is written
-    outcome = generate_welcome(tenant_id=tenant_a.id, customer_id=customer.id, conversation_id=None)
+    outcome = welcome_generate(tenant_id=tenant_a.id, customer_id=customer.id, conversation_id=None)
     # then it greets the customer by the nickname the platform knows, and says where it came from
     assert not outcome.error
     assert outcome.text.startswith("小乔，您好！")
     assert outcome.model == "local-template-platform-profile"
     # and a customer id of another tenant is never read into it
     stranger = make_user(tenant_b, "stranger", nickname="陌生人")
-    other = generate_welcome(tenant_id=tenant_a.id, customer_id=stranger.id, conversation_id=None)
+    other = welcome_generate(tenant_id=tenant_a.id, customer_id=stranger.id, conversation_id=None)
     assert other.text is None or "陌生人" not in other.text
 
 
@@ -47,7 +47,7 @@ def test_an_open_breaker_probes_the_agent_within_seconds_and_closes_on_success(t
     customer = make_user(tenant_a, "rui")
 
     def welcome():
-        return generate_welcome(tenant_id=tenant_a.id, customer_id=customer.id, conversation_id=None)
+        return welcome_generate(tenant_id=tenant_a.id, customer_id=customer.id, conversation_id=None)
 
     assert [welcome().error[:4] for _ in range(2)] == ["dify", "dify"]
     assert welcome().error == "circuit_open"  # within the probe interval: no call

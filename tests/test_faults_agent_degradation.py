@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from anmei.ai.gateway import generate_welcome
+from anmei.ai.gateway import welcome_generate
 from anmei.ai.models import AgentConfig
 from anmei.automation.models import DEFAULT_WELCOME_TEMPLATE, AutomationRun, AutomationStep
 from anmei.automation.services import automation_settings_update
@@ -34,7 +34,7 @@ def test_openai_agent_writes_the_welcome_from_platform_facts_when_the_mcp_sideca
     use_openai(tenant_a, fake_openai)
     customer = make_user(tenant_a, "qiao", nickname="小乔", source="wecom")
     # when the welcome is written
-    outcome = generate_welcome(tenant_id=tenant_a.id, customer_id=customer.id, conversation_id=None)
+    outcome = welcome_generate(tenant_id=tenant_a.id, customer_id=customer.id, conversation_id=None)
     # then the model wrote it by name, from the platform's facts, without tools, and no failure counts
     assert (outcome.error, outcome.degraded) == ("", False)
     assert outcome.text == "亲爱的小乔，欢迎加入安美智享！我是您的AI美丽顾问，随时为您解答医美问题。"
@@ -44,7 +44,7 @@ def test_openai_agent_writes_the_welcome_from_platform_facts_when_the_mcp_sideca
     assert "客户昵称：小乔" in asked["messages"][0]["content"] and "注册渠道：wecom" in asked["messages"][0]["content"]
     # and a customer id of another tenant never brings that tenant's facts into the prompt
     stranger = make_user(tenant_b, "stranger", nickname="陌生人")
-    generate_welcome(tenant_id=tenant_a.id, customer_id=stranger.id, conversation_id=None)
+    welcome_generate(tenant_id=tenant_a.id, customer_id=stranger.id, conversation_id=None)
     assert all("陌生人" not in str(request) for request in fake_openai.requests)
 
 
@@ -55,7 +55,7 @@ def test_dify_agent_greets_by_name_from_its_inputs_when_its_profile_tool_fails(t
         configure_agent(tenant_a, provider="dify", base_url=dify.url, api_key="app-dify-secret")
         customer = make_user(tenant_a, "qiao", nickname="小乔", source="wecom")
         # when the welcome is written
-        outcome = generate_welcome(tenant_id=tenant_a.id, customer_id=customer.id, conversation_id=None)
+        outcome = welcome_generate(tenant_id=tenant_a.id, customer_id=customer.id, conversation_id=None)
         # then Dify was told the platform's facts and greeted by them
         inputs = dify.requests[0]["body"]["inputs"]
         assert (inputs["nickname"], inputs["channel"]) == ("小乔", "wecom")
@@ -71,13 +71,13 @@ def test_an_agent_that_cannot_answer_still_gives_a_welcome_by_name(tenant_a, ten
     configure_agent(tenant_a, provider="dify", base_url=fake_dify.url, api_key="app-dify-secret")
     customer = make_user(tenant_a, "qiao", nickname="小乔")
     # when the welcome is written
-    outcome = generate_welcome(tenant_id=tenant_a.id, customer_id=customer.id, conversation_id=None)
+    outcome = welcome_generate(tenant_id=tenant_a.id, customer_id=customer.id, conversation_id=None)
     # then the failure is reported, and the welcome is the agent template rendered from the platform
     assert outcome.error == "dify answered 500" and outcome.degraded
     assert outcome.text.startswith("小乔，您好！欢迎来到安美智享！")
     # and another tenant's customer is never rendered into it
     stranger = make_user(tenant_b, "stranger", nickname="陌生人")
-    other = generate_welcome(tenant_id=tenant_a.id, customer_id=stranger.id, conversation_id=None)
+    other = welcome_generate(tenant_id=tenant_a.id, customer_id=stranger.id, conversation_id=None)
     assert other.text is None or "陌生人" not in other.text
 
 

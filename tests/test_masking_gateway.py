@@ -7,8 +7,8 @@ import logging
 
 import pytest
 
-from anmei.ai.gateway import generate_reply
-from anmei.ai.suggestions import suggestions_generate
+from anmei.ai.gateway import reply_generate
+from anmei.ai.services.suggestions import suggestions_generate
 from anmei.conversations.models import Conversation, Message
 from tests.fixtures_ai import configure_agent, use_openai
 
@@ -40,7 +40,7 @@ def test_openai_reply_is_masked_out_and_unmasked_back(tenant_a, carol, cathy, fa
     fake_openai.replies.append("好的，我们会致电[PHONE_1]确认，证件[ID_1]到店出示即可。")
     caplog.set_level(logging.DEBUG)
 
-    reply = generate_reply(
+    reply = reply_generate(
         tenant_id=tenant_a.id,
         customer_id=cathy.id,
         conversation_id=conversation.id,

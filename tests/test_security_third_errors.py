@@ -9,7 +9,7 @@ import pytest
 
 from anmei.ai.gateway import agent_run
 from anmei.ai.models import AgentCall
-from anmei.ai.services import agent_config_get_or_create, agent_config_update
+from anmei.ai.services.agent_config import agent_config_get_or_create, agent_config_update
 from anmei.bots.models import BotInstance
 from tests.conftest import make_user
 from tests.fixtures_bots import make_bot

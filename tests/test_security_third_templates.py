@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from anmei.ai.gateway import generate_reply, generate_welcome
+from anmei.ai.gateway import reply_generate, welcome_generate
 from anmei.ai.models import AgentConfig
-from anmei.ai.services import agent_config_get_or_create, agent_config_update
+from anmei.ai.services.agent_config import agent_config_get_or_create, agent_config_update
 from tests.conftest import make_user
 from tests.helpers import assert_error
 
@@ -23,7 +23,7 @@ def test_a_format_spec_in_a_stored_template_stays_literal_and_amplifies_nothing(
     customer = make_user(tenant_a, "pia", nickname="Pia")
     _template(tenant_a, "{nickname:*>5000000}欢迎{nickname}")
 
-    outcome = generate_welcome(tenant_id=tenant_a.id, customer_id=customer.id, conversation_id=None)
+    outcome = welcome_generate(tenant_id=tenant_a.id, customer_id=customer.id, conversation_id=None)
 
     assert outcome.text == "{nickname:*>5000000}欢迎Pia"
 
@@ -32,7 +32,7 @@ def test_attribute_index_conversion_and_unknown_placeholders_stay_literal(tenant
     customer = make_user(tenant_a, "pia", nickname="Pia")
     _template(tenant_a, "{nickname.__class__}{nickname[0]}{nickname!r}{0}{unknown}{{nickname}}，{nickname}您好")
 
-    outcome = generate_welcome(tenant_id=tenant_a.id, customer_id=customer.id, conversation_id=None)
+    outcome = welcome_generate(tenant_id=tenant_a.id, customer_id=customer.id, conversation_id=None)
 
     assert outcome.text == "{nickname.__class__}{nickname[0]}{nickname!r}{0}{unknown}{nickname}，Pia您好"
 
@@ -41,7 +41,7 @@ def test_a_rendered_welcome_is_capped_at_2000_characters(tenant_a, automation_mc
     customer = make_user(tenant_a, "pia", nickname="P" * 64)
     _template(tenant_a, "{nickname}" * 400)  # 4,000 characters written, 25,600 rendered
 
-    outcome = generate_welcome(tenant_id=tenant_a.id, customer_id=customer.id, conversation_id=None)
+    outcome = welcome_generate(tenant_id=tenant_a.id, customer_id=customer.id, conversation_id=None)
 
     assert outcome.text == "P" * 2000
 
@@ -57,7 +57,7 @@ def test_a_generated_reply_is_capped_at_2000_characters(tenant_a, fake_openai, a
     )
     fake_openai.replies.append("长" * 5000)
 
-    reply = generate_reply(tenant_id=tenant_a.id, customer_id=customer.id, conversation_id=1, text="hi")
+    reply = reply_generate(tenant_id=tenant_a.id, customer_id=customer.id, conversation_id=1, text="hi")
 
     assert reply == "长" * 2000
 

@@ -163,7 +163,7 @@ class ConversationSummaryAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
 
     @admin.action(description="Regenerate the selected summaries")
     def regenerate(self, request, queryset):
-        from anmei.ai.summaries import summary_regenerate
+        from anmei.ai.services.summaries import summary_regenerate
 
         for summary in queryset:
             summary_regenerate(summary=summary)

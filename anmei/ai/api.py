@@ -11,9 +11,11 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from anmei.ai import selectors, services
+from anmei.ai import selectors
 from anmei.ai.models import AgentConfig, CannedResponse, ConversationSummary
-from anmei.ai.suggestions import KINDS, suggestions_generate
+from anmei.ai.services.agent_config import agent_config_get_or_create, agent_config_update
+from anmei.ai.services.canned_responses import canned_response_create, canned_response_delete, canned_response_update
+from anmei.ai.services.suggestions import KINDS, suggestions_generate
 from anmei.ai.templating import template_validator
 from anmei.common.api import IdField, TenantURLField, validated_input
 from anmei.common.errors import ApplicationError, NotFoundError
@@ -98,8 +100,8 @@ class AgentConfigApi(APIView):
         if prices is not None:
             data["price_prompt_per_1k"] = prices["prompt_per_1k"]
             data["price_completion_per_1k"] = prices["completion_per_1k"]
-        config = services.agent_config_get_or_create(tenant_id=request.user.tenant_id)
-        config = services.agent_config_update(config=config, **data)
+        config = agent_config_get_or_create(tenant_id=request.user.tenant_id)
+        config = agent_config_update(config=config, **data)
         return Response(_config_out(config))
 
 
@@ -258,7 +260,7 @@ class CannedResponseListApi(APIView):
     @extend_schema(request=_CannedInput, responses={201: CannedResponseSerializer})
     def post(self, request):
         data = validated_input(_CannedInput, request.data)
-        response = services.canned_response_create(tenant_id=request.user.tenant_id, **data)
+        response = canned_response_create(tenant_id=request.user.tenant_id, **data)
         return Response(CannedResponseSerializer(response).data, status=status.HTTP_201_CREATED)
 
 
@@ -280,10 +282,10 @@ class CannedResponseDetailApi(APIView):
     def put(self, request, response_id: int):
         response = self._get(request, response_id)
         data = validated_input(self.UpdateSerializer, request.data)
-        response = services.canned_response_update(response=response, **data)
+        response = canned_response_update(response=response, **data)
         return Response(CannedResponseSerializer(response).data)
 
     @extend_schema(request=None, responses={204: None})
     def delete(self, request, response_id: int):
-        services.canned_response_delete(response=self._get(request, response_id))
+        canned_response_delete(response=self._get(request, response_id))
         return Response(status=status.HTTP_204_NO_CONTENT)

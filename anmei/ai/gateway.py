@@ -1,8 +1,8 @@
 """The AI gateway: one door to whichever agent a tenant configured (local, Dify, OpenAI-compatible, AstrBot).
 
-Callers never see provider failures: `generate_welcome` reports them in its result, with the
+Callers never see provider failures: `welcome_generate` reports them in its result, with the
 welcome written from what the platform knows when the agent could not answer (the automation's
-generic template is only its last step, docs/architecture.md "Degradation"), and `generate_reply`
+generic template is only its last step, docs/architecture.md "Degradation"), and `reply_generate`
 returns None so a bot sends its away message. A per tenant+provider circuit breaker skips an
 agent that keeps failing. Every call but the welcome gets its messages from the context builder;
 every call is metered (AgentCall, the LLM usage rows) against the tenant's monthly token quota,
@@ -25,7 +25,8 @@ from anmei.ai.models import AgentConfig
 from anmei.ai.providers import AgentError, AgentRequest, provider_run
 from anmei.ai.providers.fallback import PLATFORM_MODEL_SUFFIX, platform_welcome
 from anmei.ai.selectors import llm_quota_state
-from anmei.ai.services import agent_call_record, agent_config_get_or_create, agent_config_mcp_key, llm_quota_alert_check
+from anmei.ai.services.agent_config import agent_config_get_or_create, agent_config_mcp_key
+from anmei.ai.services.metering import agent_call_record, llm_quota_alert_check
 from anmei.ai.templating import message_cap
 
 logger = logging.getLogger("anmei.ai")
@@ -233,7 +234,7 @@ def agent_run(
 NOT_DEGRADED = ("agent_disabled",)
 
 
-def generate_welcome(*, tenant_id: int, customer_id: int, conversation_id: int | None) -> AgentOutcome:
+def welcome_generate(*, tenant_id: int, customer_id: int, conversation_id: int | None) -> AgentOutcome:
     """The agent's welcome; when the agent fails, its template rendered with the platform's facts.
 
     Outcome text None only when even that is impossible (customer unknown, empty render) or the
@@ -266,7 +267,7 @@ def generate_welcome(*, tenant_id: int, customer_id: int, conversation_id: int |
     )
 
 
-def generate_reply(
+def reply_generate(
     *, tenant_id: int, customer_id: int, conversation_id: int, text: str, bot_id: int | None = None
 ) -> str | None:
     """Answer a customer's message with the tenant's agent, or None so the caller sends its away message.

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from anmei.accounts.models import User
 from anmei.ai.gateway import NOT_DEGRADED
-from anmei.ai.gateway import generate_welcome as agent_welcome
+from anmei.ai.gateway import welcome_generate as agent_welcome
 from anmei.ai.templating import message_cap
 from anmei.automation.models import AutomationRun, AutomationSettings, AutomationStep
 from anmei.common import realtime

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db import transaction
 
-from anmei.ai.gateway import generate_welcome as agent_welcome
+from anmei.ai.gateway import welcome_generate as agent_welcome
 from anmei.automation.services.config import automation_settings_get_or_create
 from anmei.common import realtime
 from anmei.conversations.models import Conversation, Message
@@ -24,6 +24,13 @@ def automation_conversation_welcome(*, conversation_id: int) -> dict[str, Any]:
     writes it (the template when the agent fails), as for a registration. Idempotent: the message's
     external id is per conversation, and a conversation that is no longer waiting for its first
     answer (claimed, ended) is left alone.
+
+    A greeting opens a conversation, it never follows the customer's question (as 企业微信客服's
+    welcome, which may only be sent before the user's first message): when the customer wrote
+    before the welcome was ready, it is not sent and the question is answered as any other
+    (docs/architecture.md, "A returning customer's welcome"). The decision is taken under the
+    conversation's row lock, which a customer's message also takes before it is stored, so the
+    welcome is either stored before the question or not at all.
     """
     conversation = Conversation.objects.filter(pk=conversation_id).first()
     if conversation is None:
@@ -41,6 +48,13 @@ def automation_conversation_welcome(*, conversation_id: int) -> dict[str, Any]:
     )
     text, source = (outcome.text, "agent") if outcome.text else (config.welcome_template, "template")
     with transaction.atomic():
+        Conversation.objects.select_for_update().filter(pk=conversation.pk).first()
+        if _customer_wrote(conversation):
+            logger.info(
+                "returning welcome skipped: the customer wrote first",
+                extra={"tenant_id": conversation.tenant_id, "conversation_id": conversation.id},
+            )
+            return {"skipped": "customer wrote first"}
         message, created = message_create(
             conversation=conversation,
             sender_type=Message.SenderType.BOT,
@@ -54,3 +68,12 @@ def automation_conversation_welcome(*, conversation_id: int) -> dict[str, Any]:
     if created:
         realtime.broadcast_to_user(conversation.tenant_id, conversation.customer_id, message_event(message))
     return {"message_id": message.id, "created": created, "source": source}
+
+
+def _customer_wrote(conversation: Conversation) -> bool:
+    return Message.objects.filter(
+        tenant_id=conversation.tenant_id,
+        conversation_id=conversation.id,
+        sender_type=Message.SenderType.CUSTOMER,
+        is_blocked=False,
+    ).exists()

@@ -230,6 +230,10 @@ def _message_send_store(
     payload: dict[str, Any],
 ) -> Message:
     with transaction.atomic():
+        if sender_type == Message.SenderType.CUSTOMER:
+            # the lock a returning welcome takes to decide whether it still opens the conversation
+            # (anmei.automation.services.welcome): it is stored before this message or not at all
+            Conversation.objects.select_for_update().filter(pk=conversation.pk).first()
         message, _ = message_create(
             conversation=conversation, sender_type=sender_type, sender=user, type=type, content=content, payload=payload
         )

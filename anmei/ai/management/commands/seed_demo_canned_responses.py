@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from anmei.ai.models import CannedResponse
-from anmei.ai.services import canned_response_create
+from anmei.ai.services.canned_responses import canned_response_create
 from anmei.tenants.models import Tenant
 
 DEMO_CANNED_RESPONSES = [

@@ -12,7 +12,7 @@ import logging
 
 from django.db import transaction
 
-from anmei.ai.gateway import generate_reply
+from anmei.ai.gateway import reply_generate
 from anmei.bots.models import BotInstance
 from anmei.common import realtime
 from anmei.common.presence import online_user_ids
@@ -70,7 +70,7 @@ def _rule_reply(bot: BotInstance | None, text: str) -> tuple[str | None, str]:
 
 def _ai_reply(message: Message) -> str | None:
     """The tenant's agent answers through the context builder; None (agent off, failing, over quota) → away."""
-    return generate_reply(
+    return reply_generate(
         tenant_id=message.tenant_id,
         customer_id=message.conversation.customer_id,
         conversation_id=message.conversation_id,

@@ -66,7 +66,7 @@ def _summary_row(conversation_id: int) -> ConversationSummary | None:
     return ConversationSummary.objects.select_related("conversation").get(conversation_id=conversation_id)
 
 
-def parse_summary(text: str | None) -> dict | None:
+def summary_parse(text: str | None) -> dict | None:
     """The four fields from a model's answer (JSON, optionally in a ```json fence), or None if malformed."""
     if not text:
         return None
@@ -140,7 +140,7 @@ def summary_generate(*, conversation_id: int, generation: int) -> ConversationSu
         if outcome.text is None:
             error = outcome.error
             break
-        parsed = parse_summary(outcome.text)
+        parsed = summary_parse(outcome.text)
         if parsed is not None:
             model = outcome.model or outcome.provider
             break
