@@ -7,7 +7,7 @@ from anmei.common.api import IdConverter
 from anmei.common.api_health import HealthApi, LiveApi, ReadyApi, metrics_view
 from anmei.common.errors import api_not_found
 from anmei.stats.api import BlacklistInterceptionListApi, ConversationRatingApi
-from anmei.stats.audit_log_api import AuditLogApi
+from anmei.stats.api.audit_log import AuditLogApi
 
 register_converter(IdConverter, "id")
 
