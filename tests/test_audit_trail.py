@@ -236,6 +236,7 @@ CONFIG_MODELS = {
     "mcp_admin.MCPToolGroup",
     "mcp_admin.MCPTool",
     "accounts.User",
+    "conversations.RoutingSettings",
     *ADMIN_THROUGH_AUDITED_SERVICES,
 }
 # Configuration not yet audited (see docs/architecture.md "Audit trail"): hooked by their owners next.

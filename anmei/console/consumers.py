@@ -240,8 +240,20 @@ class ConsoleConsumer(TicketConsumer):
             await self.send_json(event)
 
     async def on_disconnected(self) -> None:
+        await self._leave_presence()
+        await self._unavailable()
+
+    async def _leave_presence(self) -> None:
         await database_sync_to_async(presence.presence_leave)(
             tenant_id=self.user.tenant_id, user_id=self.user.id, role=self.user.role, channel_name=self.channel_name
+        )
+
+    async def _unavailable(self) -> None:
+        """Away or gone: transfers waiting on this consultant return to the queue (automatic routing)."""
+        from anmei.conversations.services.transfer_return import consultant_unavailable
+
+        await database_sync_to_async(consultant_unavailable)(
+            tenant_id=self.user.tenant_id, user_id=self.user.id, role=self.user.role
         )
 
     async def cmd_ping(self, content) -> None:
@@ -265,7 +277,9 @@ class ConsoleConsumer(TicketConsumer):
             return
         self.away = status == "away"
         await self._touch()
-        if not self.away:
+        if self.away:
+            await self._unavailable()
+        else:
             await self._available()
         await self.send_json({"type": "presence.state", "status": status})
 
@@ -309,7 +323,7 @@ class ConsoleConsumer(TicketConsumer):
 
     async def _touch(self) -> None:
         if self.away:
-            await self.on_disconnected()
+            await self._leave_presence()
             return
         await database_sync_to_async(presence.presence_touch)(
             tenant_id=self.user.tenant_id, user_id=self.user.id, role=self.user.role, channel_name=self.channel_name

@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from anmei.audit.admin import AuditedAdminMixin
 from anmei.common.admin import ReadOnlyAdminMixin, TenantScopedAdmin
 from anmei.conversations.models import (
     Conversation,
@@ -62,7 +63,8 @@ class ConversationEventAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
 
 
 @admin.register(RoutingSettings)
-class RoutingSettingsAdmin(TenantScopedAdmin):
+class RoutingSettingsAdmin(AuditedAdminMixin, TenantScopedAdmin):
+    audit_object_type = "routing"
     list_display = ("tenant", "mode", "capacity_per_consultant", "updated_at")
 
 

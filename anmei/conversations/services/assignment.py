@@ -108,7 +108,21 @@ def _assign_one(*, tenant_id: int, routing: RoutingSettings, online: set[int]) -
 
 
 def conversations_assign_sweep() -> dict[int, list[int]]:
-    """Run a round for every tenant in an automatic mode with waiting work (beat: nothing waits forever)."""
+    """Run a round for every tenant in an automatic mode with waiting work (beat: nothing waits forever).
+
+    First, transfers whose target is no longer online return to the queue (a console that died
+    without closing is only seen once its presence expires).
+    """
+    from anmei.conversations.services.transfer_return import transfers_return_to_queue
+
+    transferring = (
+        RoutingSettings.objects.exclude(mode=RoutingSettings.Mode.MANUAL)
+        .filter(tenant__conversations__status=Conversation.Status.TRANSFERRING)
+        .values_list("tenant_id", flat=True)
+        .distinct()
+    )
+    for tenant_id in transferring:
+        transfers_return_to_queue(tenant_id=tenant_id)
     tenant_ids = (
         RoutingSettings.objects.exclude(mode=RoutingSettings.Mode.MANUAL)
         .filter(tenant__conversations__status=Conversation.Status.WAITING)

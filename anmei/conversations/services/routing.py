@@ -8,6 +8,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
+from anmei.audit.services import audit_changes, audit_record, audit_snapshot
 from anmei.conversations.models import RoutingSettings
 from anmei.conversations.selectors import routing_settings_get
 from anmei.jobs.services import job_schedule
@@ -15,17 +16,34 @@ from anmei.jobs.services import job_schedule
 logger = logging.getLogger(__name__)
 
 
+FIELDS = ("mode", "capacity_per_consultant", "business_hours", "off_hours_message")
+
+
 def routing_settings_update(*, tenant_id: int, data: dict[str, Any]) -> RoutingSettings:
-    """Replace the tenant's routing settings with validated `data` (the API's serializer checked it)."""
+    """Replace the tenant's routing settings with validated `data` (the API's serializer checked it).
+
+    The audit row (`object_type: "routing"`, only the fields that changed) commits with the change.
+    """
     with transaction.atomic():
+        created = False
         try:
             with transaction.atomic():
-                settings, _ = RoutingSettings.objects.select_for_update().get_or_create(tenant_id=tenant_id)
+                settings, created = RoutingSettings.objects.select_for_update().get_or_create(tenant_id=tenant_id)
         except IntegrityError:
             settings = RoutingSettings.objects.select_for_update().get(tenant_id=tenant_id)
-        for field in ("mode", "capacity_per_consultant", "business_hours", "off_hours_message"):
+        before = {} if created else audit_snapshot(settings, FIELDS)
+        for field in FIELDS:
             setattr(settings, field, data[field])
         settings.save()
+        changes = audit_changes(before, audit_snapshot(settings, FIELDS))
+        if created or changes:
+            audit_record(
+                tenant_id=tenant_id,
+                action="create" if created else "update",
+                object_type="routing",
+                object_id=settings.pk,
+                changes=changes,
+            )
     assignment_schedule(tenant_id=tenant_id, reason="settings")
     logger.info(
         "routing settings updated",
