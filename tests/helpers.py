@@ -69,3 +69,26 @@ def race(count: int, work: Callable[[int], Any], timeout: float = 30) -> list[An
     for thread in threads:
         thread.join(timeout)
     return results
+
+
+async def console_open(user) -> WebsocketCommunicator:
+    """Open a consultant's console socket with a fresh ticket and wait for `connection.ready`."""
+    from asgiref.sync import sync_to_async
+
+    from anmei.accounts.services import ws_ticket_issue
+
+    communicator = ws("/ws/console/", await sync_to_async(ws_ticket_issue)(user=user))
+    assert (await communicator.connect())[0]
+    assert (await communicator.receive_json_from(timeout=3))["type"] == "connection.ready"
+    return communicator
+
+
+async def receive_until(
+    communicator: WebsocketCommunicator, predicate: Callable[[dict], bool], limit: int = 50
+) -> dict:
+    """Return the first event that satisfies `predicate` among the next `limit` events."""
+    for _ in range(limit):
+        event = await communicator.receive_json_from(timeout=10)
+        if predicate(event):
+            return event
+    raise AssertionError("event not received")

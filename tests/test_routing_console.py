@@ -5,28 +5,12 @@ from __future__ import annotations
 import pytest
 from asgiref.sync import sync_to_async
 
-from anmei.accounts.services import ws_ticket_issue
 from anmei.conversations.models import Conversation, RoutingSettings
 from anmei.conversations.services import conversation_create, conversation_end
 from anmei.jobs.models import Job
-from tests.helpers import poll, ws
+from tests.helpers import console_open, poll, receive_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fast_hashing")]
-
-
-async def _open(user):
-    communicator = ws("/ws/console/", await sync_to_async(ws_ticket_issue)(user=user))
-    assert (await communicator.connect())[0]
-    assert (await communicator.receive_json_from(timeout=3))["type"] == "connection.ready"
-    return communicator
-
-
-async def _until(communicator, predicate, limit: int = 50) -> dict:
-    for _ in range(limit):
-        event = await communicator.receive_json_from(timeout=10)
-        if predicate(event):
-            return event
-    raise AssertionError("event not received")
 
 
 async def test_coming_online_and_back_from_away_takes_waiting_work(celery_worker, tenant_a, carol, cathy):
@@ -35,8 +19,8 @@ async def test_coming_online_and_back_from_away_takes_waiting_work(celery_worker
     # nobody online: it waits
     assert (await sync_to_async(Conversation.objects.get)(pk=first.pk)).status == "waiting"
 
-    console = await _open(carol)
-    assigned = await _until(
+    console = await console_open(carol)
+    assigned = await receive_until(
         console, lambda e: e.get("type") == "conversation.updated" and e.get("action") == "assigned"
     )
     assert (assigned["conversation_id"], assigned["consultant_id"], assigned["status"]) == (
@@ -47,7 +31,7 @@ async def test_coming_online_and_back_from_away_takes_waiting_work(celery_worker
 
     # away: a new one waits even after she frees her place
     await console.send_json_to({"type": "presence.set", "status": "away"})
-    await _until(console, lambda e: e.get("type") == "presence.state")
+    await receive_until(console, lambda e: e.get("type") == "presence.state")
     await sync_to_async(conversation_end)(user=carol, conversation_id=first.id)
     second, _ = await sync_to_async(conversation_create)(customer=cathy, channel="web")
     jobs = Job.objects.filter(kind="conversations.assign", tenant=tenant_a)
@@ -58,7 +42,7 @@ async def test_coming_online_and_back_from_away_takes_waiting_work(celery_worker
     assert (await sync_to_async(Conversation.objects.get)(pk=second.pk)).status == "waiting"
 
     await console.send_json_to({"type": "presence.set", "status": "online"})
-    back = await _until(
+    back = await receive_until(
         console,
         lambda e: e.get("type") == "conversation.updated" and e.get("action") == "assigned",
     )

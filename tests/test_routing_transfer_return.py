@@ -6,29 +6,13 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from anmei.accounts.models import User
-from anmei.accounts.services import ws_ticket_issue
 from anmei.conversations.models import Conversation, ConversationEvent, RoutingSettings
 from anmei.conversations.services import conversation_create, conversation_transfer
 from anmei.conversations.services.assignment import conversations_assign_sweep
 from tests.conftest import make_user
-from tests.helpers import ws
+from tests.helpers import console_open, receive_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fast_hashing")]
-
-
-async def _open(user):
-    communicator = ws("/ws/console/", await sync_to_async(ws_ticket_issue)(user=user))
-    assert (await communicator.connect())[0]
-    assert (await communicator.receive_json_from(timeout=3))["type"] == "connection.ready"
-    return communicator
-
-
-async def _until(communicator, predicate, limit: int = 50) -> dict:
-    for _ in range(limit):
-        event = await communicator.receive_json_from(timeout=10)
-        if predicate(event):
-            return event
-    raise AssertionError("event not received")
 
 
 def _is(action, conversation_id):
@@ -48,27 +32,27 @@ async def test_away_then_offline_target_returns_the_transfer_and_the_next_round_
 ):
     dora = await sync_to_async(make_user)(tenant_a, "dora", User.Role.CONSULTANT)
     await sync_to_async(RoutingSettings.objects.create)(tenant=tenant_a, mode="least_busy", capacity_per_consultant=5)
-    console = await _open(carol)
+    console = await console_open(carol)
     conversation, _ = await sync_to_async(conversation_create)(customer=cathy, channel="web")
-    await _until(console, _is("assigned", conversation.id))
-    dora_console = await _open(dora)
+    await receive_until(console, _is("assigned", conversation.id))
+    dora_console = await console_open(dora)
 
     # away: the invitation goes back to the queue; the next round gives it to Carol, the one online
     await sync_to_async(conversation_transfer)(user=carol, conversation_id=conversation.id, to_consultant_id=dora.id)
     await dora_console.send_json_to({"type": "presence.set", "status": "away"})
-    returned = await _until(console, _is("transfer_returned", conversation.id))
+    returned = await receive_until(console, _is("transfer_returned", conversation.id))
     assert (returned["status"], returned["consultant_id"], returned["transfer_to_id"]) == ("waiting", None, None)
-    again = await _until(console, _is("assigned", conversation.id))
+    again = await receive_until(console, _is("assigned", conversation.id))
     assert (again["consultant_id"], again["status"]) == (carol.id, "active")
 
     # offline (her console closes): the same
     await dora_console.send_json_to({"type": "presence.set", "status": "online"})
-    await _until(dora_console, lambda e: e.get("type") == "presence.state")
+    await receive_until(dora_console, lambda e: e.get("type") == "presence.state")
     await sync_to_async(conversation_transfer)(user=carol, conversation_id=conversation.id, to_consultant_id=dora.id)
     assert await _status(conversation.id) == "transferring"
     await dora_console.disconnect()
-    await _until(console, _is("transfer_returned", conversation.id))
-    assert (await _until(console, _is("assigned", conversation.id)))["consultant_id"] == carol.id
+    await receive_until(console, _is("transfer_returned", conversation.id))
+    assert (await receive_until(console, _is("assigned", conversation.id)))["consultant_id"] == carol.id
     events = ConversationEvent.objects.filter(conversation_id=conversation.id, action="transfer_returned")
     assert await sync_to_async(events.count)() == 2
     await console.disconnect()
@@ -77,18 +61,18 @@ async def test_away_then_offline_target_returns_the_transfer_and_the_next_round_
 async def test_a_target_with_another_console_still_open_keeps_the_invitation(celery_worker, tenant_a, carol, cathy):
     dora = await sync_to_async(make_user)(tenant_a, "dora", User.Role.CONSULTANT)
     await sync_to_async(RoutingSettings.objects.create)(tenant=tenant_a, mode="round_robin", capacity_per_consultant=5)
-    console = await _open(carol)
+    console = await console_open(carol)
     conversation, _ = await sync_to_async(conversation_create)(customer=cathy, channel="web")
-    await _until(console, _is("assigned", conversation.id))
-    first, second = await _open(dora), await _open(dora)
+    await receive_until(console, _is("assigned", conversation.id))
+    first, second = await console_open(dora), await console_open(dora)
     await sync_to_async(conversation_transfer)(user=carol, conversation_id=conversation.id, to_consultant_id=dora.id)
     await first.disconnect()
     # the second tab still counts as online: the sweep (which also returns expired ones) keeps it
     await sync_to_async(conversations_assign_sweep)()
     assert await _status(conversation.id) == "transferring"
     await second.disconnect()
-    await _until(console, _is("transfer_returned", conversation.id))
-    assert (await _until(console, _is("assigned", conversation.id)))["consultant_id"] == carol.id
+    await receive_until(console, _is("transfer_returned", conversation.id))
+    assert (await receive_until(console, _is("assigned", conversation.id)))["consultant_id"] == carol.id
     await console.disconnect()
 
 
